@@ -1,0 +1,164 @@
+"""Helpers every stack module shares: parameters, the environment mapping, tags, outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from troposphere import (
+    FindInMap,
+    GetAZs,
+    Output,
+    Parameter,
+    Ref,
+    Region,
+    Select,
+    Sub,
+    Tags,
+    Template,
+)
+
+from templates_src.environments import ENVIRONMENT_NAMES, mapping
+from templates_src.regions import AMIS
+
+PROJECT: Final = "webstack"
+APP_PORT: Final = 8080
+HEALTH_PATH: Final = "/health"
+DATABASE_PORT: Final = 5432
+AZ_COUNT: Final = 2
+# Tier name -> what lives there. Subnets are generated from TIERS x AZs.
+TIERS: Final = ("Public", "Private", "Database")
+ENV_MAPPING: Final = "EnvironmentConfig"
+REGION_MAPPING: Final = "RegionMap"
+TAG_KEYS: Final = ("Environment", "CostCenter", "DeploymentDate")
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One root parameter; children that need it declare the same definition."""
+
+    type: str
+    description: str
+    default: str | None = None
+    pattern: str | None = None
+    allowed: tuple[str, ...] | None = None
+    constraint: str | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+
+    def build(self, name: str) -> Parameter:
+        kwargs: dict[str, Any] = {"Type": self.type, "Description": self.description}
+        if self.default is not None:
+            kwargs["Default"] = self.default
+        if self.pattern is not None:
+            kwargs["AllowedPattern"] = self.pattern
+        if self.allowed is not None:
+            kwargs["AllowedValues"] = list(self.allowed)
+        if self.constraint is not None:
+            kwargs["ConstraintDescription"] = self.constraint
+        if self.min_length is not None:
+            kwargs["MinLength"] = self.min_length
+        if self.max_length is not None:
+            kwargs["MaxLength"] = self.max_length
+        return Parameter(name, **kwargs)
+
+
+ROOT_PARAMETERS: Final[dict[str, ParameterSpec]] = {
+    "Environment": ParameterSpec(
+        "String", "Deployment environment; selects a column of the environment table.",
+        allowed=ENVIRONMENT_NAMES,
+    ),
+    "CostCenter": ParameterSpec(
+        "String", "Cost center tagged on every resource, e.g. CC-1234.",
+        pattern=r"^CC-[0-9]{4,6}$", constraint="CC- followed by 4 to 6 digits, e.g. CC-1234",
+    ),
+    "DeploymentDate": ParameterSpec(
+        "String", "Date of the deployment (YYYY-MM-DD), tagged on every resource.",
+        pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+        constraint="a date as YYYY-MM-DD",
+    ),
+    "DatabaseUsername": ParameterSpec(
+        "String", "Master user name of the database; the password is managed by RDS.",
+        default="webstack_admin", pattern=r"^[a-zA-Z][a-zA-Z0-9_]*$",
+        constraint="a letter, then letters, digits or underscores",
+        min_length=1, max_length=63,
+    ),
+    "AlarmEmail": ParameterSpec(
+        "String", "Optional e-mail address subscribed to the alarm topic; empty for none.",
+        default="", pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        constraint="an e-mail address, or empty",
+    ),
+    "CertificateArn": ParameterSpec(
+        "String", "Optional ACM certificate ARN; when given the load balancer serves HTTPS.",
+        default="", pattern=r"^$|^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$",
+        constraint="an ACM certificate ARN, or empty",
+    ),
+}
+COMMON_PARAMETERS: Final = TAG_KEYS
+
+
+class Stack:
+    """A child template under construction.
+
+    It remembers which environment columns it reads, so its mapping carries only those,
+    and which parameters it takes, so the root can wire them by name.
+    """
+
+    def __init__(self, name: str, description: str) -> None:
+        self.name = name
+        self.template = Template(Description=f"{PROJECT} {name}: {description}")
+        self.template.set_version("2010-09-09")
+        self._columns: set[str] = set()
+        self._uses_region_map = False
+        for key in COMMON_PARAMETERS:
+            self.template.add_parameter(ROOT_PARAMETERS[key].build(key))
+
+    def env(self, column: str) -> FindInMap:
+        """A value from the environment table, looked up by the Environment parameter."""
+        self._columns.add(column)
+        return FindInMap(ENV_MAPPING, Ref("Environment"), column)
+
+    def ami(self) -> FindInMap:
+        """The region's pinned AMI."""
+        self._uses_region_map = True
+        return FindInMap(REGION_MAPPING, Region, "Ami")
+
+    def root_parameter(self, name: str) -> Ref:
+        """Declare a parameter the root passes through from its own parameter of that name."""
+        self.template.add_parameter(ROOT_PARAMETERS[name].build(name))
+        return Ref(name)
+
+    def input(self, name: str, description: str, type_: str = "String") -> Ref:
+        """Declare a parameter the root fills from an earlier child's output of that name."""
+        self.template.add_parameter(Parameter(name, Type=type_, Description=description))
+        return Ref(name)
+
+    def output(self, name: str, value: object, description: str) -> None:
+        self.template.add_output(Output(name, Value=value, Description=description))
+
+    def tags(self, role: str | None = None, **extra: object) -> Tags:
+        """The three cost tags, plus a Name when the resource has a role."""
+        values: dict[str, object] = {key: Ref(key) for key in TAG_KEYS}
+        if role is not None:
+            values["Name"] = name_of(role)
+        values.update(extra)
+        return Tags(**values)
+
+    def build(self) -> Template:
+        if self._columns:
+            self.template.add_mapping(ENV_MAPPING, mapping(self._columns))
+        if self._uses_region_map:
+            self.template.add_mapping(
+                REGION_MAPPING, {region: {"Ami": ami} for region, ami in AMIS.items()}
+            )
+        return self.template
+
+
+def name_of(role: str) -> Sub:
+    """A physical-name-friendly label: ``webstack-<env>-<role>``."""
+    return Sub(f"{PROJECT}-${{Environment}}-{role}")
+
+
+def az(index: int) -> Select:
+    """The index-th AZ of the region; never a hard-coded AZ name."""
+    return Select(index, GetAZs(""))

@@ -1,0 +1,298 @@
+"""The environment table: the only place where dev, staging and prod differ.
+
+It is data, validated when this module is imported, and projected into each
+stack's ``EnvironmentConfig`` mapping (only the columns that stack reads).
+A bad value fails here, naming the environment and the field, not halfway
+through a CloudFormation deploy.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, fields
+from typing import Final
+
+ENVIRONMENT_NAMES: Final = ("dev", "staging", "prod")
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS: Final = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+     2557, 2922, 3288, 3653}
+)
+# Subnets per VPC: public, private and database tiers in two AZs.
+SUBNET_COUNT: Final = 6
+
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_DB_CLASS = re.compile(r"^db\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
+
+
+class EnvironmentTableError(ValueError):
+    """A value in the environment table is invalid; the message names env and field."""
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Auto Scaling group sizes."""
+
+    min: int
+    desired: int
+    max: int
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Alarm thresholds."""
+
+    cpu_high_percent: int
+    alb_5xx_per_minute: int
+    unhealthy_hosts: int
+    database_cpu_percent: int
+    database_free_storage_gib: int
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One environment's values; checked on construction."""
+
+    name: str
+    vpc_cidr: str
+    subnet_prefix: int
+    nat_per_az: bool
+    log_retention_days: int
+    instance_type: str
+    asg: Capacity
+    cpu_target_percent: int
+    db_instance_class: str
+    db_allocated_storage_gib: int
+    db_max_allocated_storage_gib: int
+    db_backup_retention_days: int
+    multi_az_database: bool
+    deletion_protection: bool
+    bucket_transition_days: int
+    bucket_noncurrent_expiry_days: int
+    alarms: Thresholds
+
+    def _fail(self, field: str, problem: str) -> EnvironmentTableError:
+        return EnvironmentTableError(
+            f"environment table: {self.name}.{field}: {problem} "
+            "(fix it in templates_src/environments.py)"
+        )
+
+    def __post_init__(self) -> None:  # noqa: C901 - one check per field reads best flat
+        if self.name not in ENVIRONMENT_NAMES:
+            raise self._fail("name", f"must be one of {', '.join(ENVIRONMENT_NAMES)}")
+        try:
+            vpc = ipaddress.ip_network(self.vpc_cidr)
+        except ValueError as err:
+            raise self._fail("vpc_cidr", f"{self.vpc_cidr!r} is not a valid CIDR ({err})") from err
+        if not 16 <= vpc.prefixlen <= 24:
+            raise self._fail("vpc_cidr", f"prefix /{vpc.prefixlen} must be between /16 and /24")
+        # Fn::Cidr carves SUBNET_COUNT subnets of subnet_prefix out of the VPC.
+        needed_bits = (SUBNET_COUNT - 1).bit_length()
+        if not vpc.prefixlen + needed_bits <= self.subnet_prefix <= 28:
+            raise self._fail(
+                "subnet_prefix",
+                f"{SUBNET_COUNT} subnets of /{self.subnet_prefix} do not fit inside "
+                f"{self.vpc_cidr} (use /{vpc.prefixlen + needed_bits} to /28)",
+            )
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise self._fail(
+                "log_retention_days",
+                f"{self.log_retention_days} is not a CloudWatch Logs retention period",
+            )
+        if not _INSTANCE_TYPE.match(self.instance_type) or self.instance_type.startswith("db."):
+            raise self._fail("instance_type", f"{self.instance_type!r} is not an EC2 instance type")
+        if not _DB_CLASS.match(self.db_instance_class):
+            raise self._fail(
+                "db_instance_class", f"{self.db_instance_class!r} is not an RDS instance class"
+            )
+        cap = self.asg
+        if not 0 <= cap.min <= cap.desired <= cap.max or cap.max < 1:
+            raise self._fail(
+                "asg", f"need 0 <= min <= desired <= max and max >= 1, got "
+                f"min={cap.min} desired={cap.desired} max={cap.max}"
+            )
+        if cap.min >= cap.max:
+            raise self._fail("asg", "min must be below max so a rolling update can proceed")
+        if not 10 <= self.cpu_target_percent <= 90:
+            raise self._fail("cpu_target_percent", "must be between 10 and 90")
+        if not 20 <= self.db_allocated_storage_gib <= self.db_max_allocated_storage_gib <= 65536:
+            raise self._fail(
+                "db_allocated_storage_gib",
+                "need 20 <= allocated <= max allocated <= 65536 GiB",
+            )
+        if not 1 <= self.db_backup_retention_days <= 35:
+            raise self._fail("db_backup_retention_days", "must be between 1 and 35 days")
+        if self.bucket_transition_days < 30:
+            raise self._fail(
+                "bucket_transition_days", "S3 needs at least 30 days before STANDARD_IA"
+            )
+        if self.bucket_noncurrent_expiry_days < 1:
+            raise self._fail("bucket_noncurrent_expiry_days", "must be at least 1 day")
+        a = self.alarms
+        for field, value in (("cpu_high_percent", a.cpu_high_percent),
+                             ("database_cpu_percent", a.database_cpu_percent)):
+            if not 1 <= value <= 100:
+                raise self._fail(f"alarms.{field}", f"{value} is not a percentage in 1..100")
+        if a.cpu_high_percent <= self.cpu_target_percent:
+            raise self._fail(
+                "alarms.cpu_high_percent",
+                "must be above cpu_target_percent, or scaling would page on every scale-out",
+            )
+        for field, value in (("alb_5xx_per_minute", a.alb_5xx_per_minute),
+                             ("unhealthy_hosts", a.unhealthy_hosts)):
+            if value < 1:
+                raise self._fail(f"alarms.{field}", "must be at least 1")
+        if not 1 <= a.database_free_storage_gib < self.db_allocated_storage_gib:
+            raise self._fail(
+                "alarms.database_free_storage_gib",
+                "must be at least 1 and below db_allocated_storage_gib",
+            )
+
+
+def validate_table(table: dict[str, Environment]) -> dict[str, Environment]:
+    """Check what no single row can: completeness, keys, and non-overlapping CIDRs."""
+    missing = [n for n in ENVIRONMENT_NAMES if n not in table]
+    if missing or len(table) != len(ENVIRONMENT_NAMES):
+        raise EnvironmentTableError(
+            f"environment table: needs exactly {', '.join(ENVIRONMENT_NAMES)}; "
+            f"missing {', '.join(missing) or 'none'}, got {', '.join(table)}"
+        )
+    for key, env in table.items():
+        if env.name != key:
+            raise EnvironmentTableError(
+                f"environment table: row {key!r} is named {env.name!r}; make them match"
+            )
+    names = list(table)
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            a = ipaddress.ip_network(table[first].vpc_cidr)
+            b = ipaddress.ip_network(table[second].vpc_cidr)
+            if a.overlaps(b):
+                raise EnvironmentTableError(
+                    f"environment table: {second}.vpc_cidr {b} overlaps {first}.vpc_cidr {a}; "
+                    "give each environment its own range"
+                )
+    return table
+
+
+ENVIRONMENTS: Final[dict[str, Environment]] = validate_table(
+    {
+        "dev": Environment(
+            name="dev",
+            vpc_cidr="10.10.0.0/16",
+            subnet_prefix=24,
+            nat_per_az=False,
+            log_retention_days=30,
+            instance_type="t3.micro",
+            asg=Capacity(min=1, desired=1, max=2),
+            cpu_target_percent=60,
+            db_instance_class="db.t3.micro",
+            db_allocated_storage_gib=20,
+            db_max_allocated_storage_gib=50,
+            db_backup_retention_days=1,
+            multi_az_database=False,
+            deletion_protection=False,
+            bucket_transition_days=30,
+            bucket_noncurrent_expiry_days=7,
+            alarms=Thresholds(
+                cpu_high_percent=90,
+                alb_5xx_per_minute=50,
+                unhealthy_hosts=1,
+                database_cpu_percent=90,
+                database_free_storage_gib=2,
+            ),
+        ),
+        "staging": Environment(
+            name="staging",
+            vpc_cidr="10.20.0.0/16",
+            subnet_prefix=24,
+            nat_per_az=False,
+            log_retention_days=90,
+            instance_type="t3.small",
+            asg=Capacity(min=1, desired=2, max=4),
+            cpu_target_percent=60,
+            db_instance_class="db.t3.small",
+            db_allocated_storage_gib=50,
+            db_max_allocated_storage_gib=100,
+            db_backup_retention_days=7,
+            multi_az_database=False,
+            deletion_protection=False,
+            bucket_transition_days=30,
+            bucket_noncurrent_expiry_days=30,
+            alarms=Thresholds(
+                cpu_high_percent=85,
+                alb_5xx_per_minute=20,
+                unhealthy_hosts=1,
+                database_cpu_percent=85,
+                database_free_storage_gib=5,
+            ),
+        ),
+        "prod": Environment(
+            name="prod",
+            vpc_cidr="10.30.0.0/16",
+            subnet_prefix=22,
+            nat_per_az=True,
+            log_retention_days=365,
+            instance_type="m6i.large",
+            asg=Capacity(min=2, desired=3, max=6),
+            cpu_target_percent=50,
+            db_instance_class="db.m6g.large",
+            db_allocated_storage_gib=100,
+            db_max_allocated_storage_gib=500,
+            db_backup_retention_days=35,
+            multi_az_database=True,
+            deletion_protection=True,
+            bucket_transition_days=90,
+            bucket_noncurrent_expiry_days=365,
+            alarms=Thresholds(
+                cpu_high_percent=80,
+                alb_5xx_per_minute=5,
+                unhealthy_hosts=1,
+                database_cpu_percent=80,
+                database_free_storage_gib=10,
+            ),
+        ),
+    }
+)
+
+
+def _cell(value: object) -> str:
+    """Mapping values are strings: booleans as ``true``/``false``, numbers in decimal."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def columns(env: Environment) -> dict[str, str]:
+    """Every mapping column of one environment, flattened with CamelCase names."""
+    out: dict[str, str] = {}
+    for f in fields(env):
+        if f.name == "name":
+            continue
+        value = getattr(env, f.name)
+        if f.name == "subnet_prefix":
+            out["SubnetCidrBits"] = str(32 - env.subnet_prefix)  # Fn::Cidr wants host bits
+        elif isinstance(value, Capacity | Thresholds):
+            prefix = "Asg" if isinstance(value, Capacity) else "Alarm"
+            for sub in fields(value):
+                out[prefix + _camel(sub.name)] = _cell(getattr(value, sub.name))
+            if isinstance(value, Thresholds):  # CloudWatch measures FreeStorageSpace in bytes
+                out["AlarmDatabaseFreeStorageBytes"] = str(value.database_free_storage_gib * 2**30)
+        else:
+            out[_camel(f.name)] = _cell(value)
+    return out
+
+
+def _camel(snake: str) -> str:
+    return "".join(part.capitalize() for part in snake.split("_"))
+
+
+def mapping(used: set[str]) -> dict[str, dict[str, str]]:
+    """The ``EnvironmentConfig`` mapping restricted to the columns a stack reads."""
+    table = {name: columns(env) for name, env in ENVIRONMENTS.items()}
+    unknown = used - set(table["dev"])
+    if unknown:
+        raise KeyError(f"no environment column named {', '.join(sorted(unknown))}")
+    return {name: {k: v for k, v in cols.items() if k in used} for name, cols in table.items()}

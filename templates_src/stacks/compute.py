@@ -1,0 +1,192 @@
+"""Compute: launch template, internet-facing ALB, and the app Auto Scaling group."""
+
+from __future__ import annotations
+
+from troposphere import (
+    Base64,
+    Equals,
+    GetAtt,
+    If,
+    Join,
+    Not,
+    Ref,
+    Sub,
+    Template,
+    autoscaling,
+    ec2,
+)
+from troposphere import elasticloadbalancingv2 as elb
+from troposphere.policies import AutoScalingRollingUpdate, UpdatePolicy
+
+from templates_src.common import APP_PORT, HEALTH_PATH, TAG_KEYS, Stack
+
+SERVE_HTTPS = "ServeHttps"
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+ROOT_VOLUME_GIB = 16
+HEALTH_CHECK_GRACE_SECONDS = 300
+
+# Serves HEALTH_PATH (and nothing clever) on APP_PORT; the real app replaces this unit.
+USER_DATA = f"""#!/bin/bash
+set -euo pipefail
+install -d -m 0755 /opt/webstack
+echo ok > /opt/webstack{HEALTH_PATH}
+cat > /etc/systemd/system/webstack.service <<'UNIT'
+[Unit]
+Description=webstack placeholder app
+After=network-online.target
+[Service]
+ExecStart=/usr/bin/python3 -m http.server {APP_PORT} --directory /opt/webstack
+Restart=always
+DynamicUser=yes
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl daemon-reload
+systemctl enable --now webstack.service
+"""
+
+
+def build() -> Template:
+    s = Stack("compute", "launch template, load balancer and Auto Scaling group")
+    t = s.template
+    vpc_id = s.input("VpcId", "VPC of the target group", "AWS::EC2::VPC::Id")
+    public_subnets = s.input(
+        "PublicSubnetIds", "Subnets for the load balancer", "List<AWS::EC2::Subnet::Id>"
+    )
+    private_subnets = s.input(
+        "PrivateSubnetIds", "Subnets for the app instances", "List<AWS::EC2::Subnet::Id>"
+    )
+    alb_group = s.input(
+        "LoadBalancerSecurityGroupId", "Load balancer group", "AWS::EC2::SecurityGroup::Id"
+    )
+    app_group = s.input("AppSecurityGroupId", "App instance group", "AWS::EC2::SecurityGroup::Id")
+    profile_arn = s.input("InstanceProfileArn", "Instance profile for app instances")
+    certificate = s.root_parameter("CertificateArn")
+    t.add_condition(SERVE_HTTPS, Not(Equals(certificate, "")))
+
+    # No DeploymentDate in here: a new date would mean a new version and a fleet roll.
+    launch_template = t.add_resource(ec2.LaunchTemplate(
+        "LaunchTemplate",
+        LaunchTemplateData=ec2.LaunchTemplateData(
+            ImageId=s.ami(),
+            InstanceType=s.env("InstanceType"),
+            IamInstanceProfile=ec2.IamInstanceProfile(Arn=profile_arn),
+            MetadataOptions=ec2.MetadataOptions(
+                HttpEndpoint="enabled", HttpTokens="required", HttpPutResponseHopLimit=1,
+            ),
+            BlockDeviceMappings=[ec2.LaunchTemplateBlockDeviceMapping(
+                DeviceName="/dev/xvda",
+                Ebs=ec2.EBSBlockDevice(
+                    VolumeType="gp3", VolumeSize=ROOT_VOLUME_GIB, Encrypted=True,
+                    DeleteOnTermination=True,
+                ),
+            )],
+            NetworkInterfaces=[ec2.NetworkInterfaces(
+                DeviceIndex=0, AssociatePublicIpAddress=False, Groups=[app_group],
+            )],
+            Monitoring=ec2.Monitoring(Enabled=True),
+            UserData=Base64(USER_DATA),
+        ),
+    ))
+
+    load_balancer = t.add_resource(elb.LoadBalancer(
+        "LoadBalancer",
+        Scheme="internet-facing",
+        Type="application",
+        Subnets=public_subnets,
+        SecurityGroups=[alb_group],
+        LoadBalancerAttributes=[
+            elb.LoadBalancerAttributes(
+                Key="routing.http.drop_invalid_header_fields.enabled", Value="true",
+            ),
+        ],
+        Tags=s.tags("alb"),
+    ))
+    target_group = t.add_resource(elb.TargetGroup(
+        "TargetGroup",
+        VpcId=vpc_id,
+        Port=APP_PORT,
+        Protocol="HTTP",
+        TargetType="instance",
+        HealthCheckEnabled=True,
+        HealthCheckPath=HEALTH_PATH,
+        HealthCheckProtocol="HTTP",
+        HealthCheckIntervalSeconds=15,
+        HealthCheckTimeoutSeconds=5,
+        HealthyThresholdCount=2,
+        UnhealthyThresholdCount=3,
+        Matcher=elb.Matcher(HttpCode="200"),
+        TargetGroupAttributes=[
+            elb.TargetGroupAttribute(Key="deregistration_delay.timeout_seconds", Value="30"),
+        ],
+        Tags=s.tags("app-targets"),
+    ))
+    forward = elb.Action(Type="forward", TargetGroupArn=Ref(target_group))
+    redirect = elb.Action(Type="redirect", RedirectConfig=elb.RedirectConfig(
+        Protocol="HTTPS", Port="443", Host="#{host}", Path="/#{path}", Query="#{query}",
+        StatusCode="HTTP_301",
+    ))
+    t.add_resource(elb.Listener(
+        "HttpListener",
+        LoadBalancerArn=Ref(load_balancer),
+        Port=80,
+        Protocol="HTTP",
+        DefaultActions=[If(SERVE_HTTPS, redirect, forward)],
+    ))
+    t.add_resource(elb.Listener(
+        "HttpsListener",
+        Condition=SERVE_HTTPS,
+        LoadBalancerArn=Ref(load_balancer),
+        Port=443,
+        Protocol="HTTPS",
+        SslPolicy=TLS_POLICY,
+        Certificates=[elb.Certificate(CertificateArn=certificate)],
+        DefaultActions=[forward],
+    ))
+
+    group = t.add_resource(autoscaling.AutoScalingGroup(
+        "AutoScalingGroup",
+        VPCZoneIdentifier=private_subnets,
+        LaunchTemplate=autoscaling.LaunchTemplateSpecification(
+            LaunchTemplateId=Ref(launch_template),
+            Version=GetAtt(launch_template, "LatestVersionNumber"),
+        ),
+        MinSize=s.env("AsgMin"),
+        MaxSize=s.env("AsgMax"),
+        DesiredCapacity=s.env("AsgDesired"),
+        HealthCheckType="ELB",
+        HealthCheckGracePeriod=HEALTH_CHECK_GRACE_SECONDS,
+        TargetGroupARNs=[Ref(target_group)],
+        MetricsCollection=[autoscaling.MetricsCollection(Granularity="1Minute")],
+        Tags=autoscaling.Tags(
+            Name=(Sub("webstack-${Environment}-app"), True),
+            **{key: (Ref(key), True) for key in TAG_KEYS},
+        ),
+        UpdatePolicy=UpdatePolicy(AutoScalingRollingUpdate=AutoScalingRollingUpdate(
+            MinInstancesInService=s.env("AsgMin"),
+            MaxBatchSize=1,
+            PauseTime="PT5M",
+            WaitOnResourceSignals=False,
+        )),
+    ))
+    t.add_resource(autoscaling.ScalingPolicy(
+        "CpuTargetTracking",
+        AutoScalingGroupName=Ref(group),
+        PolicyType="TargetTrackingScaling",
+        TargetTrackingConfiguration=autoscaling.TargetTrackingConfiguration(
+            PredefinedMetricSpecification=autoscaling.PredefinedMetricSpecification(
+                PredefinedMetricType="ASGAverageCPUUtilization",
+            ),
+            TargetValue=s.env("CpuTargetPercent"),
+        ),
+    ))
+
+    dns = GetAtt(load_balancer, "DNSName")
+    s.output("LoadBalancerDNS", dns, "Load balancer DNS name")
+    s.output("AppUrl", Join("", [If(SERVE_HTTPS, "https://", "http://"), dns]), "App URL")
+    s.output("AutoScalingGroupName", Ref(group), "App Auto Scaling group")
+    s.output("LoadBalancerFullName", GetAtt(load_balancer, "LoadBalancerFullName"),
+             "Load balancer name as CloudWatch dimensions use it")
+    s.output("TargetGroupFullName", GetAtt(target_group, "TargetGroupFullName"),
+             "Target group name as CloudWatch dimensions use it")
+    return s.build()
