@@ -69,8 +69,8 @@ def _shorten(node: Any, in_conditions: bool = False) -> Any:
 
 def dump(template: dict[str, Any]) -> str:
     """The YAML text written to build/: sorted keys, short-form intrinsics, no aliases."""
-    _Dump.ignore_aliases = lambda *_: True  # type: ignore[method-assign]
-    text: str = yaml.dump(  # noqa: S506 - our own dumper subclass of SafeDumper
+    _Dump.ignore_aliases = lambda *_: True
+    text: str = yaml.dump(
         _shorten(template), Dumper=_Dump, sort_keys=True, default_flow_style=False,
         width=100, allow_unicode=True,
     )
@@ -101,7 +101,7 @@ _Load.add_multi_constructor("!", _construct_tagged)
 
 def load(text: str) -> dict[str, Any]:
     """Parse CloudFormation YAML (short or long form) into plain dicts and lists."""
-    data = yaml.load(text, Loader=_Load)  # noqa: S506 - SafeLoader subclass
+    data = yaml.load(text, Loader=_Load)
     if not isinstance(data, dict):
         raise ValueError("a CloudFormation template must be a mapping at the top level")
     return data

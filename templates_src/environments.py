@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, fields
 from typing import Final
 
+from templates_src.errors import TemplateSourceError
+
 ENVIRONMENT_NAMES: Final = ("dev", "staging", "prod")
 
 # CloudWatch Logs accepts only these retention periods (days).
@@ -27,7 +29,7 @@ _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _DB_CLASS = re.compile(r"^db\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
 
 
-class EnvironmentTableError(ValueError):
+class EnvironmentTableError(TemplateSourceError):
     """A value in the environment table is invalid; the message names env and field."""
 
 
@@ -79,7 +81,7 @@ class Environment:
             "(fix it in templates_src/environments.py)"
         )
 
-    def __post_init__(self) -> None:  # noqa: C901 - one check per field reads best flat
+    def __post_init__(self) -> None:
         if self.name not in ENVIRONMENT_NAMES:
             raise self._fail("name", f"must be one of {', '.join(ENVIRONMENT_NAMES)}")
         try:

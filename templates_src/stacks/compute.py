@@ -7,7 +7,6 @@ from troposphere import (
     Equals,
     GetAtt,
     If,
-    Join,
     Not,
     Ref,
     Sub,
@@ -132,6 +131,7 @@ def build() -> Template:
         Port=80,
         Protocol="HTTP",
         DefaultActions=[If(SERVE_HTTPS, redirect, forward)],
+        Tags=s.tags("http-listener"),
     ))
     t.add_resource(elb.Listener(
         "HttpsListener",
@@ -142,6 +142,7 @@ def build() -> Template:
         SslPolicy=TLS_POLICY,
         Certificates=[elb.Certificate(CertificateArn=certificate)],
         DefaultActions=[forward],
+        Tags=s.tags("https-listener"),
     ))
 
     group = t.add_resource(autoscaling.AutoScalingGroup(
@@ -183,7 +184,8 @@ def build() -> Template:
 
     dns = GetAtt(load_balancer, "DNSName")
     s.output("LoadBalancerDNS", dns, "Load balancer DNS name")
-    s.output("AppUrl", Join("", [If(SERVE_HTTPS, "https://", "http://"), dns]), "App URL")
+    s.output("AppUrl", If(SERVE_HTTPS, Sub("https://${LoadBalancer.DNSName}"),
+                          Sub("http://${LoadBalancer.DNSName}")), "App URL")
     s.output("AutoScalingGroupName", Ref(group), "App Auto Scaling group")
     s.output("LoadBalancerFullName", GetAtt(load_balancer, "LoadBalancerFullName"),
              "Load balancer name as CloudWatch dimensions use it")

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from troposphere import GetAtt, Ref, Template, cloudformation
 
 from templates_src.common import ROOT_PARAMETERS, Stack
+from templates_src.errors import TemplateSourceError
 
 # Root output -> the child output it re-exports. Integration tests read these.
 ROOT_OUTPUTS: dict[str, str] = {
@@ -27,7 +28,7 @@ LINT_EXCEPTIONS = {
 }
 
 
-class WiringError(ValueError):
+class WiringError(TemplateSourceError):
     """A child needs a parameter that neither the root nor an earlier child provides."""
 
 

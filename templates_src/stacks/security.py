@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from troposphere import GetAtt, Ref, Template, ec2
+from troposphere import GetAtt, Template, ec2
 
 from templates_src.common import APP_PORT, DATABASE_PORT, Stack
 

@@ -1,0 +1,5 @@
+"""``python -m scripts`` is the same as ``webstack``."""
+
+from scripts.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""Which PostgreSQL versions cfn-lint's bundled RDS data says can still be created.
+
+This is how the pin in templates_src/versions.py is re-checked offline; the live
+preflight asks RDS itself (describe_db_engine_versions) before a deploy.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from scripts.errors import Exit
+
+ENGINE = "postgres"
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
+def _enum(document: dict[str, Any], where: str) -> list[str]:
+    for branch in document.get("allOf", []):
+        condition = branch.get("if", {}).get("properties", {})
+        if condition.get("Engine", {}).get("const") == ENGINE:
+            holder = branch["then"] if where == "then" else branch["if"]
+            return list(holder["properties"]["EngineVersion"]["enum"])
+    return []
+
+
+def known_and_deprecated() -> tuple[list[str], list[str]]:
+    """(every version E3691 accepts, every version W3691 flags) for PostgreSQL."""
+    package = resources.files("cfnlint.data.schemas.extensions.aws_rds_dbinstance")
+    known = json.loads(package.joinpath("engine_version.json").read_text(encoding="utf-8"))
+    deprecated = json.loads(
+        package.joinpath("engine_version_deprecated.json").read_text(encoding="utf-8")
+    )
+    return _enum(known, "then"), _enum(deprecated, "if")
+
+
+def creatable(major: str) -> list[str]:
+    """Plain x.y versions of one major that are known and not deprecated, oldest first."""
+    known, deprecated = known_and_deprecated()
+    return sorted(
+        (v for v in known if v.startswith(f"{major}.") and v not in deprecated
+         and all(part.isdigit() for part in v.split("."))),
+        key=_version_key,
+    )
+
+
+def report(major: str) -> int:
+    from cfnlint.version import __version__
+
+    from templates_src.versions import POSTGRES_VERSION
+
+    versions = creatable(major)
+    _, deprecated = known_and_deprecated()
+    print(f"cfn-lint {__version__}: PostgreSQL {major}.x that RDS can create: "
+          f"{', '.join(versions) or 'none'}")
+    newest = versions[-1] if versions else None
+    print(f"pinned: {POSTGRES_VERSION}"
+          f"{' (deprecated!)' if POSTGRES_VERSION in deprecated else ''}"
+          f"{'; newest is ' + newest if newest and newest != POSTGRES_VERSION else ''}")
+    return Exit.OK if POSTGRES_VERSION in versions else Exit.FINDINGS

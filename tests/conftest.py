@@ -1,0 +1,82 @@
+"""Shared fixtures: the rendered set, resolved per environment, and one reusable gate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import pytest
+
+from scripts.render import render_dicts
+from scripts.resolve import resolve
+
+Template = dict[str, Any]
+
+
+@cache
+def _rendered() -> dict[str, Template]:
+    return render_dicts()
+
+
+@cache
+def _resolved(stack: str, environment: str, region: str) -> Template:
+    return resolve(_rendered()[stack], environment, region)
+
+
+class Resolved:
+    """One environment's resolved set, with the queries tests ask of it."""
+
+    def __init__(self, environment: str, region: str = "us-east-1") -> None:
+        self.environment = environment
+        self.region = region
+
+    def template(self, stack: str) -> Template:
+        return _resolved(stack, self.environment, self.region)
+
+    def resources(self, stack: str, type_: str | None = None) -> dict[str, Template]:
+        found = self.template(stack)["Resources"]
+        return {k: v for k, v in found.items() if type_ is None or v["Type"] == type_}
+
+    def resource(self, stack: str, logical_id: str) -> Template:
+        return self.template(stack)["Resources"][logical_id]
+
+    def props(self, stack: str, logical_id: str) -> Template:
+        return self.resource(stack, logical_id).get("Properties", {})
+
+
+@pytest.fixture(scope="session")
+def rendered() -> dict[str, Template]:
+    return _rendered()
+
+
+@pytest.fixture(scope="session")
+def dev() -> Resolved:
+    return Resolved("dev")
+
+
+@pytest.fixture(scope="session")
+def staging() -> Resolved:
+    return Resolved("staging")
+
+
+@pytest.fixture(scope="session")
+def prod() -> Resolved:
+    return Resolved("prod", "eu-west-1")
+
+
+@pytest.fixture(scope="session", params=["dev", "staging", "prod"])
+def each_env(request: pytest.FixtureRequest) -> Resolved:
+    return Resolved(request.param)
+
+
+@pytest.fixture(scope="session")
+def resolved_for() -> Callable[[str, str], Resolved]:
+    return Resolved
+
+
+@pytest.fixture(scope="session")
+def gate() -> Any:
+    from scripts.gate import Gate
+
+    return Gate()

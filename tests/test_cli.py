@@ -1,0 +1,88 @@
+"""The CLI: one-line errors with distinct exit codes, and staleness named by file."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from scripts import cli
+from scripts.paths import BUILD_DIR, REPO_ROOT
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def build_copy(tmp_path, monkeypatch):
+    copy = tmp_path / "build"
+    shutil.copytree(BUILD_DIR, copy)
+    monkeypatch.setattr(cli, "BUILD_DIR", copy)
+    return copy
+
+
+def test_build_check_on_a_stale_tree_exits_1_and_names_the_file(capsys, build_copy):
+    path = build_copy / "storage.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "# hand edit\n", encoding="utf-8")
+    (build_copy / "old.yaml").write_text("{}\n", encoding="utf-8")
+    code, _, err = run(capsys, "build", "--check")
+    assert code == 1
+    assert "stale: build/storage.yaml" in err
+    assert "stale: build/old.yaml (not rendered any more)" in err
+    assert "webstack build" in err
+
+
+def test_build_check_on_a_fresh_tree_passes(capsys, build_copy):
+    code, out, _ = run(capsys, "build", "--check")
+    assert code == 0
+    assert "clean" in out
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["show", "--env", "qa", "--region", "us-east-1"], "valid: dev, staging, prod"),
+    (["show", "--env", "dev", "--region", "mars-1"], "valid: eu-west-1, us-east-1, us-west-2"),
+    (["show", "--env", "dev", "--region", "us-east-1", "--param", "oops"], "Key=Value"),
+    (["show", "--env", "dev", "--region", "us-east-1", "nosuch"], "unknown stack 'nosuch'"),
+    (["lint", "missing.yaml"], "no template at missing.yaml"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert needle in err
+    assert err.count("\n") == 1
+
+
+def test_no_traceback_from_a_real_process():
+    result = subprocess.run([sys.executable, "-m", "scripts", "show", "--env", "qa",
+                             "--region", "us-east-1"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("webstack show: unknown environment 'qa'")
+
+
+def test_show_prints_the_resolved_template(capsys):
+    code, out, _ = run(capsys, "show", "--env", "prod", "--region", "eu-west-1", "network")
+    assert code == 0
+    assert out.startswith("# build/network.yaml resolved for prod in eu-west-1\n")
+    assert "FindInMap" not in out and "!If" not in out and "NoValue" not in out
+    assert "NatGateway1:" in out
+    assert "CidrBlock: 10.30.0.0/16" in out
+
+
+def test_a_broken_environment_table_is_one_line_exit_3(capsys, monkeypatch):
+    from templates_src.environments import EnvironmentTableError
+
+    def broken() -> dict[str, str]:
+        raise EnvironmentTableError("environment table: prod.asg: bad")
+
+    monkeypatch.setattr("scripts.render.render", broken)
+    code, _, err = run(capsys, "build", "--check")
+    assert code == 3
+    assert err == "webstack build: environment table: prod.asg: bad\n"

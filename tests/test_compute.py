@@ -1,0 +1,105 @@
+"""Compute: hardened launch template, ALB in public subnets, ASG in private ones."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scripts.resolve import resolve
+from templates_src.environments import ENVIRONMENTS
+from templates_src.regions import AMIS
+from templates_src.stacks.compute import TLS_POLICY
+
+CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+
+
+def test_alb_is_in_public_subnets_and_asg_in_private_ones(rendered, prod):
+    wiring = rendered["root"]["Resources"]["ComputeStack"]["Properties"]["Parameters"]
+    assert wiring["PublicSubnetIds"] == {"Fn::GetAtt": ["NetworkStack", "Outputs.PublicSubnetIds"]}
+    assert wiring["PrivateSubnetIds"] == {
+        "Fn::GetAtt": ["NetworkStack", "Outputs.PrivateSubnetIds"]
+    }
+    assert prod.props("compute", "LoadBalancer")["Subnets"] == {"Ref": "PublicSubnetIds"}
+    assert prod.props("compute", "AutoScalingGroup")["VPCZoneIdentifier"] == {
+        "Ref": "PrivateSubnetIds"
+    }
+    assert prod.props("compute", "LoadBalancer")["Scheme"] == "internet-facing"
+
+
+@pytest.mark.parametrize("region", sorted(AMIS))
+def test_launch_template_takes_the_region_ami_and_env_instance_type(resolved_for, region):
+    for environment, env in ENVIRONMENTS.items():
+        data = resolved_for(environment, region).props("compute", "LaunchTemplate")[
+            "LaunchTemplateData"]
+        assert data["ImageId"] == AMIS[region]
+        assert data["InstanceType"] == env.instance_type
+
+
+def test_launch_template_is_hardened(each_env):
+    data = each_env.props("compute", "LaunchTemplate")["LaunchTemplateData"]
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+    (volume,) = data["BlockDeviceMappings"]
+    assert volume["Ebs"]["Encrypted"] is True
+    assert volume["Ebs"]["VolumeType"] == "gp3"
+    (interface,) = data["NetworkInterfaces"]
+    assert interface["AssociatePublicIpAddress"] is False
+    assert data["IamInstanceProfile"] == {"Arn": {"Ref": "InstanceProfileArn"}}
+    assert "/health" in data["UserData"]["Fn::Base64"]
+
+
+def test_deployment_date_never_enters_launch_template_data_but_reaches_instances(each_env):
+    data = each_env.props("compute", "LaunchTemplate")["LaunchTemplateData"]
+    assert "DeploymentDate" not in json.dumps(data)
+    tags = {t["Key"]: t for t in each_env.props("compute", "AutoScalingGroup")["Tags"]}
+    for key in ("Environment", "CostCenter", "DeploymentDate"):
+        assert tags[key]["PropagateAtLaunch"] is True
+
+
+def test_asg_sizes_health_checks_and_rolling_updates(each_env):
+    env = ENVIRONMENTS[each_env.environment]
+    group = each_env.resource("compute", "AutoScalingGroup")
+    props = group["Properties"]
+    assert (props["MinSize"], props["DesiredCapacity"], props["MaxSize"]) == (
+        str(env.asg.min), str(env.asg.desired), str(env.asg.max))
+    assert props["HealthCheckType"] == "ELB"
+    assert props["HealthCheckGracePeriod"] > 0
+    assert props["TargetGroupARNs"] == [{"Ref": "TargetGroup"}]
+    rolling = group["UpdatePolicy"]["AutoScalingRollingUpdate"]
+    assert int(rolling["MinInstancesInService"]) < int(props["MaxSize"])
+    scaling = each_env.props("compute", "CpuTargetTracking")
+    assert scaling["TargetTrackingConfiguration"]["TargetValue"] == str(env.cpu_target_percent)
+
+
+def test_target_group_health_check(dev):
+    props = dev.props("compute", "TargetGroup")
+    assert props["HealthCheckPath"] == "/health"
+    assert props["HealthCheckIntervalSeconds"] and props["HealthyThresholdCount"]
+    assert props["UnhealthyThresholdCount"]
+
+
+def test_alb_drops_invalid_headers(dev):
+    attributes = {a["Key"]: a["Value"] for a in dev.props("compute", "LoadBalancer")[
+        "LoadBalancerAttributes"]}
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+
+
+def test_without_a_certificate_port_80_forwards_and_there_is_no_https(dev):
+    (action,) = dev.props("compute", "HttpListener")["DefaultActions"]
+    assert action["Type"] == "forward"
+    assert "HttpsListener" not in dev.resources("compute")
+    assert dev.template("compute")["Outputs"]["AppUrl"]["Value"] == {
+        "Fn::Sub": "http://${LoadBalancer.DNSName}"}
+
+
+def test_with_a_certificate_https_is_served_and_port_80_redirects_301(rendered):
+    compute = resolve(rendered["compute"], "prod", "eu-west-1", {"CertificateArn": CERTIFICATE})
+    (action,) = compute["Resources"]["HttpListener"]["Properties"]["DefaultActions"]
+    assert action["Type"] == "redirect"
+    assert action["RedirectConfig"]["StatusCode"] == "HTTP_301"
+    assert action["RedirectConfig"]["Protocol"] == "HTTPS"
+    https = compute["Resources"]["HttpsListener"]["Properties"]
+    assert https["SslPolicy"] == TLS_POLICY
+    assert https["Certificates"] == [{"CertificateArn": CERTIFICATE}]
+    assert compute["Outputs"]["AppUrl"]["Value"] == {"Fn::Sub": "https://${LoadBalancer.DNSName}"}

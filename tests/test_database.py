@@ -1,0 +1,70 @@
+"""Database: pinned PostgreSQL, managed password, private, encrypted, snapshotted."""
+
+from __future__ import annotations
+
+import json
+
+from templates_src.environments import ENVIRONMENTS
+from templates_src.versions import POSTGRES_VERSION
+
+
+def test_prod_is_multi_az_with_deletion_protection_and_dev_is_neither(prod, dev):
+    assert prod.props("database", "Database")["MultiAZ"] == "true"
+    assert prod.props("database", "Database")["DeletionProtection"] == "true"
+    assert dev.props("database", "Database")["MultiAZ"] == "false"
+    assert dev.props("database", "Database")["DeletionProtection"] == "false"
+
+
+def test_engine_version_is_the_one_pinned_line(each_env):
+    props = each_env.props("database", "Database")
+    assert (props["Engine"], props["EngineVersion"]) == ("postgres", POSTGRES_VERSION)
+    assert props["EngineLifecycleSupport"]
+
+
+def test_sizes_and_backups_come_from_the_table(each_env):
+    env = ENVIRONMENTS[each_env.environment]
+    props = each_env.props("database", "Database")
+    assert props["DBInstanceClass"] == env.db_instance_class
+    assert props["AllocatedStorage"] == str(env.db_allocated_storage_gib)
+    assert props["BackupRetentionPeriod"] == str(env.db_backup_retention_days)
+
+
+def test_hardening_properties(each_env):
+    props = each_env.props("database", "Database")
+    assert props["StorageEncrypted"] is True
+    assert props["PubliclyAccessible"] is False
+    assert props["CopyTagsToSnapshot"] is True
+    assert props["ManageMasterUserPassword"] is True
+    assert set(props["EnableCloudwatchLogsExports"]) >= {"postgresql"}
+    assert props["DBSubnetGroupName"] == {"Ref": "DatabaseSubnetGroup"}
+    assert props["VPCSecurityGroups"] == [{"Ref": "DatabaseSecurityGroupId"}]
+
+
+def test_no_password_anywhere_in_the_set(rendered):
+    text = json.dumps(rendered)
+    assert '"MasterUserPassword"' not in text
+    assert "resolve:secretsmanager" not in text and "resolve:ssm-secure" not in text
+    for template in rendered.values():
+        assert not [p for p in template.get("Parameters", {}) if "password" in p.lower()]
+
+
+def test_database_is_snapshotted_on_delete_and_replace(each_env):
+    database = each_env.resource("database", "Database")
+    assert (database["DeletionPolicy"], database["UpdateReplacePolicy"]) == ("Snapshot", "Snapshot")
+
+
+def test_subnet_group_uses_the_database_tier(rendered):
+    root = rendered["root"]["Resources"]
+    assert root["DatabaseStack"]["Properties"]["Parameters"]["DatabaseSubnetIds"] == {
+        "Fn::GetAtt": ["NetworkStack", "Outputs.DatabaseSubnetIds"]
+    }
+    group = rendered["database"]["Resources"]["DatabaseSubnetGroup"]["Properties"]
+    assert group["SubnetIds"] == {"Ref": "DatabaseSubnetIds"}
+
+
+def test_outputs_endpoint_and_port(dev):
+    outputs = dev.template("database")["Outputs"]
+    assert outputs["DatabaseEndpointAddress"]["Value"] == {
+        "Fn::GetAtt": ["Database", "Endpoint.Address"]
+    }
+    assert outputs["DatabasePort"]["Value"] == {"Fn::GetAtt": ["Database", "Endpoint.Port"]}

@@ -1,0 +1,88 @@
+"""The gate: the shipped set is clean, and a rotten version or a bad table value is fatal."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scripts.gate import Finding, gate_set
+from scripts.paths import BUILD_DIR, REPO_ROOT
+from templates_src.versions import POSTGRES_VERSION
+
+
+def _build() -> dict[str, str]:
+    return {f"build/{p.name}": p.read_text(encoding="utf-8") for p in BUILD_DIR.glob("*.yaml")}
+
+
+def _database_with(version: str, metadata: str = "") -> str:
+    text = (BUILD_DIR / "database.yaml").read_text(encoding="utf-8")
+    assert f"EngineVersion: '{POSTGRES_VERSION}'" in text
+    return metadata + text.replace(f"EngineVersion: '{POSTGRES_VERSION}'",
+                                   f"EngineVersion: '{version}'")
+
+
+def _rules(findings: list[Finding]) -> set[str]:
+    return {f.rule for f in findings}
+
+
+def test_the_shipped_set_passes_in_every_environment(gate):
+    assert gate_set(_build(), gate) == []
+
+
+@pytest.mark.parametrize("version", ["13.7", "13.22"])
+def test_a_deprecated_engine_version_fails_naming_w3691(gate, version):
+    findings = gate_set({"copy/database.yaml": _database_with(version)}, gate)
+    assert "W3691" in _rules(findings)
+    assert any(version in f.message for f in findings if f.rule == "W3691")
+
+
+def test_template_metadata_cannot_silence_the_engine_check(gate):
+    silenced = "Metadata:\n  cfn-lint:\n    config:\n      ignore_checks: [W3691, E3691]\n"
+    findings = gate_set({"copy/database.yaml": _database_with("13.7", silenced)}, gate)
+    assert "W3691" in _rules(findings)
+
+
+def test_an_unknown_engine_version_fails_naming_e3691(gate):
+    assert "E3691" in _rules(gate_set({"copy/database.yaml": _database_with("13.99")}, gate))
+
+
+def _compute_with_prod_instance_type(instance_type: str) -> str:
+    text = (BUILD_DIR / "compute.yaml").read_text(encoding="utf-8")
+    prod = text.index("    prod:\n")
+    return text[:prod] + text[prod:].replace("InstanceType: m6i.large",
+                                             f"InstanceType: {instance_type}", 1)
+
+
+def test_a_bad_instance_type_in_the_prod_column_fails_in_prod_only(gate):
+    findings = gate_set({"copy/compute.yaml": _compute_with_prod_instance_type("m6i.huge")}, gate)
+    assert findings, "a bad prod instance type passed the gate"
+    resolved = [f for f in findings if "resolved" in f.template]
+    assert resolved and all("[prod," in f.template for f in resolved)
+    assert any("m6i.huge" in f.message for f in resolved)
+
+
+def test_a_db_class_rds_does_not_offer_for_the_engine_fails(gate):
+    text = (BUILD_DIR / "database.yaml").read_text(encoding="utf-8")
+    prod = text.index("    prod:\n")
+    bad = text[:prod] + text[prod:].replace("DbInstanceClass: db.m6g.large",
+                                            "DbInstanceClass: db.m1.small", 1)
+    findings = gate_set({"copy/database.yaml": bad}, gate)
+    assert any("[prod," in f.template and "db.m1.small" in f.message for f in findings)
+
+
+def test_plain_cfn_lint_at_the_repo_root_agrees(tmp_path):
+    cfn_lint = shutil.which("cfn-lint", path=str(Path(sys.executable).parent)) or "cfn-lint"
+    clean = subprocess.run([cfn_lint], cwd=REPO_ROOT,
+                           capture_output=True, text=True, check=False)
+    assert (clean.returncode, clean.stdout) == (0, "")
+    copy = tmp_path / "database.yaml"
+    copy.write_text(_database_with("13.7", "Metadata:\n  cfn-lint:\n    config:\n"
+                                           "      ignore_checks: [W3691]\n"), encoding="utf-8")
+    rotten = subprocess.run([cfn_lint, str(copy)], cwd=REPO_ROOT,
+                            capture_output=True, text=True, check=False)
+    assert rotten.returncode != 0
+    assert "W3691" in rotten.stdout

@@ -1,0 +1,73 @@
+"""Network: tiers x AZs, one NAT or one per AZ, and a database tier with no way out."""
+
+from __future__ import annotations
+
+from templates_src.common import AZ_COUNT, TIERS
+from templates_src.environments import ENVIRONMENTS
+
+
+def _routes(env, table: str) -> list[dict]:
+    return [r["Properties"] for r in env.resources("network", "AWS::EC2::Route").values()
+            if r["Properties"]["RouteTableId"] == {"Ref": table}]
+
+
+def test_prod_has_a_nat_per_az_and_each_private_route_uses_its_own(prod):
+    nats = prod.resources("network", "AWS::EC2::NatGateway")
+    assert sorted(nats) == ["NatGateway0", "NatGateway1"]
+    for index in range(AZ_COUNT):
+        (route,) = _routes(prod, f"PrivateRouteTable{index}")
+        assert route["NatGatewayId"] == {"Ref": f"NatGateway{index}"}
+        nat = nats[f"NatGateway{index}"]["Properties"]
+        assert nat["SubnetId"] == {"Ref": f"PublicSubnet{index}"}
+
+
+def test_dev_and_staging_share_one_nat(dev, staging):
+    for env in (dev, staging):
+        assert list(env.resources("network", "AWS::EC2::NatGateway")) == ["NatGateway0"]
+        assert list(env.resources("network", "AWS::EC2::EIP")) == ["NatEip0"]
+        for index in range(AZ_COUNT):
+            (route,) = _routes(env, f"PrivateRouteTable{index}")
+            assert route["NatGatewayId"] == {"Ref": "NatGateway0"}
+
+
+def test_subnets_are_tiers_by_azs_and_never_name_an_az(each_env):
+    subnets = each_env.resources("network", "AWS::EC2::Subnet")
+    assert sorted(subnets) == sorted(f"{t}Subnet{i}" for t in TIERS for i in range(AZ_COUNT))
+    for logical_id, subnet in subnets.items():
+        index = int(logical_id[-1])
+        props = subnet["Properties"]
+        assert props["AvailabilityZone"] == {"Fn::Select": [index, {"Fn::GetAZs": ""}]}
+        assert props["MapPublicIpOnLaunch"] is False
+
+
+def test_vpc_cidr_comes_from_the_table(each_env):
+    vpc = each_env.props("network", "Vpc")
+    assert vpc["CidrBlock"] == ENVIRONMENTS[each_env.environment].vpc_cidr
+
+
+def test_public_routes_to_the_internet_gateway_and_database_has_no_route(each_env):
+    (public,) = _routes(each_env, "PublicRouteTable")
+    assert public == {**public, "DestinationCidrBlock": "0.0.0.0/0",
+                      "GatewayId": {"Ref": "InternetGateway"}}
+    assert _routes(each_env, "DatabaseRouteTable") == []
+    associations = each_env.resources("network", "AWS::EC2::SubnetRouteTableAssociation")
+    for index in range(AZ_COUNT):
+        props = associations[f"DatabaseSubnet{index}RouteTableAssociation"]["Properties"]
+        assert props["RouteTableId"] == {"Ref": "DatabaseRouteTable"}
+
+
+def test_flow_logs_go_to_a_log_group_with_the_environment_retention(each_env):
+    flow_log = each_env.props("network", "VpcFlowLog")
+    assert flow_log["LogGroupName"] == {"Ref": "FlowLogGroup"}
+    assert flow_log["ResourceId"] == {"Ref": "Vpc"}
+    group = each_env.props("network", "FlowLogGroup")
+    assert group["RetentionInDays"] == str(ENVIRONMENTS[each_env.environment].log_retention_days)
+
+
+def test_outputs_vpc_and_comma_joined_subnet_lists(dev):
+    outputs = dev.template("network")["Outputs"]
+    assert outputs["VpcId"]["Value"] == {"Ref": "Vpc"}
+    for tier in TIERS:
+        assert outputs[f"{tier}SubnetIds"]["Value"] == {
+            "Fn::Join": [",", [{"Ref": f"{tier}Subnet{i}"} for i in range(AZ_COUNT)]]
+        }

@@ -1,0 +1,56 @@
+"""Root: nests every child by local TemplateURL and wires parameters by output name."""
+
+from __future__ import annotations
+
+import pytest
+from troposphere import Output, Parameter, Template
+
+from templates_src.stacks import CHILDREN, root
+from templates_src.stacks.root import ROOT_OUTPUTS, WiringError
+
+PROMISED = {"AppUrl", "LoadBalancerDNS", "VpcId", "PublicSubnetIds", "PrivateSubnetIds",
+            "DatabaseSubnetIds", "DatabaseEndpoint", "DatabasePort", "BucketName",
+            "AutoScalingGroupName", "AlarmTopicArn", "Environment"}
+
+
+def test_every_promised_output_exists(rendered):
+    assert set(rendered["root"]["Outputs"]) >= PROMISED
+
+
+def test_children_are_nested_by_local_template_url(rendered):
+    stacks = {k: v for k, v in rendered["root"]["Resources"].items()
+              if v["Type"] == "AWS::CloudFormation::Stack"}
+    assert {v["Properties"]["TemplateURL"] for v in stacks.values()} == {
+        f"{name}.yaml" for name in CHILDREN
+    }
+
+
+def test_each_child_parameter_is_wired_from_the_root_or_an_earlier_output(rendered):
+    order = list(CHILDREN)
+    resources = rendered["root"]["Resources"]
+    for child in CHILDREN:
+        wired = resources[root.logical_id(child)]["Properties"]["Parameters"]
+        assert set(wired) == set(rendered[child]["Parameters"])
+        for value in wired.values():
+            if "Fn::GetAtt" in value:
+                producer, attribute = value["Fn::GetAtt"]
+                name = producer.removesuffix("Stack").lower()
+                assert order.index(name) < order.index(child)
+                assert attribute.removeprefix("Outputs.") in rendered[name]["Outputs"]
+            else:
+                assert value["Ref"] in rendered["root"]["Parameters"]
+
+
+def test_a_parameter_nothing_outputs_fails_rendering_with_its_name():
+    child = Template()
+    child.add_parameter(Parameter("QueueArn", Type="String"))
+    with pytest.raises(WiringError, match="stack 'worker' needs parameter 'QueueArn'"):
+        root.build({"worker": child})
+
+
+def test_a_root_output_nothing_provides_fails_rendering():
+    child = Template()
+    child.add_output(Output("VpcId", Value="x"))
+    with pytest.raises(WiringError, match="re-exports"):
+        root.build({"network": child})
+    assert "VpcId" in ROOT_OUTPUTS
