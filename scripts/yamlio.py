@@ -30,7 +30,8 @@ class _Tagged:
 
 
 class _Dump(_Dumper):  # type: ignore[misc,valid-type]
-    pass
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # a template never shares nodes by anchor, even where values repeat
 
 
 def _represent_tagged(dumper: yaml.SafeDumper, data: _Tagged) -> yaml.Node:
@@ -69,7 +70,6 @@ def _shorten(node: Any, in_conditions: bool = False) -> Any:
 
 def dump(template: dict[str, Any]) -> str:
     """The YAML text written to build/: sorted keys, short-form intrinsics, no aliases."""
-    _Dump.ignore_aliases = lambda *_: True
     text: str = yaml.dump(
         _shorten(template), Dumper=_Dump, sort_keys=True, default_flow_style=False,
         width=100, allow_unicode=True,

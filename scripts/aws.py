@@ -1,0 +1,131 @@
+"""AWS sessions and clients for one deploy target, and one-line errors for AWS trouble.
+
+Works the same against real AWS (AWS_PROFILE, AWS_REGION, credentials as usual) and
+against a local endpoint (``--endpoint-url`` / AWS_ENDPOINT_URL / ``--local``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from scripts.errors import Exit, WebstackError
+
+# Standard mode retries throttling with backoff; 10 attempts rides out a busy account.
+RETRIES = {"mode": "standard", "max_attempts": 10}
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+class AwsError(WebstackError):
+    exit_code = Exit.AWS
+
+
+def is_local(endpoint_url: str | None) -> bool:
+    return bool(endpoint_url) and urlparse(endpoint_url).hostname in LOCAL_HOSTS
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one deploy goes: environment, region, stack and how to reach the account."""
+
+    environment: str
+    region: str
+    stack_name: str
+    profile: str | None = None
+    endpoint_url: str | None = None
+    _clients: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def local(self) -> bool:
+        return is_local(self.endpoint_url)
+
+    def client(self, service: str) -> Any:
+        """A cached client with standard retries; dummy credentials on a local endpoint."""
+        if service not in self._clients:
+            self._clients[service] = make_client(
+                service, self.region, self.profile, self.endpoint_url
+            )
+        return self._clients[service]
+
+
+def make_client(
+    service: str, region: str, profile: str | None = None, endpoint_url: str | None = None
+) -> Any:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ProfileNotFound
+
+    config = Config(retries=RETRIES, connect_timeout=5, read_timeout=60,  # type: ignore[arg-type]
+                    user_agent_extra="webstack")
+    kwargs: dict[str, Any] = {"region_name": region, "config": config}
+    endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        kwargs["endpoint_url"] = endpoint
+    try:
+        session = boto3.Session(profile_name=profile)
+    except ProfileNotFound as err:
+        raise AwsError(f"AWS profile '{profile}' not found; check --profile / AWS_PROFILE "
+                       "against ~/.aws/config") from err
+    if is_local(endpoint) and session.get_credentials() is None:
+        kwargs.update(DUMMY_CREDENTIALS)
+    return session.client(service, **kwargs)
+
+
+_CREDENTIAL_CODES = frozenset({
+    "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
+    "InvalidSignatureException", "SignatureDoesNotMatch", "AuthFailure", "RequestExpired",
+})
+
+
+def error_code(err: Exception) -> str:
+    response = getattr(err, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def error_message(err: Exception) -> str:
+    response = getattr(err, "response", None) or {}
+    message = str(response.get("Error", {}).get("Message", "")) or str(err)
+    return " ".join(message.split())
+
+
+@contextmanager
+def aws_errors(where: str) -> Iterator[None]:
+    """Turn credential, endpoint and throttling failures into one-line AwsErrors."""
+    from botocore.exceptions import (
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+        ReadTimeoutError,
+        TokenRetrievalError,
+    )
+
+    try:
+        yield
+    except (NoCredentialsError, PartialCredentialsError) as err:
+        raise AwsError(f"{where}: no AWS credentials; set AWS_PROFILE or run 'aws configure', "
+                       "or use --local for the local endpoint") from err
+    except TokenRetrievalError as err:
+        raise AwsError(f"{where}: the SSO session has expired; run 'aws sso login'") from err
+    except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as err:
+        raise AwsError(f"{where}: cannot reach the endpoint ({err}); check the network, "
+                       "--endpoint-url / AWS_ENDPOINT_URL, or start it with 'webstack local up'"
+                       ) from err
+    except NoRegionError as err:
+        raise AwsError(f"{where}: no region; pass --region") from err
+    except ClientError as err:
+        code = error_code(err)
+        if code in _CREDENTIAL_CODES:
+            raise AwsError(f"{where}: AWS rejected the credentials ({code}); refresh them "
+                           "(aws sso login / new keys) and retry") from err
+        if code in {"Throttling", "ThrottlingException", "RequestLimitExceeded"}:
+            raise AwsError(f"{where}: still throttled after {RETRIES['max_attempts']} attempts; "
+                           "retry in a minute") from err
+        raise
