@@ -60,7 +60,7 @@ def make_client(
     from botocore.config import Config
     from botocore.exceptions import ProfileNotFound
 
-    config = Config(retries=RETRIES, connect_timeout=5, read_timeout=60,  # type: ignore[arg-type]
+    config = Config(retries=RETRIES, connect_timeout=5, read_timeout=60,
                     user_agent_extra="webstack")
     kwargs: dict[str, Any] = {"region_name": region, "config": config}
     endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
