@@ -69,9 +69,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def cmd_build(args: argparse.Namespace) -> int:
-    from scripts.gate import gate_set
+def _gate(args: argparse.Namespace) -> Callable[[dict[str, str]], list[Any]]:
+    from scripts.gate import gate_set, gate_set_cached
 
+    return gate_set if args.no_cache else gate_set_cached
+
+
+def cmd_build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     rendered = _fresh_render()
     stale = _stale_files(rendered, BUILD_DIR)
@@ -82,7 +86,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         for extra in BUILD_DIR.glob("*.yaml"):
             if extra.name not in rendered:
                 extra.unlink()
-    findings = gate_set({f"build/{name}": text for name, text in rendered.items()})
+    findings = _gate(args)({f"build/{name}": text for name, text in rendered.items()})
     code = _report(findings, len(rendered), started)
     if args.check and stale:
         for name in stale:
@@ -96,7 +100,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from scripts.gate import gate_set, relative
+    from scripts.gate import relative
 
     started = time.perf_counter()
     paths = sorted(BUILD_DIR.glob("*.yaml")) if not args.no_build else []
@@ -109,7 +113,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
         raise UsageError("nothing to lint: build/ is empty and no template was given; "
                          "run 'webstack build' first")
     texts = {relative(p): p.read_text(encoding="utf-8") for p in paths}
-    return _report(gate_set(texts), len(texts), started)
+    return _report(_gate(args)(texts), len(texts), started)
 
 
 def _parameters(pairs: Sequence[str]) -> dict[str, str]:
@@ -158,6 +162,95 @@ def cmd_show(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def _endpoint(args: argparse.Namespace) -> str | None:
+    if args.local and args.endpoint_url:
+        raise UsageError("give --local or --endpoint-url, not both")
+    if args.local:
+        from scripts.local import ensure_running
+
+        return ensure_running()
+    return args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from scripts.deploy import DEFAULT_TIMEOUT, Options
+
+    regions = list(dict.fromkeys(args.region or [os.environ.get("AWS_REGION", "")]))
+    if not regions or not regions[0]:
+        raise UsageError("no region: pass --region (or set AWS_REGION)")
+    for region in regions:
+        _check_env_region(args.env, region)
+    overrides = _parameters(getattr(args, "param", []))
+    if "Environment" in overrides:
+        raise UsageError("--param Environment is not allowed; use --env")
+    return Options(
+        environment=args.env,
+        regions=regions,
+        stack_name=args.stack_name or f"webstack-{args.env}",
+        profile=args.profile or None,
+        endpoint_url=_endpoint(args),
+        overrides=overrides,
+        yes=getattr(args, "yes", False),
+        allow_replacement=getattr(args, "allow_replacement", False),
+        recreate=getattr(args, "recreate", False),
+        strict_preflight=getattr(args, "strict_preflight", False),
+        rollback_triggers=not getattr(args, "no_rollback_triggers", False),
+        timeout=getattr(args, "timeout", None) or DEFAULT_TIMEOUT,
+        outputs_file=getattr(args, "outputs_file", None),
+        plan_file=getattr(args, "plan_file", None),
+        color=sys.stdout.isatty() and not os.environ.get("NO_COLOR"),
+        interactive=sys.stdin.isatty(),
+    )
+
+
+def _single_region(options: Any, command: str) -> str:
+    if len(options.regions) != 1:
+        raise UsageError(f"{command} takes one --region")
+    return str(options.regions[0])
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from scripts.deploy import deploy
+
+    return deploy(_options(args))
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from scripts.deploy import plan_only
+
+    return plan_only(_options(args))
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from scripts.deploy import watch
+
+    options = _options(args)
+    return watch(options.target(_single_region(options, "watch")), options)
+
+
+def cmd_outputs(args: argparse.Namespace) -> int:
+    from scripts.deploy import fetch_outputs, print_outputs, write_outputs
+
+    options = _options(args)
+    by_region = {region: fetch_outputs(options.target(region)) for region in options.regions}
+    for region, outputs in by_region.items():
+        if len(by_region) > 1:
+            print(f"[{region}]")
+        print_outputs(outputs, print)
+    if options.outputs_file:
+        print(f"outputs written to {write_outputs(options.outputs_file, options.stack_name, by_region)}")
+    return Exit.OK
+
+
+def cmd_destroy(args: argparse.Namespace) -> int:
+    from scripts.destroy import destroy
+
+    options = _options(args)
+    target = options.target(_single_region(options, "destroy"))
+    return destroy(target, environment=options.environment, yes=args.yes, force=args.force,
+                   interactive=options.interactive, timeout=options.timeout)
+
+
 def cmd_engine_versions(args: argparse.Namespace) -> int:
     from scripts.engine_versions import report
 
@@ -179,10 +272,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("build", cmd_build, "render build/*.yaml and run the gate")
     p.add_argument("--check", action="store_true",
                    help="render in memory; exit 1 and list stale files if build/ differs")
+    p.add_argument("--no-cache", action="store_true",
+                   help="lint even if this exact input passed before (.cache/gate)")
 
     p = add("lint", cmd_lint, "run the gate over build/ and any extra templates")
     p.add_argument("templates", nargs="*", help="extra template paths, e.g. a hand-edited copy")
     p.add_argument("--no-build", action="store_true", help="lint only the given templates")
+    p.add_argument("--no-cache", action="store_true",
+                   help="lint even if this exact input passed before (.cache/gate)")
 
     p = add("show", cmd_show, "print a template resolved for one environment and region")
     p.add_argument("--env", required=True, help="dev, staging or prod")
@@ -196,6 +293,60 @@ def build_parser() -> argparse.ArgumentParser:
         "regenerate templates_src/regions.py from the AL2023 SSM parameter "
         "(see 'webstack refresh-amis --help')")
 
+    def target_args(p: argparse.ArgumentParser, many_regions: bool = True) -> None:
+        p.add_argument("--env", required=True, help="dev, staging or prod")
+        p.add_argument("--region", action="append",
+                       help="target region" + (" (repeatable: deploys in parallel)"
+                                               if many_regions else ""))
+        p.add_argument("--stack-name", help="root stack name (default webstack-<env>)")
+        p.add_argument("--local", action="store_true",
+                       help="use the local endpoint on 127.0.0.1, starting it if needed")
+        p.add_argument("--endpoint-url", help="AWS endpoint (AWS_ENDPOINT_URL is honoured too)")
+        p.add_argument("--profile", default=os.environ.get("AWS_PROFILE"), help="AWS profile")
+        p.add_argument("--timeout", type=float, help="seconds to wait for the stack to settle "
+                       "(default 3600)")
+
+    def change_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a root parameter (repeatable)")
+        p.add_argument("--strict-preflight", action="store_true",
+                       help="fail when the endpoint cannot run a preflight check")
+        p.add_argument("--allow-replacement", action="store_true",
+                       help="permit replacing or removing data-bearing resources")
+        p.add_argument("--no-rollback-triggers", action="store_true",
+                       help="do not pass the stack's alarms as rollback triggers on update")
+        p.add_argument("--plan-file", help="plan: write the plan here and keep the change set; "
+                       "deploy: execute exactly that reviewed change set")
+
+    p = add("deploy", cmd_deploy, "gate, preflight, package, plan, execute and watch")
+    target_args(p)
+    change_args(p)
+    p.add_argument("--yes", action="store_true", help="skip the confirmation prompt")
+    p.add_argument("--recreate", action="store_true",
+                   help="delete and recreate a non-prod stack left in ROLLBACK_COMPLETE")
+    p.add_argument("--outputs-file", help="write the outputs here (CDK format)")
+
+    p = add("plan", cmd_plan, "create a change set, print the plan, then delete it "
+            "(or keep it with --plan-file)")
+    target_args(p)
+    change_args(p)
+
+    p = add("watch", cmd_watch, "stream a stack's events until it settles")
+    target_args(p, many_regions=False)
+
+    p = add("outputs", cmd_outputs, "print a stack's outputs")
+    target_args(p)
+    p.add_argument("--outputs-file", help="write them here (CDK format)")
+
+    p = add("destroy", cmd_destroy, "delete the stack set; data-bearing resources are kept")
+    target_args(p, many_regions=False)
+    p.add_argument("--yes", action="store_true", help="skip the confirmation prompt")
+    p.add_argument("--force", action="store_true",
+                   help="allow destroying prod (lifts termination protection)")
+
+    add("local", lambda _args: Exit.USAGE,
+        "local AWS endpoint on 127.0.0.1: up | down | status (see 'webstack local --help')")
+
     p = add("engine-versions", cmd_engine_versions,
             "list the PostgreSQL versions cfn-lint's data says RDS can create")
     p.add_argument("--major", default="13", help="major version (default 13)")
@@ -208,12 +359,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         from scripts import refresh_amis
 
         return refresh_amis.main(argv[1:])
+    if argv[:1] == ["local"]:
+        from scripts import local
+
+        return _guarded(lambda: local.main(argv[1:]), "local")
     parser = build_parser()
-    try:
+    command = next((a for a in argv if not a.startswith("-")), None)
+
+    def run() -> int:
         args: Any = parser.parse_args(argv)
         return int(args.handler(args))
+
+    return _guarded(run, command)
+
+
+def _guarded(run: Callable[[], int], command: str | None) -> int:
+    """Every error a user can hit ends as one line and its exit code."""
+    try:
+        return run()
     except WebstackError as err:
-        command = getattr(locals().get("args"), "command", None)
         print(f"webstack{' ' + command if command else ''}: {err}", file=sys.stderr)
         return int(err.exit_code)
     except KeyboardInterrupt:

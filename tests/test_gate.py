@@ -86,3 +86,23 @@ def test_plain_cfn_lint_at_the_repo_root_agrees(tmp_path):
                             capture_output=True, text=True, check=False)
     assert rotten.returncode != 0
     assert "W3691" in rotten.stdout
+
+
+def test_only_clean_verdicts_are_cached_and_any_change_is_a_new_key(tmp_path, monkeypatch):
+    import scripts.gate as gate_module
+
+    monkeypatch.setattr(gate_module, "CACHE_DIR", tmp_path)
+    calls: list[int] = []
+
+    def fake_gate(texts):
+        calls.append(1)
+        return [] if "ok" in texts["t"] else [Finding("t", "1", "E0000", "bad")]
+
+    monkeypatch.setattr(gate_module, "gate_set", fake_gate)
+    assert gate_module.gate_set_cached({"t": "ok"}) == []
+    assert gate_module.gate_set_cached({"t": "ok"}) == []
+    assert len(calls) == 1, "an unchanged clean input must not be linted twice"
+    assert gate_module.gate_set_cached({"t": "bad"}) != []
+    assert gate_module.gate_set_cached({"t": "bad"}) != []
+    assert len(calls) == 3, "findings must never be cached"
+    assert gate_module.verdict_key({"t": "ok"}) != gate_module.verdict_key({"t": "ok "})
