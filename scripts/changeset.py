@@ -1,0 +1,602 @@
+"""Change sets: create, wait, read every nested change, and refuse what would lose data.
+
+Every function takes a boto3 CloudFormation client (``cfn``) so tests can hand in a
+Stubber-wrapped one, and polling takes ``sleep``/``clock`` so tests never really wait.
+CloudFormation's own waiters poll every 30 s; a change set is usually ready in a few seconds,
+so we poll every 1-2 s, always against a deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, TypeVar
+
+from scripts.aws import aws_errors, error_code, error_message
+from scripts.errors import Exit, UsageError, WebstackError
+
+Sleep = Callable[[float], None]
+Clock = Callable[[], float]
+T = TypeVar("T")
+
+CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
+# Parameters whose deployed value is kept unless something else changes (see build_parameters).
+STICKY_PARAMETERS = frozenset({"DeploymentDate"})
+NESTED_STACK = "AWS::CloudFormation::Stack"
+REPLACING = frozenset({"True", "Conditional"})
+NO_CHANGE_REASONS = ("didn't contain changes", "no updates are to be performed")
+_NESTED_ARN = re.compile(r"arn:aws[\w-]*:cloudformation:[\w-]+:\d+:changeSet/[\w/-]+")
+
+
+def _stateful_types() -> frozenset[str]:
+    """cfn-lint's list of data-bearing types (kept current by the pinned cfn-lint), plus KMS keys.
+
+    The list includes log groups (flow and application logs are kept as evidence), queues and
+    secrets: losing any of them by a replace is not undone by a redeploy. KMS keys are added
+    explicitly because data encrypted under a deleted key is gone with it.
+    """
+    text = (resources.files("cfnlint.data.AdditionalSpecs") / "StatefulResources.json").read_text(
+        encoding="utf-8"
+    )
+    return frozenset(json.loads(text)["ResourceTypes"]) | {"AWS::KMS::Key"}
+
+
+STATEFUL_TYPES: frozenset[str] = _stateful_types()
+
+
+class StackStateError(WebstackError):
+    """The stack is in a state no change set can start from."""
+
+    exit_code = Exit.USAGE
+
+
+class ChangeSetFailed(WebstackError):
+    """CloudFormation refused or failed the change set for a reason other than 'no changes'."""
+
+    exit_code = Exit.FINDINGS
+
+
+class ChangeSetTimeout(WebstackError):
+    """A change set or a stack delete did not settle before the deadline."""
+
+    exit_code = Exit.AWS
+
+
+@dataclass(frozen=True)
+class Change:
+    """One resource change, wherever it sits in the nested-stack tree."""
+
+    action: str  # Add | Modify | Remove | Dynamic | Import
+    path: tuple[str, ...]  # nested-stack logical ids from the root; () at the root
+    logical_id: str
+    resource_type: str
+    replacement: str = ""  # True | Conditional | False; "" when not applicable (Add, Remove)
+    physical_id: str | None = None
+    scope: tuple[str, ...] = ()
+    nested_change_set_id: str | None = None
+    changed_properties: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str:
+        """``DatabaseStack/Database``: where a reader finds the resource."""
+        return "/".join((*self.path, self.logical_id))
+
+    @property
+    def tags_only(self) -> bool:
+        """A Modify that only retags (every resource does when DeploymentDate moves)."""
+        return self.action == "Modify" and self.scope == ("Tags",)
+
+
+class StatefulChangeRefused(WebstackError):
+    """The change set would replace or remove a data-bearing resource."""
+
+    exit_code = Exit.USAGE
+
+    def __init__(self, violations: Sequence[Change]) -> None:
+        self.violations = tuple(violations)
+        listed = ", ".join(f"{c.address} ({c.resource_type}, {outcome(c)})" for c in violations)
+        super().__init__(
+            f"refusing to lose data: {listed}; rerun with --allow-replacement after taking "
+            "a backup"
+        )
+
+
+@dataclass(frozen=True)
+class ChangeSetResult:
+    """How a change set settled. ``no_changes`` means it was deleted and nothing is to do."""
+
+    change_set_id: str
+    status: str
+    reason: str = ""
+    no_changes: bool = False
+    execution_status: str = ""
+
+
+# -- polling ---------------------------------------------------------------------------------
+
+
+def _poll(
+    probe: Callable[[], tuple[bool, T]], *, timeout: float, sleep: Sleep, clock: Clock,
+    first_delay: float = 1.0, max_delay: float = 2.0,
+) -> tuple[bool, T]:
+    """Call ``probe`` until it says done or the deadline passes; returns its last answer."""
+    deadline = clock() + timeout
+    delay = first_delay
+    done, value = probe()
+    while not done and clock() < deadline:
+        sleep(min(delay, max(deadline - clock(), 0.0)))
+        delay = min(delay * 1.5, max_delay)
+        done, value = probe()
+    return done, value
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# -- stack state -----------------------------------------------------------------------------
+
+
+def _recreate_refused(environment: str) -> bool:
+    """Environments with deletion protection never delete a stack for --recreate.
+
+    Read from the environment table, so no ``if env == "prod"`` here; an unknown environment
+    is treated as protected.
+    """
+    from templates_src.environments import ENVIRONMENTS
+
+    env = ENVIRONMENTS.get(environment)
+    return env is None or env.deletion_protection
+
+
+def blocking_state(status: str, environment: str, stack_name: str, region: str) -> str | None:
+    """The one-line reason a stack in ``status`` cannot take a change set, or None.
+
+    Pure, so the preflight can show the same message before anything is packaged.
+    REVIEW_IN_PROGRESS is not blocking: ``change_set_type`` clears such an orphan.
+    """
+    where = f"stack {stack_name} in {region}"
+    watch = f"'webstack watch --env {environment} --region {region}'"
+    if status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
+        return f"{where} is {status}; wait, or attach with {watch}"
+    delete = f"aws cloudformation delete-stack --stack-name {stack_name} --region {region}"
+    if _recreate_refused(environment):
+        never_created = (
+            f"{where} is ROLLBACK_COMPLETE: it was never created successfully, and --recreate "
+            f"is refused for {environment}; review its events, then delete it by hand: {delete}"
+        )
+    else:
+        never_created = (
+            f"{where} is ROLLBACK_COMPLETE: it was never created successfully; rerun with "
+            "--recreate to delete and create it again"
+        )
+    messages = {
+        "ROLLBACK_COMPLETE": never_created,
+        "ROLLBACK_FAILED": (
+            f"{where} is ROLLBACK_FAILED: its creation and the rollback both failed; review "
+            f"its events (see {watch}), then delete it: {delete}"
+        ),
+        "UPDATE_ROLLBACK_FAILED": (
+            f"{where} is UPDATE_ROLLBACK_FAILED; fix what blocked the rollback (see {watch}), "
+            f"then run: aws cloudformation continue-update-rollback --stack-name {stack_name} "
+            f"--region {region} [--resources-to-skip LogicalId ...]"
+        ),
+        "DELETE_FAILED": (
+            f"{where} is DELETE_FAILED; fix what blocked the delete (see {watch}), then "
+            f"finish it: {delete} [--retain-resources LogicalId ...]"
+        ),
+        "IMPORT_ROLLBACK_FAILED": (
+            f"{where} is IMPORT_ROLLBACK_FAILED; review its events (see {watch}) and repair it "
+            "in the CloudFormation console before deploying"
+        ),
+    }
+    return messages.get(status)
+
+
+def _describe_stack(cfn: Any, stack: str) -> dict[str, Any] | None:
+    """The stack, or None when it does not exist (a deleted stack by id counts as gone)."""
+    try:
+        stacks = cfn.describe_stacks(StackName=stack)["Stacks"]
+    except Exception as err:
+        if error_code(err) == "ValidationError" and "does not exist" in error_message(err):
+            return None
+        raise
+    if not stacks or stacks[0]["StackStatus"] == "DELETE_COMPLETE":
+        return None
+    found: dict[str, Any] = stacks[0]
+    return found
+
+
+def _stack_environment(stack: Mapping[str, Any]) -> str:
+    for tag in stack.get("Tags", []):
+        if tag.get("Key") == "Environment":
+            return str(tag.get("Value", ""))
+    for parameter in stack.get("Parameters", []):
+        if parameter.get("ParameterKey") == "Environment":
+            return str(parameter.get("ParameterValue", ""))
+    return "ENV"
+
+
+def change_set_type(
+    cfn: Any, stack_name: str, *, environment: str | None = None,
+    delete_timeout: float = 300.0, sleep: Sleep = time.sleep, clock: Clock = time.monotonic,
+) -> tuple[str, dict[str, Any] | None]:
+    """("CREATE", None) for a missing stack, ("UPDATE", stack) for one that can be updated.
+
+    An orphaned REVIEW_IN_PROGRESS stack (left by a CREATE change set that failed or was never
+    executed) holds no resources; it is deleted so the new CREATE starts clean. Not for
+    ``deploy --plan-file`` of a new stack: that orphan is the reviewed plan. Blocking states
+    raise StackStateError. ``environment`` defaults to the stack's Environment tag.
+    """
+    region = str(cfn.meta.region_name)
+    with aws_errors(f"describe stack {stack_name} in {region}"):
+        stack = _describe_stack(cfn, stack_name)
+    if stack is None:
+        return "CREATE", None
+    status = stack["StackStatus"]
+    if status == "REVIEW_IN_PROGRESS":
+        _delete_orphan(cfn, stack, region=region, timeout=delete_timeout, sleep=sleep,
+                       clock=clock)
+        return "CREATE", None
+    message = blocking_state(status, environment or _stack_environment(stack), stack_name,
+                             region)
+    if message:
+        raise StackStateError(message)
+    return "UPDATE", stack
+
+
+def _delete_orphan(cfn: Any, stack: Mapping[str, Any], *, region: str, timeout: float,
+                   sleep: Sleep, clock: Clock) -> None:
+    stack_id, name = stack["StackId"], stack["StackName"]
+    with aws_errors(f"delete the orphaned stack {name} in {region}"):
+        held = cfn.list_stack_resources(StackName=stack_id).get("StackResourceSummaries", [])
+        if held:
+            raise StackStateError(
+                f"stack {name} in {region} is REVIEW_IN_PROGRESS but holds {len(held)} "
+                "resource(s); review it in the CloudFormation console before deploying"
+            )
+        cfn.delete_stack(StackName=stack_id)
+
+        def gone() -> tuple[bool, str]:
+            current = _describe_stack(cfn, stack_id)
+            if current is None:
+                return True, "DELETE_COMPLETE"
+            if current["StackStatus"] == "DELETE_FAILED":
+                raise StackStateError(
+                    f"could not delete the orphaned stack {name} in {region}: "
+                    f"{_one_line(current.get('StackStatusReason', 'DELETE_FAILED'))}",
+                    Exit.FINDINGS,
+                )
+            return False, str(current["StackStatus"])
+
+        done, last = _poll(gone, timeout=timeout, sleep=sleep, clock=clock)
+    if not done:
+        raise ChangeSetTimeout(
+            f"the orphaned stack {name} in {region} is still {last} after {timeout:.0f} s; "
+            "retry in a minute"
+        )
+
+
+# -- parameters ------------------------------------------------------------------------------
+
+
+def build_parameters(
+    template_params: Mapping[str, Mapping[str, Any]],
+    overrides: Mapping[str, str],
+    existing: Mapping[str, str] | None,
+    *,
+    keep_previous: Collection[str] = frozenset(),
+) -> list[dict[str, Any]]:
+    """The Parameters of a change set, like ``aws cloudformation deploy`` sends them.
+
+    UPDATE (``existing`` given): an override is sent as its value; every other parameter the
+    stack already has is sent as UsePreviousValue; a new one falls back to its Default.
+    CREATE: the overrides only; a parameter with no Default must be among them.
+    Names in ``keep_previous`` are sent as UsePreviousValue on UPDATE even when overridden.
+
+    DeploymentDate (STICKY_PARAMETERS) must not move, and retag every resource, when nothing
+    else changes. The flow: make the change set with the deployed date, either as
+    ``keep_previous=STICKY_PARAMETERS`` or as an override holding the deployed value (and the
+    deployed DeploymentDate stack tag). If that change set has no changes, the deploy stops.
+    If it has changes and today differs from the deployed date, delete it and make it again
+    with today's date; that second change set is the one reviewed and executed. Overrides are
+    sent verbatim by default so the second pass really carries the new date.
+    """
+    unknown = sorted(set(overrides) - set(template_params))
+    if unknown:
+        raise UsageError(f"--param {unknown[0]} is not a parameter of the root template; "
+                         f"valid: {', '.join(sorted(template_params))}")
+    parameters: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for key in sorted(template_params):
+        previous = existing is not None and key in existing
+        if previous and key in keep_previous:
+            parameters.append({"ParameterKey": key, "UsePreviousValue": True})
+        elif key in overrides:
+            parameters.append({"ParameterKey": key, "ParameterValue": overrides[key]})
+        elif previous:
+            parameters.append({"ParameterKey": key, "UsePreviousValue": True})
+        elif "Default" not in template_params[key]:
+            missing.append(key)
+    if missing:
+        raise UsageError(f"parameter {missing[0]} has no value and no default; pass "
+                         f"--param {missing[0]}=VALUE")
+    return parameters
+
+
+# -- create and wait -------------------------------------------------------------------------
+
+
+def _is_no_changes(reason: str) -> bool:
+    lowered = reason.lower()
+    return any(marker in lowered for marker in NO_CHANGE_REASONS)
+
+
+def create(
+    cfn: Any,
+    *,
+    stack_name: str,
+    change_set_name: str,
+    change_set_type: str,
+    parameters: Sequence[Mapping[str, Any]],
+    tags: Mapping[str, str],
+    template_body: str | None = None,
+    template_url: str | None = None,
+    rollback_triggers: Sequence[str] = (),
+    monitoring_minutes: int = 5,
+    description: str = "webstack deploy",
+) -> str | None:
+    """Start a change set; its Id, or None when CloudFormation says there is nothing to do.
+
+    The URL wins when both template forms are given: it has no 51,200-byte limit. Rollback
+    triggers (CloudWatch alarm ARNs) also watch ``monitoring_minutes`` after the update, so
+    a release that starts failing health checks rolls back on its own.
+    """
+    if template_url is None and template_body is None:
+        raise ValueError("create() needs template_body or template_url")
+    request: dict[str, Any] = {
+        "StackName": stack_name,
+        "ChangeSetName": change_set_name,
+        "ChangeSetType": change_set_type,
+        "Parameters": [dict(p) for p in parameters],
+        "Capabilities": list(CAPABILITIES),
+        "IncludeNestedStacks": True,
+        "Description": description,
+        # CloudFormation rejects an empty tag value; an unknown one is left out.
+        "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items()) if v],
+    }
+    if template_url is not None:
+        request["TemplateURL"] = template_url
+    else:
+        request["TemplateBody"] = template_body
+    if rollback_triggers:
+        request["RollbackConfiguration"] = {
+            "RollbackTriggers": [{"Arn": arn, "Type": "AWS::CloudWatch::Alarm"}
+                                 for arn in rollback_triggers],
+            "MonitoringTimeInMinutes": monitoring_minutes,
+        }
+    region = cfn.meta.region_name
+    try:
+        with aws_errors(f"create change set for {stack_name} in {region}"):
+            response = cfn.create_change_set(**request)
+    except WebstackError:
+        raise
+    except Exception as err:
+        if not error_code(err):
+            raise
+        message = error_message(err)
+        if _is_no_changes(message):
+            return None
+        raise ChangeSetFailed(
+            f"cannot create a change set for {stack_name} in {region}: {message}"
+        ) from err
+    return str(response["Id"])
+
+
+def delete_quietly(cfn: Any, change_set_id: str) -> None:
+    """Best effort: used on no-changes, refusal and interrupt, where an error would hide the
+    real outcome. A change set left behind expires with the stack's next update."""
+    with contextlib.suppress(Exception):
+        cfn.delete_change_set(ChangeSetName=change_set_id)
+
+
+def _describe_change_set(cfn: Any, **request: Any) -> dict[str, Any]:
+    """One describe_change_set call; a vanished change set is one line, not a traceback."""
+    name = request["ChangeSetName"]
+    try:
+        with aws_errors(f"describe change set {name}"):
+            described: dict[str, Any] = cfn.describe_change_set(**request)
+    except WebstackError:
+        raise
+    except Exception as err:
+        if not error_code(err):
+            raise
+        raise ChangeSetFailed(f"cannot read change set {name}: {error_message(err)}; "
+                              "it may have been deleted or executed by someone else") from err
+    return described
+
+
+def _failure_reason(cfn: Any, reason: str) -> str:
+    """A nested change set's failure surfaces at the root only as its ARN; fetch its reason."""
+    match = _NESTED_ARN.search(reason)
+    if not match:
+        return reason
+    try:
+        nested = cfn.describe_change_set(ChangeSetName=match.group(0))
+    except Exception:
+        return reason
+    inner = _one_line(str(nested.get("StatusReason", "")))
+    if not inner:
+        return reason
+    stack = nested.get("StackName", "a nested stack")
+    return f"{stack}: {_failure_reason(cfn, inner)}"
+
+
+def wait_until_ready(
+    cfn: Any,
+    change_set_id: str,
+    *,
+    stack_name: str,
+    timeout: float = 600.0,
+    sleep: Sleep = time.sleep,
+    clock: Clock = time.monotonic,
+) -> ChangeSetResult:
+    """Poll until the change set is CREATE_COMPLETE or FAILED, against a deadline.
+
+    All three ways CloudFormation says "nothing to do" (FAILED with "didn't contain changes",
+    FAILED with "No updates are to be performed.", or COMPLETE with no changes) give
+    ``no_changes=True``, and the change set is deleted. Any other failure deletes it and
+    raises ChangeSetFailed with the reason.
+    """
+    region = cfn.meta.region_name
+
+    def probe() -> tuple[bool, dict[str, Any]]:
+        described = _describe_change_set(cfn, ChangeSetName=change_set_id,
+                                         StackName=stack_name)
+        return described.get("Status") in {"CREATE_COMPLETE", "FAILED"}, described
+
+    done, described = _poll(probe, timeout=timeout, sleep=sleep, clock=clock)
+    status = str(described.get("Status", ""))
+    if not done:
+        delete_quietly(cfn, change_set_id)
+        raise ChangeSetTimeout(
+            f"change set {change_set_id} still {status} after {timeout:.0f} s; "
+            "CloudFormation is slow or stuck: retry in a few minutes"
+        )
+    reason = _one_line(str(described.get("StatusReason", "")))
+    empty = status == "CREATE_COMPLETE" and not described.get("Changes") and not described.get(
+        "NextToken")
+    if empty or (status == "FAILED" and _is_no_changes(reason)):
+        delete_quietly(cfn, change_set_id)
+        return ChangeSetResult(change_set_id, status, reason, no_changes=True)
+    if status == "FAILED":
+        detail = _failure_reason(cfn, reason) or "no reason given"
+        delete_quietly(cfn, change_set_id)
+        raise ChangeSetFailed(f"change set for {stack_name} in {region} failed: {detail}")
+    return ChangeSetResult(change_set_id, status, reason,
+                           execution_status=str(described.get("ExecutionStatus", "")))
+
+
+# -- reading the changes ---------------------------------------------------------------------
+
+
+def _change(resource: Mapping[str, Any], path: tuple[str, ...]) -> Change:
+    properties = {
+        str(target["Name"])
+        for detail in resource.get("Details", [])
+        if (target := detail.get("Target", {})).get("Attribute") == "Properties"
+        and target.get("Name")
+    }
+    return Change(
+        action=str(resource.get("Action", "")),
+        path=path,
+        logical_id=str(resource.get("LogicalResourceId", "")),
+        resource_type=str(resource.get("ResourceType", "")),
+        replacement=str(resource.get("Replacement", "")),
+        physical_id=resource.get("PhysicalResourceId") or None,
+        scope=tuple(resource.get("Scope", [])),
+        nested_change_set_id=resource.get("ChangeSetId") or None,
+        changed_properties=tuple(sorted(properties)),
+    )
+
+
+def _pages(cfn: Any, change_set_id: str, stack_name: str | None) -> Iterable[dict[str, Any]]:
+    request: dict[str, Any] = {"ChangeSetName": change_set_id}
+    if stack_name:
+        request["StackName"] = stack_name
+    seen: set[str] = set()
+    while True:
+        page = _describe_change_set(cfn, **request)
+        yield page
+        token = page.get("NextToken")
+        if not token or token in seen:  # a repeated token would loop forever
+            return
+        seen.add(token)
+        request["NextToken"] = token
+
+
+def describe_all(
+    cfn: Any, change_set_id: str, path: tuple[str, ...] = (), *, stack_name: str | None = None,
+) -> list[Change]:
+    """Every change on every page, descending into each nested stack's own change set.
+
+    The root change set lists a nested stack only as one AWS::CloudFormation::Stack change;
+    the database replacement that matters is inside the nested change set it points to.
+    """
+    changes: list[Change] = []
+    for page in _pages(cfn, change_set_id, stack_name):
+        for entry in page.get("Changes", []):
+            resource = entry.get("ResourceChange")
+            if entry.get("Type", "Resource") != "Resource" or not resource:
+                continue
+            change = _change(resource, path)
+            changes.append(change)
+            if change.resource_type == NESTED_STACK and change.nested_change_set_id:
+                changes += describe_all(cfn, change.nested_change_set_id,
+                                        (*path, change.logical_id))
+    return changes
+
+
+# -- the data guard --------------------------------------------------------------------------
+
+
+def outcome(change: Change) -> str:
+    """What happens to the resource, in words."""
+    if change.action == "Remove":
+        return "removed"
+    if change.replacement == "Conditional":
+        return "may be replaced"
+    if change.replacement == "True":
+        return "replaced"
+    return change.action.lower()
+
+
+def stateful_violations(
+    changes: Iterable[Change], data_types: Collection[str] = STATEFUL_TYPES,
+) -> list[Change]:
+    """Removes and replacements (True or Conditional) of data-bearing resources.
+
+    Conditional counts: CloudFormation decides at execution time, when it is too late.
+    A nested stack counts only when removed or certainly replaced; its Conditional is a
+    summary of its children, which are judged on their own from its nested change set.
+    """
+    found = []
+    for change in changes:
+        if change.resource_type not in data_types:
+            continue
+        if change.action == "Remove":
+            found.append(change)
+        elif change.resource_type == NESTED_STACK:
+            if change.replacement == "True":
+                found.append(change)
+        elif change.replacement in REPLACING:
+            found.append(change)
+    return found
+
+
+def stack_policy(resource_types: Iterable[str] = STATEFUL_TYPES) -> str:
+    """A stack policy for protected environments: no replace or delete of data-bearing types.
+
+    Keyed on ResourceType, not logical ids, so the same policy fits the root and each nested
+    stack (a root policy does not reach resources inside children). awacs has no names for
+    stack-policy actions, so they are spelled as generic ``Update:*`` actions.
+    """
+    from awacs.aws import Action, Allow, Condition, Deny, Policy, Principal, Statement, StringEquals
+
+    policy = Policy(Statement=[
+        Statement(
+            Effect=Deny,
+            Principal=Principal("*"),
+            Action=[Action("Update", "Replace"), Action("Update", "Delete")],
+            Resource=["*"],
+            Condition=Condition(StringEquals({"ResourceType": sorted(resource_types)})),
+        ),
+        Statement(Effect=Allow, Principal=Principal("*"), Action=[Action("Update", "*")],
+                  Resource=["*"]),
+    ])
+    return str(policy.to_json(indent=2, sort_keys=True))

@@ -1,0 +1,303 @@
+"""The plan a reviewer reads, and the plan file that makes ``deploy --plan-file`` run exactly it.
+
+The plan file records what the change set was made from (template hashes, the stack's state,
+the parameters); ``verify_plan`` refuses to execute it once any of that has moved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from scripts.changeset import Change, outcome, stateful_violations
+from scripts.errors import UsageError
+
+PLAN_FORMAT = 1
+REPLAN = "run 'webstack plan' again"
+
+_RESET = "\033[0m"
+_COLORS = {"Add": "\033[32m", "Import": "\033[32m", "Modify": "\033[33m",
+           "Dynamic": "\033[33m", "SyncWithActual": "\033[33m", "Remove": "\033[31m"}
+_WARN = "\033[33m"
+_REFUSE = "\033[31m"
+
+
+# -- the plan on screen ----------------------------------------------------------------------
+
+
+def _paint(text: str, code: str, color: bool) -> str:
+    return f"{code}{text}{_RESET}" if color and code else text
+
+
+def _security_concern(change: Change) -> str | None:
+    """Why a security reviewer should look at this change, or None.
+
+    A tags-only Modify is skipped: every resource is retagged when DeploymentDate moves.
+    """
+    if change.tags_only:
+        return None
+    kind = change.resource_type
+    if kind.startswith("AWS::IAM::"):
+        return "changes IAM permissions; review what it grants"
+    if kind.startswith("AWS::EC2::SecurityGroup"):
+        return "changes network access; review the rules"
+    if kind == "AWS::S3::BucketPolicy":
+        return "changes who can reach the bucket; review the policy"
+    if kind == "AWS::KMS::Key" and (
+        change.action != "Modify" or not change.changed_properties
+        or "KeyPolicy" in change.changed_properties
+    ):
+        return "changes a KMS key policy (who can decrypt); review it"
+    return None
+
+
+def _order(change: Change) -> tuple[str, ...]:
+    """Tree order: a nested stack's line comes just before its own resources."""
+    return (*change.path, change.logical_id)
+
+
+def render(changes: Sequence[Change], *, color: bool, allow_replacement: bool = False
+           ) -> list[str]:
+    """One aligned line per change, the counts, then warnings and refusals.
+
+    Colour codes only with ``color`` (a terminal), so logs and CI output stay plain text.
+    """
+    ordered = sorted(changes, key=_order)
+    rows = [
+        (c.action.lower(), "/".join(c.path) or "-", c.logical_id, c.resource_type,
+         c.replacement or "-", "(tags only)" if c.tags_only else "")
+        for c in ordered
+    ]
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(5)]
+    lines = []
+    for change, row in zip(ordered, rows, strict=True):
+        cells = [row[i].ljust(widths[i]) for i in range(5)]
+        cells[0] = _paint(cells[0], _COLORS.get(change.action, ""), color)
+        lines.append(("  ".join([*cells, row[5]])).rstrip())
+
+    counts = Counter(c.action for c in changes)
+    summary = (f"plan: {counts['Add']} to add, {counts['Modify']} to modify, "
+               f"{counts['Remove']} to remove")
+    extras = [f"{counts['Import']} to import" if counts["Import"] else "",
+              f"{counts['Dynamic']} dynamic" if counts["Dynamic"] else ""]
+    lines.append(", ".join([summary, *filter(None, extras)]))
+
+    for change in ordered:
+        concern = _security_concern(change)
+        if concern:
+            lines.append(f"{_paint('warning:', _WARN, color)} {change.address} "
+                         f"({change.resource_type}) {change.action.lower()}: {concern}")
+    for change in stateful_violations(ordered):
+        if allow_replacement:
+            lines.append(f"{_paint('allowed:', _REFUSE, color)} {change.address} "
+                         f"({change.resource_type}) {outcome(change)} (--allow-replacement)")
+        else:
+            lines.append(f"{_paint('refused:', _REFUSE, color)} {change.address} "
+                         f"({change.resource_type}) {outcome(change)}; rerun with "
+                         "--allow-replacement after taking a backup")
+    return lines
+
+
+# -- the plan file ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StackState:
+    """The stack as the plan saw it; status None means it did not exist yet."""
+
+    status: str | None = None
+    last_updated: str | None = None
+
+
+def stack_state(stack: Mapping[str, Any] | None) -> StackState:
+    """From a describe_stacks entry (None: no stack); any update moves LastUpdatedTime.
+
+    Creating a change set does not touch an existing stack, so this may be taken before or
+    after it; a new stack's plan records None, and its own REVIEW_IN_PROGRESS stack matches.
+    """
+    if stack is None:
+        return StackState()
+    when = stack.get("LastUpdatedTime") or stack.get("CreationTime")
+    stamp = when.isoformat() if isinstance(when, datetime) else (str(when) if when else None)
+    return StackState(str(stack["StackStatus"]), stamp)
+
+
+def hash_templates(build_dir: Path) -> dict[str, str]:
+    """sha256 of each rendered template, keyed ``build/<name>.yaml`` as a reader names it."""
+    return {
+        f"{build_dir.name}/{path.name}": hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(build_dir.glob("*.yaml"))
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A reviewed change set and everything it was made from."""
+
+    stack_name: str
+    region: str
+    environment: str
+    change_set_id: str
+    change_set_type: str
+    template_hashes: Mapping[str, str]
+    stack: StackState
+    changes: Sequence[Change]
+    parameters: Sequence[Mapping[str, Any]] = ()
+    created: str = field(default_factory=_now)
+
+
+def to_json(plan: Plan) -> str:
+    """Stable text (sorted keys), so two plans of the same thing diff cleanly."""
+    document = {
+        "format": PLAN_FORMAT,
+        "stack_name": plan.stack_name,
+        "region": plan.region,
+        "environment": plan.environment,
+        "change_set_id": plan.change_set_id,
+        "change_set_type": plan.change_set_type,
+        "template_hashes": dict(plan.template_hashes),
+        "stack": {"status": plan.stack.status, "last_updated": plan.stack.last_updated},
+        "parameters": [dict(p) for p in plan.parameters],
+        "changes": [
+            {"action": c.action, "path": list(c.path), "logical_id": c.logical_id,
+             "resource_type": c.resource_type, "replacement": c.replacement,
+             "physical_id": c.physical_id, "scope": list(c.scope),
+             "nested_change_set_id": c.nested_change_set_id,
+             "changed_properties": list(c.changed_properties)}
+            for c in plan.changes
+        ],
+        "created": plan.created,
+    }
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def from_json(text: str, source: str = "the plan file") -> Plan:
+    """Read a plan; anything else (wrong format, hand edits gone wrong) is one UsageError."""
+    try:
+        data = json.loads(text)
+        if data.get("format") != PLAN_FORMAT:
+            raise UsageError(f"{source} has plan format {data.get('format')!r}, this webstack "
+                             f"reads {PLAN_FORMAT}; {REPLAN}")
+        return Plan(
+            stack_name=str(data["stack_name"]),
+            region=str(data["region"]),
+            environment=str(data["environment"]),
+            change_set_id=str(data["change_set_id"]),
+            change_set_type=str(data["change_set_type"]),
+            template_hashes={str(k): str(v) for k, v in data["template_hashes"].items()},
+            stack=StackState(data["stack"]["status"], data["stack"]["last_updated"]),
+            changes=[
+                Change(
+                    action=c["action"], path=tuple(c["path"]), logical_id=c["logical_id"],
+                    resource_type=c["resource_type"], replacement=c["replacement"],
+                    physical_id=c["physical_id"], scope=tuple(c["scope"]),
+                    nested_change_set_id=c["nested_change_set_id"],
+                    changed_properties=tuple(c.get("changed_properties", ())),
+                )
+                for c in data["changes"]
+            ],
+            parameters=[dict(p) for p in data["parameters"]],
+            created=str(data["created"]),
+        )
+    except UsageError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise UsageError(f"{source} is not a webstack plan ({type(err).__name__}: {err}); "
+                         f"{REPLAN}") from err
+
+
+def write_plan(path: str | Path, plan: Plan) -> Path:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(to_json(plan), encoding="utf-8")
+    return out
+
+
+def read_plan(path: str | Path) -> Plan:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise UsageError(f"cannot read the plan file {path}: {err.strerror}; {REPLAN}") from err
+    return from_json(text, source=f"plan file {path}")
+
+
+def _template_drift(planned: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
+    drift = []
+    for name in sorted(set(planned) | set(current)):
+        if name not in current:
+            drift.append(f"{name} is gone")
+        elif name not in planned:
+            drift.append(f"{name} is new")
+        elif planned[name] != current[name]:
+            drift.append(f"{name} changed")
+    return drift
+
+
+def _describe(state: StackState) -> str:
+    if state.status is None:
+        return "absent"
+    return f"{state.status} at {state.last_updated or 'an unknown time'}"
+
+
+def verify_plan(
+    plan: Plan,
+    current_hashes: Mapping[str, str],
+    current_stack_state: StackState,
+    *,
+    environment: str | None = None,
+    region: str | None = None,
+    stack_name: str | None = None,
+) -> None:
+    """Refuse a plan whose inputs moved: its change set would no longer be what was reviewed."""
+    wanted = (environment, region, stack_name)
+    planned = (plan.environment, plan.region, plan.stack_name)
+    if any(w is not None and w != p for w, p in zip(wanted, planned, strict=True)):
+        raise UsageError(
+            f"the plan is for {plan.stack_name} ({plan.environment}, {plan.region}), not "
+            f"{stack_name or plan.stack_name} ({environment or plan.environment}, "
+            f"{region or plan.region}); pass the matching --env/--region or {REPLAN}"
+        )
+    drift = _template_drift(plan.template_hashes, current_hashes)
+    if drift:
+        more = f" (and {len(drift) - 1} more)" if len(drift) > 1 else ""
+        raise UsageError(f"{drift[0]} since the plan was made{more}; {REPLAN}")
+    # A CREATE plan's own change set is what put the new stack in REVIEW_IN_PROGRESS.
+    created_by_plan = plan.stack.status is None and current_stack_state.status == (
+        "REVIEW_IN_PROGRESS")
+    if current_stack_state != plan.stack and not created_by_plan:
+        raise UsageError(
+            f"stack {plan.stack_name} in {plan.region} changed since the plan was made "
+            f"({_describe(plan.stack)}, now {_describe(current_stack_state)}); {REPLAN}"
+        )
+
+
+def verify_change_set(cfn: Any, plan: Plan) -> None:
+    """The planned change set still exists and can run (an update of the stack obsoletes it)."""
+    from scripts.aws import aws_errors, error_code
+
+    try:
+        with aws_errors(f"describe the planned change set in {plan.region}"):
+            described = cfn.describe_change_set(ChangeSetName=plan.change_set_id,
+                                                StackName=plan.stack_name)
+    except Exception as err:
+        if error_code(err) in {"ChangeSetNotFound", "ChangeSetNotFoundException",
+                               "ValidationError"}:
+            raise UsageError(f"the planned change set for {plan.stack_name} in {plan.region} "
+                             f"no longer exists; {REPLAN}") from err
+        raise
+    status = described.get("Status", "")
+    execution = described.get("ExecutionStatus", "")
+    if status != "CREATE_COMPLETE" or execution != "AVAILABLE":
+        raise UsageError(f"the planned change set for {plan.stack_name} in {plan.region} is "
+                         f"{status}/{execution}, not executable; {REPLAN}")
+

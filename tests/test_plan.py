@@ -1,0 +1,273 @@
+"""The plan a reviewer reads, and the plan file that pins `deploy --plan-file` to it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from scripts.changeset import Change
+from scripts.errors import Exit, UsageError
+from scripts.plan import (
+    Plan,
+    StackState,
+    from_json,
+    hash_templates,
+    read_plan,
+    render,
+    stack_state,
+    to_json,
+    verify_change_set,
+    verify_plan,
+    write_plan,
+)
+
+CHANGE_SET = "arn:aws:cloudformation:us-east-1:123456789012:changeSet/webstack-1/aaaa-0001"
+GREEN, YELLOW, RED = "\033[32m", "\033[33m", "\033[31m"
+
+CHANGES = [
+    Change("Add", (), "AlarmTopic", "AWS::SNS::Topic"),
+    Change("Modify", (), "DatabaseStack", "AWS::CloudFormation::Stack", "False",
+           "arn:aws:cloudformation:us-east-1:123456789012:stack/db/1", ("Properties",)),
+    Change("Modify", ("DatabaseStack",), "Database", "AWS::RDS::DBInstance", "True",
+           "webstack-db", ("Properties",), changed_properties=("DBInstanceIdentifier",)),
+    Change("Modify", ("IamStack",), "InstanceRole", "AWS::IAM::Role", "False", "role",
+           ("Properties",), changed_properties=("Policies",)),
+    Change("Add", ("SecurityStack",), "AppIngressFromAlb", "AWS::EC2::SecurityGroupIngress"),
+    Change("Remove", ("StorageStack",), "OldQueue", "AWS::SNS::Topic", physical_id="q"),
+]
+
+
+def test_one_aligned_line_per_change_in_tree_order():
+    lines = render(CHANGES, color=False)
+    rows = lines[:6]
+    assert rows[0].split() == ["add", "-", "AlarmTopic", "AWS::SNS::Topic", "-"]
+    assert rows[1].split()[:3] == ["modify", "-", "DatabaseStack"]
+    assert rows[2].split() == ["modify", "DatabaseStack", "Database", "AWS::RDS::DBInstance",
+                               "True"]
+    assert rows[5].split() == ["remove", "StorageStack", "OldQueue", "AWS::SNS::Topic", "-"]
+    # Columns line up: each logical id and each type starts at the same place on every row.
+    id_at, type_at = rows[0].index("AlarmTopic"), rows[0].index("AWS::SNS::Topic")
+    for row in rows:
+        _, _, logical_id, resource_type, *_ = row.split()
+        assert row[id_at:].startswith(logical_id)
+        assert row[type_at:].startswith(resource_type)
+
+
+def test_counts_per_action():
+    assert render(CHANGES, color=False)[6] == "plan: 2 to add, 3 to modify, 1 to remove"
+    assert render([], color=False) == ["plan: 0 to add, 0 to modify, 0 to remove"]
+
+
+def test_colour_codes_only_when_asked():
+    plain = "\n".join(render(CHANGES, color=False))
+    assert "\033[" not in plain
+    coloured = render(CHANGES, color=True)
+    assert coloured[0].startswith(f"{GREEN}add")
+    assert coloured[1].startswith(f"{YELLOW}modify")
+    assert coloured[5].startswith(f"{RED}remove")
+
+
+def test_warnings_for_iam_and_security_group_changes():
+    warnings = [line for line in render(CHANGES, color=False) if line.startswith("warning:")]
+    assert warnings == [
+        "warning: IamStack/InstanceRole (AWS::IAM::Role) modify: changes IAM permissions; "
+        "review what it grants",
+        "warning: SecurityStack/AppIngressFromAlb (AWS::EC2::SecurityGroupIngress) add: "
+        "changes network access; review the rules",
+    ]
+
+
+@pytest.mark.parametrize(("change", "warned"), [
+    (Change("Modify", (), "Role", "AWS::IAM::Role", "False", scope=("Tags",)), False),
+    (Change("Add", (), "Profile", "AWS::IAM::InstanceProfile"), True),
+    (Change("Modify", (), "Group", "AWS::EC2::SecurityGroup", "False", scope=("Properties",)),
+     True),
+    (Change("Modify", (), "BucketPolicy", "AWS::S3::BucketPolicy", "False",
+            scope=("Properties",)), True),
+    (Change("Modify", (), "Key", "AWS::KMS::Key", "False", scope=("Properties",),
+            changed_properties=("KeyPolicy",)), True),
+    (Change("Modify", (), "Key", "AWS::KMS::Key", "False", scope=("Properties",),
+            changed_properties=("Description",)), False),
+    (Change("Modify", (), "Topic", "AWS::SNS::Topic", "False", scope=("Properties",)), False),
+])
+def test_which_changes_are_security_sensitive(change, warned):
+    lines = render([change], color=False)
+    assert any(line.startswith("warning:") for line in lines) is warned
+
+
+def test_a_retag_is_marked_tags_only():
+    line = render([Change("Modify", (), "Role", "AWS::IAM::Role", "False", scope=("Tags",))],
+                  color=False)[0]
+    assert line.endswith("False  (tags only)")
+
+
+def test_a_stateful_violation_is_refused_in_the_plan():
+    refused = [line for line in render(CHANGES, color=False) if line.startswith("refused:")]
+    assert refused == [
+        "refused: DatabaseStack/Database (AWS::RDS::DBInstance) replaced; rerun with "
+        "--allow-replacement after taking a backup",
+    ]
+    allowed = render(CHANGES, color=False, allow_replacement=True)
+    assert not any(line.startswith("refused:") for line in allowed)
+    assert any(line.startswith("allowed: DatabaseStack/Database") for line in allowed)
+
+
+# -- the plan file ----------------------------------------------------------------------------
+
+HASHES = {"build/root.yaml": "a" * 64, "build/database.yaml": "b" * 64}
+STATE = StackState("UPDATE_COMPLETE", "2026-11-28T10:00:00+00:00")
+
+
+def a_plan(**overrides: Any) -> Plan:
+    fields: dict[str, Any] = {
+        "stack_name": "webstack-dev", "region": "us-east-1", "environment": "dev",
+        "change_set_id": CHANGE_SET, "change_set_type": "UPDATE",
+        "template_hashes": dict(HASHES), "stack": STATE,
+        "parameters": [{"ParameterKey": "Environment", "ParameterValue": "dev"},
+                       {"ParameterKey": "CostCenter", "UsePreviousValue": True}],
+        "changes": list(CHANGES), "created": "2026-11-29T03:00:00+00:00",
+    }
+    fields.update(overrides)
+    return Plan(**fields)
+
+
+def test_the_plan_file_round_trips(tmp_path):
+    plan = a_plan()
+    assert from_json(to_json(plan)) == plan
+    path = write_plan(tmp_path / "out" / "plan.json", plan)
+    assert read_plan(path) == plan
+    assert to_json(read_plan(path)) == path.read_text(encoding="utf-8")
+
+
+def test_a_new_stack_plan_round_trips():
+    plan = a_plan(stack=StackState(), change_set_type="CREATE", changes=[])
+    assert from_json(to_json(plan)) == plan
+
+
+@pytest.mark.parametrize("text", ["not json", "{}", '{"format": 1, "stack_name": "x"}',
+                                  '{"format": 99}', "[]"])
+def test_a_broken_plan_file_is_one_usage_error(text):
+    with pytest.raises(UsageError) as broken:
+        from_json(text)
+    assert "\n" not in str(broken.value) and "run 'webstack plan' again" in str(broken.value)
+
+
+def test_a_missing_plan_file_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="cannot read the plan file"):
+        read_plan(tmp_path / "nope.json")
+
+
+def test_verify_accepts_an_unchanged_plan():
+    verify_plan(a_plan(), dict(HASHES), STATE, environment="dev", region="us-east-1",
+                stack_name="webstack-dev")
+
+
+def test_verify_names_the_template_that_changed():
+    current = {**HASHES, "build/database.yaml": "c" * 64}
+    with pytest.raises(UsageError) as changed:
+        verify_plan(a_plan(), current, STATE)
+    assert str(changed.value) == ("build/database.yaml changed since the plan was made; "
+                                  "run 'webstack plan' again")
+    assert changed.value.exit_code == Exit.USAGE
+
+
+def test_verify_notices_a_new_or_removed_template():
+    with pytest.raises(UsageError, match=r"build/extra.yaml is new since the plan"):
+        verify_plan(a_plan(), {**HASHES, "build/extra.yaml": "d" * 64}, STATE)
+    with pytest.raises(UsageError, match=r"build/database.yaml is gone since the plan"):
+        verify_plan(a_plan(), {"build/root.yaml": "a" * 64}, STATE)
+
+
+def test_verify_notices_the_stack_moved():
+    moved = StackState("UPDATE_COMPLETE", "2026-11-29T02:00:00+00:00")
+    with pytest.raises(UsageError) as changed:
+        verify_plan(a_plan(), dict(HASHES), moved)
+    assert str(changed.value) == (
+        "stack webstack-dev in us-east-1 changed since the plan was made (UPDATE_COMPLETE at "
+        "2026-11-28T10:00:00+00:00, now UPDATE_COMPLETE at 2026-11-29T02:00:00+00:00); "
+        "run 'webstack plan' again")
+    with pytest.raises(UsageError, match=r"\(absent, now CREATE_COMPLETE"):
+        verify_plan(a_plan(stack=StackState()), dict(HASHES),
+                    StackState("CREATE_COMPLETE", "2026-11-29T02:00:00+00:00"))
+
+
+def test_a_create_plan_matches_the_stack_its_change_set_made():
+    review = StackState("REVIEW_IN_PROGRESS", "2026-11-29T03:00:00+00:00")
+    verify_plan(a_plan(stack=StackState()), dict(HASHES), review)
+
+
+def test_verify_refuses_a_plan_for_another_target():
+    with pytest.raises(UsageError, match=r"the plan is for webstack-dev \(dev, us-east-1\)"):
+        verify_plan(a_plan(), dict(HASHES), STATE, environment="prod")
+
+
+def test_hashes_are_sha256_keyed_as_a_reader_names_the_file(tmp_path):
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "root.yaml").write_text("Resources: {}\n", encoding="utf-8")
+    (build / "notes.txt").write_text("ignored", encoding="utf-8")
+    assert hash_templates(build) == {
+        "build/root.yaml": hashlib.sha256(b"Resources: {}\n").hexdigest()}
+
+
+def test_stack_state_reads_the_last_update_or_the_creation():
+    created = datetime(2026, 11, 1, tzinfo=UTC)
+    updated = datetime(2026, 11, 28, 10, tzinfo=UTC)
+    assert stack_state(None) == StackState()
+    assert stack_state({"StackStatus": "CREATE_COMPLETE", "CreationTime": created}) == \
+        StackState("CREATE_COMPLETE", "2026-11-01T00:00:00+00:00")
+    assert stack_state({"StackStatus": "UPDATE_COMPLETE", "CreationTime": created,
+                        "LastUpdatedTime": updated}) == STATE
+
+
+# -- the planned change set itself ------------------------------------------------------------
+
+
+@pytest.fixture
+def cfn() -> Iterator[tuple[Any, Stubber]]:
+    client = boto3.client("cloudformation", region_name="us-east-1",
+                          aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def planned(status: str, execution: str) -> dict[str, Any]:
+    return {"ChangeSetId": CHANGE_SET, "StackName": "webstack-dev", "Status": status,
+            "ExecutionStatus": execution, "Changes": []}
+
+
+EXPECTED = {"ChangeSetName": CHANGE_SET, "StackName": "webstack-dev"}
+
+
+def test_an_available_change_set_passes(cfn):
+    client, stub = cfn
+    stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "AVAILABLE"), EXPECTED)
+    verify_change_set(client, a_plan())
+
+
+def test_an_obsolete_change_set_is_refused(cfn):
+    client, stub = cfn
+    stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "OBSOLETE"), EXPECTED)
+    with pytest.raises(UsageError, match="is CREATE_COMPLETE/OBSOLETE, not executable"):
+        verify_change_set(client, a_plan())
+
+
+def test_a_deleted_change_set_is_refused(cfn):
+    client, stub = cfn
+    stub.add_client_error("describe_change_set", service_error_code="ChangeSetNotFound",
+                          service_message=f"ChangeSet [{CHANGE_SET}] does not exist",
+                          expected_params=EXPECTED)
+    with pytest.raises(UsageError, match="no longer exists; run 'webstack plan' again"):
+        verify_change_set(client, a_plan())
+
+
+def test_plan_files_are_plain_paths(tmp_path):
+    assert isinstance(write_plan(str(tmp_path / "p.json"), a_plan()), Path)
