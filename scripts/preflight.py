@@ -19,8 +19,7 @@ from botocore.parsers import ResponseParserError
 
 from scripts.aws import AwsError, Target, aws_errors, error_code, error_message, is_local
 from scripts.errors import Exit, UsageError, WebstackError
-from templates_src.common import AZ_COUNT
-from templates_src.environments import ENVIRONMENTS
+from templates_src.environments import AZ_COUNT, ENVIRONMENTS
 from templates_src.regions import AMIS
 from templates_src.versions import POSTGRES_VERSION
 

@@ -25,9 +25,6 @@ PROJECT: Final = "webstack"
 APP_PORT: Final = 8080
 HEALTH_PATH: Final = "/health"
 DATABASE_PORT: Final = 5432
-AZ_COUNT: Final = 2
-# Tier name -> what lives there. Subnets are generated from TIERS x AZs.
-TIERS: Final = ("Public", "Private", "Database")
 ENV_MAPPING: Final = "EnvironmentConfig"
 REGION_MAPPING: Final = "RegionMap"
 TAG_KEYS: Final = ("Environment", "CostCenter", "DeploymentDate")

@@ -22,8 +22,10 @@ LOG_RETENTION_DAYS: Final = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
      2557, 2922, 3288, 3653}
 )
-# Subnets per VPC: public, private and database tiers in two AZs.
-SUBNET_COUNT: Final = 6
+# Subnets per VPC: every tier in every AZ. Logical ids and CIDRs derive from this.
+TIERS: Final = ("Public", "Private", "Database")
+AZ_COUNT: Final = 2
+SUBNET_COUNT: Final = len(TIERS) * AZ_COUNT
 
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _DB_CLASS = re.compile(r"^db\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
@@ -75,6 +77,12 @@ class Environment:
     bucket_noncurrent_expiry_days: int
     alarms: Thresholds
 
+    def subnet_cidrs(self) -> dict[str, str]:
+        """``{"PublicSubnet0": "10.10.0.0/24", ...}``: carved in order from the VPC range."""
+        blocks = ipaddress.ip_network(self.vpc_cidr).subnets(new_prefix=self.subnet_prefix)
+        names = [f"{tier}Subnet{index}" for tier in TIERS for index in range(AZ_COUNT)]
+        return {name: str(next(blocks)) for name in names}
+
     def _fail(self, field: str, problem: str) -> EnvironmentTableError:
         return EnvironmentTableError(
             f"environment table: {self.name}.{field}: {problem} "
@@ -90,7 +98,7 @@ class Environment:
             raise self._fail("vpc_cidr", f"{self.vpc_cidr!r} is not a valid CIDR ({err})") from err
         if not 16 <= vpc.prefixlen <= 24:
             raise self._fail("vpc_cidr", f"prefix /{vpc.prefixlen} must be between /16 and /24")
-        # Fn::Cidr carves SUBNET_COUNT subnets of subnet_prefix out of the VPC.
+        # SUBNET_COUNT subnets of subnet_prefix are carved out of the VPC range.
         needed_bits = (SUBNET_COUNT - 1).bit_length()
         if not vpc.prefixlen + needed_bits <= self.subnet_prefix <= 28:
             raise self._fail(
@@ -275,7 +283,7 @@ def columns(env: Environment) -> dict[str, str]:
             continue
         value = getattr(env, f.name)
         if f.name == "subnet_prefix":
-            out["SubnetCidrBits"] = str(32 - env.subnet_prefix)  # Fn::Cidr wants host bits
+            out.update({f"{name}Cidr": cidr for name, cidr in env.subnet_cidrs().items()})
         elif isinstance(value, Capacity | Thresholds):
             prefix = "Asg" if isinstance(value, Capacity) else "Alarm"
             for sub in fields(value):

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from templates_src.common import AZ_COUNT, TIERS
-from templates_src.environments import ENVIRONMENTS
+from templates_src.environments import AZ_COUNT, ENVIRONMENTS, TIERS
 
 
 def _routes(env, table: str) -> list[dict]:
@@ -71,3 +70,17 @@ def test_outputs_vpc_and_comma_joined_subnet_lists(dev):
         assert outputs[f"{tier}SubnetIds"]["Value"] == {
             "Fn::Join": [",", [{"Ref": f"{tier}Subnet{i}"} for i in range(AZ_COUNT)]]
         }
+
+
+def test_subnet_cidrs_are_carved_from_the_vpc_without_overlap(each_env):
+    import ipaddress
+
+    env = ENVIRONMENTS[each_env.environment]
+    vpc = ipaddress.ip_network(env.vpc_cidr)
+    subnets = each_env.resources("network", "AWS::EC2::Subnet")
+    blocks = {name: ipaddress.ip_network(s["Properties"]["CidrBlock"])
+              for name, s in subnets.items()}
+    assert blocks == {name: ipaddress.ip_network(c) for name, c in env.subnet_cidrs().items()}
+    assert all(block.subnet_of(vpc) for block in blocks.values())
+    ordered = sorted(blocks.values())
+    assert all(not a.overlaps(b) for a, b in zip(ordered, ordered[1:], strict=False))

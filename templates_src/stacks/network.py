@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from troposphere import Cidr, GetAtt, If, Join, Ref, Select, Template, ec2, iam, logs
+from troposphere import GetAtt, If, Join, Ref, Template, ec2, iam, logs
 
-from templates_src.common import AZ_COUNT, TIERS, Stack, az
+from templates_src.common import Stack, az
+from templates_src.environments import AZ_COUNT, TIERS
 from templates_src.policies import assume_role, flow_log_delivery_policy
 
 # The NAT in AZ 0 always exists; the others only where NatPerAz holds.
@@ -28,15 +29,15 @@ def build() -> Template:
         "InternetGatewayAttachment", VpcId=Ref(vpc), InternetGatewayId=Ref(igw),
     ))
 
-    subnet_cidrs = Cidr(GetAtt(vpc, "CidrBlock"), len(TIERS) * AZ_COUNT, s.env("SubnetCidrBits"))
+    # Subnet CIDRs are table data (validated to fit the VPC), so review shows them.
     subnets: dict[str, list[ec2.Subnet]] = {tier: [] for tier in TIERS}
-    for tier_index, tier in enumerate(TIERS):
+    for tier in TIERS:
         for index in range(AZ_COUNT):
             subnets[tier].append(t.add_resource(ec2.Subnet(
                 f"{tier}Subnet{index}",
                 VpcId=Ref(vpc),
                 AvailabilityZone=az(index),
-                CidrBlock=Select(tier_index * AZ_COUNT + index, subnet_cidrs),
+                CidrBlock=s.env(f"{tier}Subnet{index}Cidr"),
                 MapPublicIpOnLaunch=False,
                 Tags=s.tags(f"{tier.lower()}-{index}", Tier=tier),
             )))
