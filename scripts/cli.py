@@ -238,7 +238,8 @@ def cmd_outputs(args: argparse.Namespace) -> int:
             print(f"[{region}]")
         print_outputs(outputs, print)
     if options.outputs_file:
-        print(f"outputs written to {write_outputs(options.outputs_file, options.stack_name, by_region)}")
+        written = write_outputs(options.outputs_file, options.stack_name, by_region)
+        print(f"outputs written to {written}")
     return Exit.OK
 
 

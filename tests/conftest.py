@@ -11,6 +11,8 @@ import pytest
 from scripts.render import render_dicts
 from scripts.resolve import resolve
 
+pytest_plugins = ["local_endpoint"]
+
 Template = dict[str, Any]
 
 

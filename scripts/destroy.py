@@ -1,0 +1,93 @@
+"""``webstack destroy``: delete a stack set, keeping what holds data, and say what was kept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from scripts.aws import Target, aws_errors
+from scripts.errors import Exit, UsageError, WebstackError
+from scripts.yamlio import load
+
+KEPT_POLICIES = frozenset({"Retain", "RetainExceptOnCreate", "Snapshot"})
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A resource that outlives the stack: retained as is, or snapshotted first."""
+
+    path: str
+    logical_id: str
+    resource_type: str
+    physical_id: str
+    policy: str
+
+    def line(self) -> str:
+        what = "snapshotted" if self.policy == "Snapshot" else "retained"
+        return f"{what}: {self.path}/{self.logical_id} ({self.resource_type}) {self.physical_id}"
+
+
+def kept_resources(cfn: Any, stack: str, path: str = "root") -> list[Kept]:
+    """Walk the stack and its children; read each template's DeletionPolicy."""
+    body = cfn.get_template(StackName=stack, TemplateStage="Original")["TemplateBody"]
+    template = load(body) if isinstance(body, str) else dict(body)
+    resources = template.get("Resources", {})
+    kept: list[Kept] = []
+    paginator = cfn.get_paginator("list_stack_resources")
+    for page in paginator.paginate(StackName=stack):
+        for summary in page["StackResourceSummaries"]:
+            logical_id = summary["LogicalResourceId"]
+            physical = summary.get("PhysicalResourceId", "")
+            if summary["ResourceType"] == "AWS::CloudFormation::Stack" and physical:
+                kept += kept_resources(cfn, physical, f"{path}/{logical_id}")
+                continue
+            policy = resources.get(logical_id, {}).get("DeletionPolicy", "Delete")
+            if policy in KEPT_POLICIES:
+                kept.append(Kept(path, logical_id, summary["ResourceType"], physical, policy))
+    return kept
+
+
+def destroy(target: Target, *, environment: str, yes: bool, force: bool, interactive: bool,
+            timeout: float, emit: Callable[[str], None] = print) -> int:
+    from scripts.events import Watcher, summary
+
+    cfn = target.client("cloudformation")
+    with aws_errors(f"describe {target.stack_name}"):
+        try:
+            stack = cfn.describe_stacks(StackName=target.stack_name)["Stacks"][0]
+        except cfn.exceptions.ClientError as err:
+            if "does not exist" in str(err):
+                raise UsageError(f"stack {target.stack_name} does not exist in "
+                                 f"{target.region}; nothing to destroy") from err
+            raise
+    if environment == "prod" and not force:
+        raise UsageError(f"{target.stack_name} is a prod stack; destroy refuses it unless "
+                         "--force is given")
+    with aws_errors("list what the stack keeps"):
+        kept = kept_resources(cfn, stack["StackId"])
+    emit(f"destroying {target.stack_name} in {target.region} ({stack['StackStatus']})")
+    for item in kept:
+        emit(f"  will be {item.line()}")
+    if not yes:
+        if not interactive:
+            raise UsageError("refusing to destroy without confirmation: stdin is not a "
+                             "terminal; rerun with --yes")
+        answer = input(f"Type the stack name ({target.stack_name}) to destroy it: ")
+        if answer.strip() != target.stack_name:
+            raise UsageError("destroy cancelled; nothing was deleted")
+    with aws_errors("delete the stack"):
+        if stack.get("EnableTerminationProtection"):
+            emit("lifting termination protection (--force)")
+            cfn.update_termination_protection(EnableTerminationProtection=False,
+                                              StackName=stack["StackId"])
+        cfn.delete_stack(StackName=stack["StackId"])
+    result = Watcher(cfn, stack["StackId"], emit=emit, timeout=timeout, deleting=True).run()
+    for line in summary(result):
+        emit(line)
+    if not result.succeeded:
+        raise WebstackError(f"delete of {target.stack_name} ended {result.final_status}; "
+                            "see the root cause above", Exit.FINDINGS)
+    for item in kept:
+        emit(item.line())
+    return Exit.OK
