@@ -110,13 +110,13 @@ def interrupt_handling() -> Iterator[_InterruptState]:
 # -- the gate, before anything touches an account ------------------------------------------
 
 
-def check_build(build_dir: Path = BUILD_DIR) -> None:
+def check_build(build_dir: Path | None = None) -> None:
     """build/ must equal a fresh render and pass the gate; otherwise nothing is deployed."""
     from scripts.cli import _fresh_render, _stale_files
     from scripts.gate import gate_set_cached
 
     rendered = _fresh_render()
-    stale = _stale_files(rendered, build_dir)
+    stale = _stale_files(rendered, build_dir or BUILD_DIR)
     if stale:
         raise UsageError(f"build/ is stale ({', '.join(stale)}); run 'webstack build' and "
                          "commit it before deploying")
@@ -553,6 +553,10 @@ def _finish(options: Options, results: list[RegionResult], console: Console) -> 
         print(f"{'region':<12} {'result':<40} elapsed")
         for r in results:
             print(f"{r.region:<12} {r.result:<40} {r.elapsed:.1f}s")
+    else:
+        for r in results:
+            print(f"{options.stack_name} ({options.environment}) in {r.region}: {r.result} "
+                  f"[{r.elapsed:.1f}s]")
     return max((int(r.code) for r in results), default=0)
 
 

@@ -22,6 +22,10 @@ change_set_parameter_changes
     changes only a parameter shows an empty change list (which webstack rightly reads as
     "no changes"), although executing it would update the resources that use it. The patch
     computes the list the way moto's own update does, parameters included.
+termination_protection
+    moto records EnableTerminationProtection at create time but has no
+    UpdateTerminationProtection action (HTTP 500) and deletes a protected stack. The patch adds
+    the action and refuses DeleteStack on a protected stack with AWS's ValidationError.
 target_group_attributes
     moto's ELBv2 ``FakeTargetGroup`` has no ``get_cfn_attribute``, so ``Fn::GetAtt
     TargetGroup.TargetGroupFullName`` (the CloudWatch dimension the alarms use) fails.
@@ -47,7 +51,7 @@ from scripts.errors import Exit, UsageError, WebstackError
 
 NEEDED: tuple[str, ...] = (
     "nested_stack_outputs", "change_set_outputs", "yaml_getatt_dots",
-    "change_set_parameter_changes", "target_group_attributes",
+    "change_set_parameter_changes", "termination_protection", "target_group_attributes",
 )
 
 _MISSING = object()
@@ -135,6 +139,27 @@ def _patches() -> list[tuple[Any, str, Any]]:
     _require(responses, "yaml_tag_constructor")
     _require(elbv2_models, "FakeTargetGroup")
     _require(models, "ChangeSet", "Change")
+    _require(responses, "CloudFormationResponse")
+    _require(models.CloudFormationBackend, "delete_stack", "get_stack")
+    from moto.core.responses import ActionResult
+
+    def update_termination_protection(self: Any) -> Any:
+        stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+        stack.enable_termination_protection = self._get_param(
+            "EnableTerminationProtection") in (True, "true", "True")
+        return ActionResult({"StackId": stack.stack_id})
+
+    stock_delete: Callable[..., None] = models.CloudFormationBackend.delete_stack
+
+    def delete_stack(self: Any, name_or_stack_id: str) -> None:
+        protected = [s for s in self.stacks.values()
+                     if name_or_stack_id in (s.stack_id, s.name)
+                     and getattr(s, "enable_termination_protection", False)]
+        if protected:
+            raise ValidationError(
+                message=f"Stack [{protected[0].name}] cannot be deleted while "
+                        "TerminationProtection is enabled")
+        stock_delete(self, name_or_stack_id)
     _require(models.ChangeSet, "diff")
 
     def change_set_diff(self: Any) -> list[Any]:
@@ -206,6 +231,9 @@ def _patches() -> list[tuple[Any, str, Any]]:
         (responses, "yaml_tag_constructor", yaml_tag_constructor),
         (elbv2_models.FakeTargetGroup, "get_cfn_attribute", target_group_attribute),
         (models.ChangeSet, "diff", change_set_diff),
+        (responses.CloudFormationResponse, "update_termination_protection",
+         update_termination_protection),
+        (models.CloudFormationBackend, "delete_stack", delete_stack),
     ]
 
 
@@ -287,6 +315,23 @@ def _probe_change_set_parameter_changes() -> bool:
         return not any(change.logical_resource_id == "Topic" for change in changes)
 
 
+def _probe_termination_protection() -> bool:
+    from moto import mock_aws
+    from moto.cloudformation.responses import CloudFormationResponse
+
+    if not hasattr(CloudFormationResponse, "update_termination_protection"):
+        return True
+    with mock_aws():
+        backend = _cloudformation()
+        stack = backend.create_stack("probe", json.dumps(_PROBE_RESOURCES), parameters={},
+                                     enable_termination_protection=True)
+        try:
+            backend.delete_stack(stack.stack_id)
+        except Exception:
+            return False
+        return True
+
+
 def _probe_target_group_attributes() -> bool:
     from moto import mock_aws
     from moto.core.models import DEFAULT_ACCOUNT_ID
@@ -309,6 +354,7 @@ _PROBES: dict[str, Callable[[], bool]] = {
     "change_set_outputs": _probe_change_set_outputs,
     "yaml_getatt_dots": _probe_yaml_getatt_dots,
     "change_set_parameter_changes": _probe_change_set_parameter_changes,
+    "termination_protection": _probe_termination_protection,
     "target_group_attributes": _probe_target_group_attributes,
 }
 assert tuple(_PROBES) == NEEDED

@@ -1,0 +1,199 @@
+"""End to end against the local endpoint: deploy build/, redeploy, update, destroy."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+from scripts import cli
+from scripts import deploy as deploy_module
+from scripts.paths import BUILD_DIR
+from templates_src.stacks import CHILDREN
+from templates_src.stacks.root import ROOT_OUTPUTS
+
+pytestmark = pytest.mark.usefixtures("local_endpoint")
+
+
+def client(endpoint: str, service: str, region: str) -> Any:
+    return boto3.client(service, endpoint_url=endpoint, region_name=region,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+@pytest.fixture
+def webstack(local_endpoint, capsys) -> Callable[..., tuple[int, str, str]]:
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = cli.main([*argv, "--endpoint-url", local_endpoint])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def stack(endpoint: str, region: str, name: str) -> dict[str, Any] | None:
+    cfn = client(endpoint, "cloudformation", region)
+    try:
+        return cfn.describe_stacks(StackName=name)["Stacks"][0]
+    except cfn.exceptions.ClientError:
+        return None
+
+
+@pytest.fixture(scope="module")
+def deployed(local_endpoint, tmp_path_factory) -> dict[str, Any]:
+    """dev in us-east-1 and prod in eu-west-1, deployed once for the module."""
+    outputs = tmp_path_factory.mktemp("outputs")
+    results = {}
+    for env, region in (("dev", "us-east-1"), ("prod", "eu-west-1")):
+        path = outputs / f"{env}.json"
+        code = cli.main(["deploy", "--env", env, "--region", region, "--stack-name",
+                         f"it-{env}", "--yes", "--param", "CostCenter=CC-1234",
+                         "--outputs-file", str(path), "--endpoint-url", local_endpoint])
+        results[env] = {"code": code, "region": region, "outputs_file": path}
+    return results
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_deploy_creates_the_root_and_every_nested_stack(deployed, local_endpoint, env):
+    region = deployed[env]["region"]
+    assert deployed[env]["code"] == 0
+    root = stack(local_endpoint, region, f"it-{env}")
+    assert root is not None and root["StackStatus"] == "CREATE_COMPLETE"
+    resources = client(local_endpoint, "cloudformation", region).list_stack_resources(
+        StackName=f"it-{env}")["StackResourceSummaries"]
+    nested = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources
+              if r["ResourceType"] == "AWS::CloudFormation::Stack"}
+    assert set(nested) == {f"{name.capitalize()}Stack" for name in CHILDREN}
+    for physical_id in nested.values():
+        child = stack(local_endpoint, region, physical_id)
+        assert child is not None and child["StackStatus"].endswith("COMPLETE")
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_every_root_output_is_present_and_the_outputs_file_matches(deployed, local_endpoint,
+                                                                   env):
+    root = stack(local_endpoint, deployed[env]["region"], f"it-{env}")
+    assert root is not None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in root["Outputs"]}
+    assert set(outputs) == {*ROOT_OUTPUTS, "Environment"}
+    assert outputs["Environment"] == env
+    assert all(outputs.values())
+    written = json.loads(deployed[env]["outputs_file"].read_text(encoding="utf-8"))
+    assert written == {f"it-{env}": outputs}
+
+
+def test_prod_gets_termination_protection_and_a_stack_policy(deployed, local_endpoint):
+    root = stack(local_endpoint, "eu-west-1", "it-prod")
+    assert root is not None and root["EnableTerminationProtection"] is True
+    policy = client(local_endpoint, "cloudformation", "eu-west-1").get_stack_policy(
+        StackName="it-prod")["StackPolicyBody"]
+    assert "Update:Replace" in policy and "AWS::RDS::DBInstance" in policy
+
+
+def test_an_identical_redeploy_says_no_changes_and_leaves_no_change_set(deployed, webstack,
+                                                                       local_endpoint):
+    code, out, _ = webstack("deploy", "--env", "dev", "--region", "us-east-1",
+                            "--stack-name", "it-dev", "--yes")
+    assert code == 0
+    assert "no changes" in out
+    summaries = client(local_endpoint, "cloudformation", "us-east-1").list_change_sets(
+        StackName="it-dev")["Summaries"]
+    assert [s for s in summaries if s["ExecutionStatus"] == "AVAILABLE"] == []
+
+
+def test_a_parameter_change_is_planned_and_applied(deployed, webstack, local_endpoint):
+    code, out, _ = webstack("deploy", "--env", "dev", "--region", "us-east-1",
+                            "--stack-name", "it-dev", "--yes", "--param", "CostCenter=CC-5678")
+    assert code == 0, out
+    assert "to modify" in out and "UPDATE_COMPLETE" in out
+    root = stack(local_endpoint, "us-east-1", "it-dev")
+    assert root is not None
+    values = {p["ParameterKey"]: p.get("ParameterValue") for p in root["Parameters"]}
+    assert values["CostCenter"] == "CC-5678"
+    assert values["DeploymentDate"]  # kept, not re-sent as something else
+
+
+def test_outputs_command_reads_what_deploy_made(deployed, webstack):
+    code, out, _ = webstack("outputs", "--env", "dev", "--region", "us-east-1",
+                            "--stack-name", "it-dev")
+    assert code == 0
+    assert "VpcId" in out and "AppUrl" in out
+
+
+def test_destroy_refuses_prod_without_force(deployed, webstack, local_endpoint):
+    code, _, err = webstack("destroy", "--env", "prod", "--region", "eu-west-1",
+                            "--stack-name", "it-prod", "--yes")
+    assert code == 2
+    assert "--force" in err
+    assert stack(local_endpoint, "eu-west-1", "it-prod") is not None
+
+
+def test_destroy_deletes_the_stack_and_retains_the_bucket(deployed, webstack, local_endpoint):
+    root = stack(local_endpoint, "us-east-1", "it-dev")
+    assert root is not None
+    bucket = {o["OutputKey"]: o["OutputValue"] for o in root["Outputs"]}["BucketName"]
+    code, out, _ = webstack("destroy", "--env", "dev", "--region", "us-east-1",
+                            "--stack-name", "it-dev", "--yes")
+    assert code == 0, out
+    assert f"retained: root/StorageStack/AppBucket (AWS::S3::Bucket) {bucket}" in out
+    assert "snapshotted: root/DatabaseStack/Database" in out
+    assert stack(local_endpoint, "us-east-1", "it-dev") is None
+    client(local_endpoint, "s3", "us-east-1").head_bucket(Bucket=bucket)  # still there
+
+
+def test_the_seed_incident_is_refused_before_anything_is_created(webstack, local_endpoint,
+                                                                 tmp_path, monkeypatch):
+    """A set pinned to PostgreSQL 13.7 never reaches the account."""
+    import templates_src.stacks.database as database
+    from scripts.render import render
+
+    monkeypatch.setattr(database, "POSTGRES_VERSION", "13.7")
+    rotten = tmp_path / "build"
+    shutil.copytree(BUILD_DIR, rotten)
+    for name, text in render().items():
+        (rotten / name).write_text(text, encoding="utf-8")
+    monkeypatch.setattr(deploy_module, "BUILD_DIR", rotten)
+    code, _, err = webstack("deploy", "--env", "dev", "--region", "us-east-1",
+                            "--stack-name", "it-incident", "--yes",
+                            "--param", "CostCenter=CC-1234")
+    assert code == 1
+    assert "W3691" in err and "13.7" in err
+    assert "nothing was deployed" in err
+    assert stack(local_endpoint, "us-east-1", "it-incident") is None
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["deploy", "--env", "qa", "--region", "us-east-1"], "unknown environment 'qa'"),
+    (["deploy", "--env", "dev", "--region", "mars-1"], "unknown region 'mars-1'"),
+    (["deploy", "--env", "dev", "--region", "us-east-1", "--param", "CostCenter"], "Key=Value"),
+    (["deploy", "--env", "prod", "--region", "us-east-1", "--stack-name", "it-tty",
+      "--param", "CostCenter=CC-1234"], "stdin is not a terminal"),
+])
+def test_bad_deploy_input_is_one_line_and_exit_2(webstack, argv, needle):
+    code, _, err = webstack(*argv)
+    assert code == 2
+    assert needle in err
+    assert err.strip().count("\n") == 0 or err.strip().splitlines()[-1].startswith("webstack")
+
+
+def test_a_stale_build_is_refused_with_exit_2(webstack, tmp_path, monkeypatch):
+    stale = tmp_path / "build"
+    shutil.copytree(BUILD_DIR, stale)
+    (stale / "iam.yaml").write_text("# edited by hand\n", encoding="utf-8")
+    monkeypatch.setattr(deploy_module, "BUILD_DIR", stale)
+    code, _, err = webstack("deploy", "--env", "dev", "--region", "us-east-1", "--yes",
+                            "--stack-name", "it-stale", "--param", "CostCenter=CC-1234")
+    assert code == 2
+    assert "build/ is stale (build/iam.yaml)" in err
+
+
+def test_destroy_prod_with_force_lifts_termination_protection(deployed, webstack,
+                                                              local_endpoint):
+    code, out, _ = webstack("destroy", "--env", "prod", "--region", "eu-west-1",
+                            "--stack-name", "it-prod", "--yes", "--force")
+    assert code == 0, out
+    assert "lifting termination protection" in out
+    assert stack(local_endpoint, "eu-west-1", "it-prod") is None
