@@ -7,6 +7,7 @@ against a local endpoint (``--endpoint-url`` / AWS_ENDPOINT_URL / ``--local``).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,10 +54,23 @@ class Target:
         return self._clients[service]
 
 
+_SESSIONS: dict[str | None, Any] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def _session(profile: str | None) -> Any:
+    """One boto3 session per profile: its loader caches service models across clients."""
+    import boto3
+
+    with _SESSIONS_LOCK:
+        if profile not in _SESSIONS:
+            _SESSIONS[profile] = boto3.Session(profile_name=profile)
+        return _SESSIONS[profile]
+
+
 def make_client(
     service: str, region: str, profile: str | None = None, endpoint_url: str | None = None
 ) -> Any:
-    import boto3
     from botocore.config import Config
     from botocore.exceptions import ProfileNotFound
 
@@ -67,7 +81,7 @@ def make_client(
     if endpoint:
         kwargs["endpoint_url"] = endpoint
     try:
-        session = boto3.Session(profile_name=profile)
+        session = _session(profile)
     except ProfileNotFound as err:
         raise AwsError(f"AWS profile '{profile}' not found; check --profile / AWS_PROFILE "
                        "against ~/.aws/config") from err

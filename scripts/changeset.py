@@ -9,12 +9,13 @@ so we poll every 1-2 s, always against a deadline.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import re
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from typing import Any, TypeVar
 
 from scripts.aws import aws_errors, error_code, error_message
@@ -40,10 +41,14 @@ def _stateful_types() -> frozenset[str]:
     secrets: losing any of them by a replace is not undone by a redeploy. KMS keys are added
     explicitly because data encrypted under a deleted key is gone with it.
     """
-    text = (resources.files("cfnlint.data.AdditionalSpecs") / "StatefulResources.json").read_text(
-        encoding="utf-8"
-    )
-    return frozenset(json.loads(text)["ResourceTypes"]) | {"AWS::KMS::Key"}
+    # Located without importing cfnlint, whose import alone costs most of a second.
+    spec = importlib.util.find_spec("cfnlint")
+    if spec is None or not spec.submodule_search_locations:
+        raise WebstackError("cfn-lint is not installed; run pip install -e .", Exit.SOURCE)
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "AdditionalSpecs" / (
+        "StatefulResources.json")
+    return frozenset(json.loads(path.read_text(encoding="utf-8"))["ResourceTypes"]) | {
+        "AWS::KMS::Key"}
 
 
 STATEFUL_TYPES: frozenset[str] = _stateful_types()

@@ -219,6 +219,21 @@ def prepare(options: Options, region: str, emit: Callable[[str], None]) -> Prepa
         _recreate(target, options, stack, emit)
         stack = None
 
+    if stack is not None and not stack["StackStatus"].endswith("_IN_PROGRESS"):
+        # Fast path: the deployed stack already runs exactly this set. Nothing would be
+        # created, so neither preflight nor uploads are needed.
+        with aws_errors(f"compare with the deployed stack in {region}"):
+            preview = package.package(target, BUILD_DIR, dry_run=True)
+        if preview.root_body is not None:
+            root_preview = yamlio.load(preview.root_body)
+            deployed_date = _deployed_date(stack) or options.today
+            if _unchanged(cfn, stack, preview,
+                          _parameters_for(options, root_preview, stack, deployed_date)):
+                emit(f"no changes: {target.stack_name} already runs this template set with "
+                     "these parameters")
+                prepared.no_changes = True
+                return prepared
+
     def stack_state() -> str | None:
         return None if stack is None else changeset.blocking_state(
             stack["StackStatus"], options.environment, target.stack_name, region)
@@ -238,13 +253,6 @@ def prepare(options: Options, region: str, emit: Callable[[str], None]) -> Prepa
         root_dict = yamlio.load(root_body)
 
     kept_date = _deployed_date(stack) or options.today
-    parameters = _parameters_for(options, root_dict, stack, kept_date)
-    if stack is not None and _unchanged(cfn, stack, packaged, parameters):
-        emit(f"no changes: {target.stack_name} already runs this template set with these "
-             "parameters")
-        prepared.no_changes = True
-        return prepared
-
     change_set_type = "UPDATE" if stack is not None else "CREATE"
     if stack is not None:
         change_set_type, _ = changeset.change_set_type(cfn, target.stack_name)

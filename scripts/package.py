@@ -255,8 +255,13 @@ def rewrite_root(text: str, root: Mapping[str, Any], urls: Mapping[str, str]) ->
     return yamlio.dump(expected)
 
 
-def package(target: Target, build_dir: Path, *, url_for: UrlFor | None = None) -> Packaged:
-    """Upload the root's children (and the root itself when too big to send inline)."""
+def package(target: Target, build_dir: Path, *, url_for: UrlFor | None = None,
+            dry_run: bool = False) -> Packaged:
+    """Upload the root's children (and the root itself when too big to send inline).
+
+    ``dry_run`` computes the same packaged root (keys are content hashes) without touching
+    the bucket: enough to tell whether the deployed stack already runs exactly this set.
+    """
     root_bytes = _read_build(build_dir, ROOT_FILE, "package")
     root_text = root_bytes.decode("utf-8")
     try:
@@ -269,11 +274,16 @@ def package(target: Target, build_dir: Path, *, url_for: UrlFor | None = None) -
         for name, ids in sorted(references.items())
     }
 
-    bucket = ensure_artifact_bucket(target)
+    if dry_run:
+        with _s3_step(f"read the account id in {target.region}"):
+            account = str(target.client("sts").get_caller_identity()["Account"])
+        bucket = artifact_bucket_name(account, target.region)
+    else:
+        bucket = ensure_artifact_bucket(target)
     s3 = target.client("s3")
     make_url = url_for or (
         lambda b, k: object_url(target, b, k, endpoint_url=s3.meta.endpoint_url))
-    uploader = _Uploader(s3, bucket)
+    uploader = _Uploader(s3, bucket, dry_run=dry_run)
 
     hashes = {ROOT_FILE: hashlib.sha256(root_bytes).hexdigest()}
     child_urls: dict[str, str] = {}
@@ -299,9 +309,10 @@ def package(target: Target, build_dir: Path, *, url_for: UrlFor | None = None) -
 class _Uploader:
     """Puts content-addressed objects once: a key already present (and fresh) is skipped."""
 
-    def __init__(self, s3: Any, bucket: str) -> None:
+    def __init__(self, s3: Any, bucket: str, *, dry_run: bool = False) -> None:
         self.s3 = s3
         self.bucket = bucket
+        self.dry_run = dry_run
         self.uploaded: list[str] = []
         self._seen: set[str] = set()
 
@@ -310,7 +321,7 @@ class _Uploader:
         if key in self._seen:
             return key
         self._seen.add(key)
-        if not self._present(key):
+        if not self.dry_run and not self._present(key):
             with _s3_step(f"upload s3://{self.bucket}/{key}"):
                 self.s3.put_object(Bucket=self.bucket, Key=key, Body=body,
                                    ContentType="application/yaml")
