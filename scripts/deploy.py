@@ -240,6 +240,9 @@ def prepare(options: Options, region: str, emit: Callable[[str], None]) -> Prepa
 
     checks = preflight.run_preflight(target, strict=options.strict_preflight,
                                      stack_state=stack_state, emit=emit)
+    blocked = stack_state()
+    if blocked is not None:  # a refused action (exit 2), as change_set_type would raise it
+        raise changeset.StackStateError(blocked)
     preflight.raise_on_failure(checks, options.strict_preflight)
 
     with aws_errors(f"package templates in {region}"):
@@ -296,7 +299,8 @@ def prepare(options: Options, region: str, emit: Callable[[str], None]) -> Prepa
     try:
         with aws_errors(f"describe change set in {region}"):
             prepared.changes = changeset.describe_all(cfn, change_set_id)
-        for line in plan.render(prepared.changes, color=options.color):
+        for line in plan.render(prepared.changes, color=options.color,
+                                allow_replacement=options.allow_replacement):
             emit(line)
         violations = changeset.stateful_violations(prepared.changes)
         if violations and not options.allow_replacement:
@@ -409,15 +413,14 @@ def execute(options: Options, prepared: Prepared, interrupts: _InterruptState) -
     except KeyboardInterrupt:
         state = _describe_stack(target)
         status = state["StackStatus"] if state else "unknown"
-        emit(f"interrupted; {target.stack_name} goes on ({status}). Reattach with: webstack "
-             f"watch --env {options.environment} --region {target.region}"
-             f"{' --local' if target.local else ''}")
+        emit(f"interrupted; {target.stack_name} goes on ({status}). Reattach with: "
+             f"{_reattach(options, target)}")
         raise
     for line in summary(result):
         emit(line)
     if result.timed_out:
         emit(f"still {result.final_status} after {options.timeout:.0f}s; reattach with "
-             f"'webstack watch --env {options.environment} --region {target.region}'")
+             f"'{_reattach(options, target)}'")
         return RegionResult(target.region, f"timed out ({result.final_status})",
                             time.perf_counter() - prepared.started, Exit.FINDINGS)
     if not result.succeeded:
@@ -428,6 +431,14 @@ def execute(options: Options, prepared: Prepared, interrupts: _InterruptState) -
     outputs = fetch_outputs(target)
     return RegionResult(target.region, result.final_status.lower().replace("_", " "),
                         time.perf_counter() - prepared.started, Exit.OK, outputs)
+
+
+def _reattach(options: Options, target: Target) -> str:
+    """The watch command that finds this very stack again (cli's default name is implied)."""
+    command = f"webstack watch --env {options.environment} --region {target.region}"
+    if target.stack_name != f"webstack-{options.environment}":
+        command += f" --stack-name {target.stack_name}"
+    return command + (" --local" if target.local else "")
 
 
 def _wait_until_executing(cfn: Any, change_set_id: str, limit: float = 30.0) -> None:
@@ -510,7 +521,6 @@ def _confirm(options: Options, prepared: Sequence[Prepared]) -> None:
 
 def deploy(options: Options) -> int:
     """The whole pipeline for every region; returns the exit code."""
-    from scripts.changeset import delete_quietly
 
     check_build()
     console = Console(prefix=len(options.regions) > 1)
@@ -528,13 +538,13 @@ def deploy(options: Options) -> int:
         except (KeyboardInterrupt, EOFError):
             for p in prepared:
                 if p.change_set_id:
-                    delete_quietly(p.target.client("cloudformation"), p.change_set_id)
+                    _discard(p)
             raise Interrupted("interrupted before execute; change sets deleted, nothing changed"
                               ) from None
         except BaseException:
             for p in prepared:
                 if p.change_set_id:
-                    delete_quietly(p.target.client("cloudformation"), p.change_set_id)
+                    _discard(p)
             raise
         try:
             results = _parallel([p.target.region for p in prepared], lambda region: execute(
@@ -601,7 +611,6 @@ def watch(target: Target, options: Options) -> int:
 
 def plan_only(options: Options) -> int:
     """Create the change set and print the plan; keep it only for a --plan-file."""
-    from scripts import changeset
     from scripts import plan as plans
 
     check_build()
@@ -619,8 +628,7 @@ def plan_only(options: Options) -> int:
             if not options.plan_file:
                 for p in prepared:
                     if p.change_set_id:
-                        changeset.delete_quietly(p.target.client("cloudformation"),
-                                                 p.change_set_id)
+                        _discard(p)
     if options.plan_file:
         (p,) = prepared
         if p.no_changes or p.change_set_id is None:
@@ -635,6 +643,21 @@ def plan_only(options: Options) -> int:
         print(f"plan written to {options.plan_file}; the change set is kept for "
               f"'webstack deploy --plan-file {options.plan_file}'")
     return Exit.OK
+
+
+def _discard(prepared: Prepared) -> None:
+    """Delete an unexecuted change set, and the empty REVIEW_IN_PROGRESS stack a CREATE
+    change set brings with it, so a plan leaves the account as it found it."""
+    from contextlib import suppress
+
+    from scripts.changeset import delete_quietly
+
+    cfn = prepared.target.client("cloudformation")
+    assert prepared.change_set_id is not None
+    delete_quietly(cfn, prepared.change_set_id)
+    if prepared.change_set_type == "CREATE":
+        with suppress(Exception):
+            cfn.delete_stack(StackName=prepared.target.stack_name)
 
 
 def prepare_from_plan(options: Options, emit: Callable[[str], None]) -> Prepared:

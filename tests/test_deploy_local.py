@@ -198,3 +198,66 @@ def test_destroy_prod_with_force_lifts_termination_protection(deployed, webstack
     assert code == 0, out
     assert "lifting termination protection" in out
     assert stack(local_endpoint, "eu-west-1", "it-prod") is None
+
+
+def test_two_regions_deploy_in_parallel_with_prefixed_lines_and_a_table(webstack, tmp_path):
+    outputs = tmp_path / "outputs.json"
+    code, out, _ = webstack("deploy", "--env", "staging", "--region", "us-west-2",
+                            "--region", "eu-west-1", "--stack-name", "it-multi", "--yes",
+                            "--param", "CostCenter=CC-1234", "--outputs-file", str(outputs))
+    assert code == 0, out
+    assert "[us-west-2] plan: 7 to add" in out and "[eu-west-1] plan: 7 to add" in out
+    table = out[out.index("region       result"):].splitlines()
+    assert [line.split()[0] for line in table[1:3]] == ["us-west-2", "eu-west-1"]
+    assert all("create complete" in line for line in table[1:3])
+    assert set(json.loads(outputs.read_text(encoding="utf-8"))) == {
+        "it-multi@us-west-2", "it-multi@eu-west-1"}
+
+
+def test_a_reviewed_plan_file_is_executed_exactly_and_refused_once_stale(webstack, tmp_path,
+                                                                          local_endpoint):
+    plan_file = tmp_path / "plan.json"
+    code, out, _ = webstack("plan", "--env", "dev", "--region", "us-west-2", "--stack-name",
+                            "it-plan", "--param", "CostCenter=CC-1234", "--plan-file",
+                            str(plan_file))
+    assert code == 0, out
+    reviewed = json.loads(plan_file.read_text(encoding="utf-8"))
+    assert stack(local_endpoint, "us-west-2", "it-plan")["StackStatus"] == "REVIEW_IN_PROGRESS"
+    code, out, _ = webstack("deploy", "--env", "dev", "--region", "us-west-2", "--stack-name",
+                            "it-plan", "--yes", "--plan-file", str(plan_file))
+    assert code == 0, out
+    assert "executing the reviewed change set" in out
+    root = stack(local_endpoint, "us-west-2", "it-plan")
+    assert root is not None and root["StackStatus"] == "CREATE_COMPLETE"
+    assert reviewed["change_set_id"]
+    code, _, err = webstack("deploy", "--env", "dev", "--region", "us-west-2", "--stack-name",
+                            "it-plan", "--yes", "--plan-file", str(plan_file))
+    assert code == 2
+    assert "since the plan was made" in err or "no longer" in err
+
+
+def test_plan_without_a_plan_file_leaves_no_change_set(webstack, local_endpoint):
+    code, out, _ = webstack("plan", "--env", "dev", "--region", "us-west-2", "--stack-name",
+                            "it-plan-only", "--param", "CostCenter=CC-1234")
+    assert code == 0, out
+    assert "plan: 7 to add" in out
+    assert stack(local_endpoint, "us-west-2", "it-plan-only") is None, (
+        "a plan of a new stack must not leave its REVIEW_IN_PROGRESS stack behind")
+
+
+def test_watch_on_a_settled_stack_reports_its_status(deployed, webstack):
+    code, out, _ = webstack("deploy", "--env", "dev", "--region", "us-west-2", "--yes",
+                            "--stack-name", "it-watch", "--param", "CostCenter=CC-1234")
+    assert code == 0, out
+    code, out, _ = webstack("watch", "--env", "dev", "--region", "us-west-2",
+                            "--stack-name", "it-watch")
+    assert code == 0
+    assert "nothing in progress" in out
+
+
+def test_an_unreachable_endpoint_is_one_line_exit_4(capsys):
+    code = cli.main(["outputs", "--env", "dev", "--region", "us-east-1",
+                     "--endpoint-url", "http://localhost:1"])
+    err = capsys.readouterr().err
+    assert code == 4
+    assert "cannot reach the endpoint" in err and err.count("\n") == 1
