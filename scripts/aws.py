@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 from scripts.errors import Exit, WebstackError
 
 # Standard mode retries throttling with backoff; 10 attempts rides out a busy account.
-RETRIES = {"mode": "standard", "max_attempts": 10}
+RETRIES = {"mode": "standard", "total_max_attempts": 10}
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
@@ -74,7 +74,8 @@ def make_client(
     from botocore.config import Config
     from botocore.exceptions import ProfileNotFound
 
-    config = Config(retries=RETRIES, connect_timeout=5, read_timeout=60,
+    config = Config(retries=dict(RETRIES),  # botocore rewrites the dict it is given
+                    connect_timeout=5, read_timeout=60,
                     user_agent_extra="webstack")
     kwargs: dict[str, Any] = {"region_name": region, "config": config}
     endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
@@ -140,6 +141,7 @@ def aws_errors(where: str) -> Iterator[None]:
             raise AwsError(f"{where}: AWS rejected the credentials ({code}); refresh them "
                            "(aws sso login / new keys) and retry") from err
         if code in {"Throttling", "ThrottlingException", "RequestLimitExceeded"}:
-            raise AwsError(f"{where}: still throttled after {RETRIES['max_attempts']} attempts; "
+            attempts = RETRIES["total_max_attempts"]
+            raise AwsError(f"{where}: still throttled after {attempts} attempts; "
                            "retry in a minute") from err
         raise

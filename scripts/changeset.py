@@ -166,7 +166,8 @@ def blocking_state(status: str, environment: str, stack_name: str, region: str) 
     REVIEW_IN_PROGRESS is not blocking: ``change_set_type`` clears such an orphan.
     """
     where = f"stack {stack_name} in {region}"
-    watch = f"'webstack watch --env {environment} --region {region}'"
+    named = "" if stack_name == f"webstack-{environment}" else f" --stack-name {stack_name}"
+    watch = f"'webstack watch --env {environment} --region {region}{named}'"
     if status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
         return f"{where} is {status}; wait, or attach with {watch}"
     delete = f"aws cloudformation delete-stack --stack-name {stack_name} --region {region}"
