@@ -421,7 +421,7 @@ def test_a_blocking_state_raises_with_its_message(cfn):
         change_set_type(client, STACK)
     assert str(blocked.value) == (
         f"stack {STACK} in us-east-1 is UPDATE_IN_PROGRESS; wait, or attach with "
-        "'webstack watch --env staging --region us-east-1'")
+        f"'webstack watch --env staging --region us-east-1 --stack-name {STACK}'")
     assert blocked.value.exit_code == Exit.USAGE
 
 

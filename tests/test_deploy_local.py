@@ -148,8 +148,8 @@ def test_destroy_deletes_the_stack_and_retains_the_bucket(deployed, webstack, lo
 def test_the_seed_incident_is_refused_before_anything_is_created(webstack, local_endpoint,
                                                                  tmp_path, monkeypatch):
     """A set pinned to PostgreSQL 13.7 never reaches the account."""
-    import templates_src.stacks.database as database
     from scripts.render import render
+    from templates_src.stacks import database
 
     monkeypatch.setattr(database, "POSTGRES_VERSION", "13.7")
     rotten = tmp_path / "build"
