@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from templates_src.environments import AZ_COUNT, ENVIRONMENTS, TIERS
 
 
@@ -83,4 +85,4 @@ def test_subnet_cidrs_are_carved_from_the_vpc_without_overlap(each_env):
     assert blocks == {name: ipaddress.ip_network(c) for name, c in env.subnet_cidrs().items()}
     assert all(block.subnet_of(vpc) for block in blocks.values())
     ordered = sorted(blocks.values())
-    assert all(not a.overlaps(b) for a, b in zip(ordered, ordered[1:], strict=False))
+    assert all(not a.overlaps(b) for a, b in itertools.pairwise(ordered))
