@@ -645,3 +645,70 @@ def test_prepare_marks_a_failed_no_changes_change_set_and_deletes_it(cloud: Clou
     assert prepared.no_changes and prepared.change_set_id is None
     assert lines[-1] == f"no changes: {STACK} is up to date"
     assert cloud.calls[-1] == "DeleteChangeSet"
+
+
+def test_rollback_complete_is_refused_and_points_at_recreate(cloud: Cloud,
+                                                            packaged: list[str]) -> None:
+    cloud.stack("ROLLBACK_COMPLETE")
+    with pytest.raises(StackStateError) as refused:
+        deploy.prepare(options(), REGION, [].append)
+    assert refused.value.exit_code == Exit.USAGE
+    assert "--recreate" in str(refused.value)
+    assert "DeleteStack" not in cloud.calls and packaged == []
+
+
+def test_recreate_never_deletes_a_prod_stack(cloud: Cloud, packaged: list[str]) -> None:
+    cloud.stack("ROLLBACK_COMPLETE", name="webstack-prod")
+    prod = Options(environment="prod", regions=[REGION], stack_name="webstack-prod",
+                   recreate=True, rollback_triggers=False, today=TODAY)
+    with pytest.raises(UsageError, match="--recreate never deletes it"):
+        deploy.prepare(prod, REGION, [].append)
+    assert "DeleteStack" not in cloud.calls
+
+
+def test_rollback_triggers_are_the_stacks_own_alarms_at_most_five() -> None:
+    """Updates pass the stack's alarms (found in nested stacks too) as rollback triggers."""
+    cfn = boto3.client("cloudformation", region_name=REGION, aws_access_key_id="x",
+                       aws_secret_access_key="x")
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION, aws_access_key_id="x",
+                              aws_secret_access_key="x")
+    monitoring = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}-Mon/0000-0009"
+    names = [f"alarm-{i}" for i in range(6)]
+    target = Options(environment="dev", regions=[REGION], stack_name=STACK).target(REGION)
+    target._clients.update(cloudformation=cfn, cloudwatch=cloudwatch)
+
+    def summary(logical: str, kind: str, physical: str) -> dict[str, Any]:
+        return {"LogicalResourceId": logical, "PhysicalResourceId": physical,
+                "ResourceType": kind, "LastUpdatedTimestamp": T0,
+                "ResourceStatus": "CREATE_COMPLETE"}
+
+    with Stubber(cfn) as cfn_stub, Stubber(cloudwatch) as cw_stub:
+        cfn_stub.add_response("list_stack_resources", {"StackResourceSummaries": [
+            summary("MonitoringStack", "AWS::CloudFormation::Stack", monitoring)]},
+            {"StackName": stack_id()})
+        cfn_stub.add_response("list_stack_resources", {"StackResourceSummaries": [
+            summary(name, "AWS::CloudWatch::Alarm", name) for name in names]},
+            {"StackName": monitoring})
+        cw_stub.add_response("describe_alarms", {"MetricAlarms": [
+            {"AlarmName": name, "AlarmArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"}
+            for name in names]}, {"AlarmNames": names})
+        triggers = deploy._rollback_triggers(target, {"StackId": stack_id()})
+    assert triggers == [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
+                        for name in names[:5]]
+
+
+def test_missing_credentials_are_one_line_naming_the_fix(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(aws, "_SESSIONS", {})
+    code = cli.main(["outputs", "--env", "dev", "--region", REGION])
+    err = capsys.readouterr().err
+    assert code == 4
+    assert err.count("\n") == 1
+    assert "no AWS credentials; set AWS_PROFILE or run 'aws configure', or use --local" in err
