@@ -163,25 +163,12 @@ def _configure_bucket(s3: Any, bucket: str, region: str, *, tls: bool) -> None:
 
 
 def artifact_bucket_policy(bucket: str, region: str) -> str:
-    """The bucket policy (JSON): any request not made over TLS is refused."""
-    from awacs import s3 as s3_actions
-    from awacs.aws import Bool, Condition, Deny, Policy, Principal, Statement
+    """The bucket policy (JSON): any request not made over TLS is refused; the same policy
+    the app bucket carries (templates_src.policies), with a literal ARN."""
+    from templates_src.policies import deny_insecure_transport
 
-    from templates_src.policies import POLICY_VERSION
-
-    policy = Policy(
-        Version=POLICY_VERSION,
-        Statement=[Statement(
-            Sid="DenyInsecureTransport",
-            Effect=Deny,
-            Principal=Principal("*"),
-            Action=[s3_actions.Action("*")],
-            Resource=[s3_actions.ARN(bucket, region=region),
-                      s3_actions.ARN(f"{bucket}/*", region=region)],
-            Condition=Condition(Bool("aws:SecureTransport", "false")),
-        )],
-    )
-    text: str = policy.to_json()
+    partition = "aws-cn" if region.startswith("cn-") else "aws"
+    text: str = deny_insecure_transport(f"arn:{partition}:s3:::{bucket}").to_json()
     return text
 
 

@@ -36,8 +36,10 @@ def flow_log_delivery_policy(log_group_arn: object) -> Policy:
     )
 
 
-def objects_of(bucket_arn: object) -> Sub:
-    """``<bucket-arn>/*``: every object in the bucket."""
+def objects_of(bucket_arn: object) -> Sub | str:
+    """``<bucket-arn>/*``: every object in the bucket (a literal ARN stays a string)."""
+    if isinstance(bucket_arn, str):
+        return f"{bucket_arn}/*"
     return Sub("${BucketArn}/*", BucketArn=bucket_arn)
 
 
