@@ -14,6 +14,13 @@ NO_EGRESS = ec2.SecurityGroupRule(
     Description="Placeholder that disables the default allow-all egress",
 )
 
+# The only flows between tiers: (from, to, port, egress description, ingress description).
+FLOWS = (
+    ("LoadBalancer", "App", APP_PORT, "Load balancer forwards to the app port",
+     "App port from the load balancer"),
+    ("App", "Database", DATABASE_PORT, "App connects to PostgreSQL",
+     "PostgreSQL from the app tier"),
+)
 PORT_PURPOSE = {80: "HTTP, redirected to HTTPS when a certificate is set", 443: "HTTPS"}
 
 
@@ -57,32 +64,22 @@ def build() -> Template:
     ))
 
     # Cross-references between groups are separate resources, so no group waits on itself.
-    t.add_resource(ec2.SecurityGroupEgress(
-        "LoadBalancerToAppEgress",
-        GroupId=GetAtt(alb, "GroupId"), IpProtocol="tcp", FromPort=APP_PORT, ToPort=APP_PORT,
-        DestinationSecurityGroupId=GetAtt(app, "GroupId"),
-        Description="Load balancer forwards to the app port",
-    ))
-    t.add_resource(ec2.SecurityGroupIngress(
-        "AppFromLoadBalancerIngress",
-        GroupId=GetAtt(app, "GroupId"), IpProtocol="tcp", FromPort=APP_PORT, ToPort=APP_PORT,
-        SourceSecurityGroupId=GetAtt(alb, "GroupId"),
-        Description="App port from the load balancer",
-    ))
-    t.add_resource(ec2.SecurityGroupEgress(
-        "AppToDatabaseEgress",
-        GroupId=GetAtt(app, "GroupId"), IpProtocol="tcp",
-        FromPort=DATABASE_PORT, ToPort=DATABASE_PORT,
-        DestinationSecurityGroupId=GetAtt(database, "GroupId"),
-        Description="App connects to PostgreSQL",
-    ))
-    t.add_resource(ec2.SecurityGroupIngress(
-        "DatabaseFromAppIngress",
-        GroupId=GetAtt(database, "GroupId"), IpProtocol="tcp",
-        FromPort=DATABASE_PORT, ToPort=DATABASE_PORT,
-        SourceSecurityGroupId=GetAtt(app, "GroupId"),
-        Description="PostgreSQL from the app tier",
-    ))
+    groups = {"LoadBalancer": alb, "App": app, "Database": database}
+    for source, destination, port, egress_text, ingress_text in FLOWS:
+        t.add_resource(ec2.SecurityGroupEgress(
+            f"{source}To{destination}Egress",
+            GroupId=GetAtt(groups[source], "GroupId"), IpProtocol="tcp",
+            FromPort=port, ToPort=port,
+            DestinationSecurityGroupId=GetAtt(groups[destination], "GroupId"),
+            Description=egress_text,
+        ))
+        t.add_resource(ec2.SecurityGroupIngress(
+            f"{destination}From{source}Ingress",
+            GroupId=GetAtt(groups[destination], "GroupId"), IpProtocol="tcp",
+            FromPort=port, ToPort=port,
+            SourceSecurityGroupId=GetAtt(groups[source], "GroupId"),
+            Description=ingress_text,
+        ))
 
     s.output("LoadBalancerSecurityGroupId", GetAtt(alb, "GroupId"), "Load balancer group")
     s.output("AppSecurityGroupId", GetAtt(app, "GroupId"), "App instance group")
