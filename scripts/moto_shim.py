@@ -30,6 +30,15 @@ target_group_attributes
     moto's ELBv2 ``FakeTargetGroup`` has no ``get_cfn_attribute``, so ``Fn::GetAtt
     TargetGroup.TargetGroupFullName`` (the CloudWatch dimension the alarms use) fails.
     The patch derives the documented attributes from the target group's ARN.
+kms_key_tags
+    moto's ``AWS::KMS::Key`` hands the template's ``Tags`` (``Key``/``Value``, as CloudFormation
+    writes them) to ``create_key``, which wants the KMS API's ``TagKey``/``TagValue``: a tagged
+    key fails with KeyError, and everything that reads its ARN with "undefined resource".
+    The patch renames the tag fields before moto's own code runs.
+db_parameter_group_ref
+    moto's ``AWS::RDS::DBParameterGroup`` has no physical id, so ``Ref`` to it yields the model
+    object instead of the group's name, and a ``DBInstance`` naming it fails (HTTP 500). The
+    patch gives the model its name as physical id, as CloudFormation's ``Ref`` returns.
 
 Run it with ``python -m scripts.moto_shim --host 127.0.0.1 --port N``; ``webstack local up``
 does that in the background (see scripts/local.py).
@@ -52,6 +61,7 @@ from scripts.errors import Exit, UsageError, WebstackError
 NEEDED: tuple[str, ...] = (
     "nested_stack_outputs", "change_set_outputs", "yaml_getatt_dots",
     "change_set_parameter_changes", "termination_protection", "target_group_attributes",
+    "kms_key_tags", "db_parameter_group_ref",
 )
 
 _MISSING = object()
@@ -142,6 +152,21 @@ def _patches() -> list[tuple[Any, str, Any]]:
     _require(responses, "CloudFormationResponse")
     _require(models.CloudFormationBackend, "delete_stack", "get_stack")
     from moto.core.responses import ActionResult
+    from moto.kms import models as kms_models
+    from moto.rds import models as rds_models
+
+    _require(kms_models.Key, "create_from_cloudformation_json")
+    _require(rds_models, "DBParameterGroup")
+    stock_kms_key: Callable[..., Any] = kms_models.Key.__dict__[
+        "create_from_cloudformation_json"].__func__
+
+    def create_kms_key(cls: Any, /, resource_name: str, cloudformation_json: Any,
+                       account_id: str, region_name: str, **kwargs: Any) -> Any:
+        properties = cloudformation_json.get("Properties") or {}
+        tags = [{"TagKey": tag["Key"], "TagValue": tag["Value"]} if "Key" in tag else tag
+                for tag in properties.get("Tags") or []]
+        renamed = {**cloudformation_json, "Properties": {**properties, "Tags": tags}}
+        return stock_kms_key(cls, resource_name, renamed, account_id, region_name, **kwargs)
 
     def update_termination_protection(self: Any) -> Any:
         stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
@@ -234,6 +259,9 @@ def _patches() -> list[tuple[Any, str, Any]]:
         (responses.CloudFormationResponse, "update_termination_protection",
          update_termination_protection),
         (models.CloudFormationBackend, "delete_stack", delete_stack),
+        (kms_models.Key, "create_from_cloudformation_json", classmethod(create_kms_key)),
+        (rds_models.DBParameterGroup, "physical_resource_id",
+         property(lambda group: group.name)),
     ]
 
 
@@ -349,6 +377,35 @@ def _probe_target_group_attributes() -> bool:
         return not str(value).startswith("targetgroup/probe/")
 
 
+def _probe_kms_key_tags() -> bool:
+    from moto import mock_aws
+
+    template = json.dumps({"Resources": {"Key": {"Type": "AWS::KMS::Key", "Properties": {
+        "KeyPolicy": {"Version": "2012-10-17", "Statement": []},
+        "Tags": [{"Key": "CostCenter", "Value": "CC-1234"}],
+    }}}})
+    with mock_aws():
+        try:
+            _cloudformation().create_stack("probe", template, parameters={})
+        except KeyError:
+            return True
+        return False
+
+
+def _probe_db_parameter_group_ref() -> bool:
+    from moto import mock_aws
+
+    template = json.dumps({
+        "Resources": {"Group": {"Type": "AWS::RDS::DBParameterGroup", "Properties": {
+            "Description": "probe", "Family": "postgres13", "Parameters": {"rds.force_ssl": "1"},
+        }}},
+        "Outputs": {"Value": {"Value": {"Ref": "Group"}}},
+    })
+    with mock_aws():
+        stack = _cloudformation().create_stack("probe", template, parameters={})
+        return not isinstance(_output_value(stack), str)
+
+
 _PROBES: dict[str, Callable[[], bool]] = {
     "nested_stack_outputs": _probe_nested_stack_outputs,
     "change_set_outputs": _probe_change_set_outputs,
@@ -356,6 +413,8 @@ _PROBES: dict[str, Callable[[], bool]] = {
     "change_set_parameter_changes": _probe_change_set_parameter_changes,
     "termination_protection": _probe_termination_protection,
     "target_group_attributes": _probe_target_group_attributes,
+    "kms_key_tags": _probe_kms_key_tags,
+    "db_parameter_group_ref": _probe_db_parameter_group_ref,
 }
 assert tuple(_PROBES) == NEEDED
 

@@ -26,6 +26,7 @@ _SSM_TYPE_PREFIX: Final = "AWS::SSM::Parameter::"
 
 
 _NESTED_STACK = "AWS::CloudFormation::Stack"
+_PARTITION: Final = "AWS::Partition"
 
 
 class ResolveError(ValueError):
@@ -440,9 +441,16 @@ class _Resolver:
             found = self.values.get(name)
             return _text(found) if _is_literal(found) else None
 
+        # A Sub that CloudFormation must still evaluate keeps ``${AWS::Partition}`` where it
+        # was written (``arn:${AWS::Partition}:iam::${AWS::AccountId}:root``): cfn-lint's I3042
+        # reads a literal partition in a Sub's ARN as hard-coded. The partition is no switch.
+        names = [m.group(1) for m in _SUB_VARIABLE.finditer(text)]
+        stays = any(not name.startswith("!") and known(name) is None for name in names)
+
         def substitute(match: re.Match[str]) -> str:
             name = match.group(1)
-            found = None if name.startswith("!") else known(name)
+            kept = name.startswith("!") or (stays and name == _PARTITION and name not in local)
+            found = None if kept else known(name)
             # A substituted "${" must not read as a variable on a later pass.
             return match.group(0) if found is None else found.replace("${", "${!")
 

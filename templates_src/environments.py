@@ -26,6 +26,8 @@ LOG_RETENTION_DAYS: Final = frozenset(
 TIERS: Final = ("Public", "Private", "Database")
 AZ_COUNT: Final = 2
 SUBNET_COUNT: Final = len(TIERS) * AZ_COUNT
+# Performance Insights keeps 7 days free, or whole months (31 days each) up to 23, or 731.
+PERFORMANCE_INSIGHTS_RETENTION_DAYS: Final = frozenset({7, 731, *(31 * m for m in range(1, 24))})
 
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _DB_CLASS = re.compile(r"^db\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
@@ -63,6 +65,7 @@ class Environment:
     vpc_cidr: str
     subnet_prefix: int
     nat_per_az: bool
+    # Every log the stack keeps: flow logs, app logs, and load balancer/S3 access logs.
     log_retention_days: int
     instance_type: str
     asg: Capacity
@@ -71,7 +74,9 @@ class Environment:
     db_allocated_storage_gib: int
     db_max_allocated_storage_gib: int
     db_backup_retention_days: int
+    db_performance_insights_retention_days: int
     multi_az_database: bool
+    # The database and the load balancer refuse deletion while this holds.
     deletion_protection: bool
     bucket_transition_days: int
     bucket_noncurrent_expiry_days: int
@@ -134,6 +139,12 @@ class Environment:
             )
         if not 1 <= self.db_backup_retention_days <= 35:
             raise self._fail("db_backup_retention_days", "must be between 1 and 35 days")
+        if self.db_performance_insights_retention_days not in PERFORMANCE_INSIGHTS_RETENTION_DAYS:
+            raise self._fail(
+                "db_performance_insights_retention_days",
+                f"{self.db_performance_insights_retention_days} is not a Performance Insights "
+                "retention period (7, a multiple of 31 up to 713, or 731)",
+            )
         if self.bucket_transition_days < 30:
             raise self._fail(
                 "bucket_transition_days", "S3 needs at least 30 days before STANDARD_IA"
@@ -202,6 +213,7 @@ ENVIRONMENTS: Final[dict[str, Environment]] = validate_table(
             db_allocated_storage_gib=20,
             db_max_allocated_storage_gib=50,
             db_backup_retention_days=1,
+            db_performance_insights_retention_days=7,
             multi_az_database=False,
             deletion_protection=False,
             bucket_transition_days=30,
@@ -227,6 +239,7 @@ ENVIRONMENTS: Final[dict[str, Environment]] = validate_table(
             db_allocated_storage_gib=50,
             db_max_allocated_storage_gib=100,
             db_backup_retention_days=7,
+            db_performance_insights_retention_days=7,
             multi_az_database=False,
             deletion_protection=False,
             bucket_transition_days=30,
@@ -252,6 +265,7 @@ ENVIRONMENTS: Final[dict[str, Environment]] = validate_table(
             db_allocated_storage_gib=100,
             db_max_allocated_storage_gib=500,
             db_backup_retention_days=35,
+            db_performance_insights_retention_days=731,
             multi_az_database=True,
             deletion_protection=True,
             bucket_transition_days=90,

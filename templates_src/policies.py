@@ -2,13 +2,46 @@
 
 from __future__ import annotations
 
+from awacs import kms, sts
 from awacs import logs as logs_actions
 from awacs import s3 as s3_actions
-from awacs import sts
-from awacs.aws import Allow, Bool, Condition, Deny, Policy, Principal, Statement
-from troposphere import Sub
+from awacs import sns as sns_actions
+from awacs.aws import (
+    Allow,
+    ArnLike,
+    Bool,
+    Condition,
+    ConditionElement,
+    Deny,
+    Policy,
+    Principal,
+    Statement,
+    StringEquals,
+)
+from troposphere import AccountId, Sub
 
 POLICY_VERSION = "2012-10-17"
+# Key policies apply to the key they are attached to; "*" is the only Resource they take.
+THIS_KEY = "*"
+# The account's own principals, through their IAM policies: never everyone.
+ACCOUNT_ROOT = Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")
+# Managing the key, without kms:CreateGrant: grants are only for AWS services (below).
+KEY_ADMINISTRATION = (
+    kms.DescribeKey, kms.GetKeyPolicy, kms.PutKeyPolicy, kms.GetKeyRotationStatus,
+    kms.EnableKeyRotation, kms.DisableKeyRotation, kms.RotateKeyOnDemand, kms.ListKeyRotations,
+    kms.EnableKey, kms.DisableKey, kms.UpdateKeyDescription, kms.ListKeyPolicies,
+    kms.ListResourceTags, kms.TagResource, kms.UntagResource, kms.CreateAlias,
+    kms.UpdateAlias, kms.DeleteAlias, kms.ListAliases, kms.ListGrants, kms.RevokeGrant,
+    kms.ScheduleKeyDeletion, kms.CancelKeyDeletion,
+)
+KEY_USE = (kms.Encrypt, kms.Decrypt, kms.Action("ReEncrypt*"), kms.Action("GenerateDataKey*"),
+           kms.DescribeKey)
+ALARMS_OF_THIS_ACCOUNT = Sub(
+    "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"
+)
+BUCKETS_OF_ANY_NAME = Sub("arn:${AWS::Partition}:s3:::*")
+ALB_LOG_PREFIX = "alb"
+S3_ACCESS_LOG_PREFIX = "s3-access"
 
 
 def assume_role(service: str) -> Policy:
@@ -43,8 +76,11 @@ def objects_of(bucket_arn: object) -> Sub | str:
     return Sub("${BucketArn}/*", BucketArn=bucket_arn)
 
 
-def app_bucket_access(bucket_arn: object) -> Policy:
-    """The app may list its bucket and read, write and delete its objects: nothing else."""
+def app_bucket_access(bucket_arn: object, key_arn: object) -> Policy:
+    """The app may list its bucket and read, write and delete its objects: nothing else.
+
+    The bucket encrypts under the data key, so the app may use that key, through S3 only.
+    """
     return Policy(
         Version=POLICY_VERSION,
         Statement=[
@@ -60,6 +96,7 @@ def app_bucket_access(bucket_arn: object) -> Policy:
                 Action=[s3_actions.GetObject, s3_actions.PutObject, s3_actions.DeleteObject],
                 Resource=[objects_of(bucket_arn)],
             ),
+            data_key_use_through_s3(key_arn),
         ],
     )
 
@@ -76,4 +113,135 @@ def deny_insecure_transport(bucket_arn: object) -> Policy:
             Resource=[bucket_arn, objects_of(bucket_arn)],
             Condition=Condition(Bool("aws:SecureTransport", "false")),
         )],
+    )
+
+
+def _same_account_source(source_arn: object) -> list[ConditionElement]:
+    """Conditions that let a service act only for this account's own resources."""
+    return [
+        StringEquals("aws:SourceAccount", AccountId),
+        ArnLike("aws:SourceArn", source_arn),
+    ]
+
+
+def data_key_policy() -> Policy:
+    """The data key: the account manages and uses it; services only where the data is ours.
+
+    No statement names ``*`` as principal. kms:CreateGrant is allowed only for grants an AWS
+    service (RDS, Performance Insights) creates on the caller's behalf.
+    """
+    return Policy(
+        Version=POLICY_VERSION,
+        Statement=[
+            Statement(
+                Sid="AccountAdministersTheKey",
+                Effect=Allow,
+                Principal=Principal("AWS", [ACCOUNT_ROOT]),
+                Action=list(KEY_ADMINISTRATION),
+                Resource=[THIS_KEY],
+            ),
+            Statement(
+                Sid="AccountUsesTheKeyThroughIam",
+                Effect=Allow,
+                Principal=Principal("AWS", [ACCOUNT_ROOT]),
+                Action=list(KEY_USE),
+                Resource=[THIS_KEY],
+            ),
+            Statement(
+                Sid="GrantsOnlyForAwsResources",
+                Effect=Allow,
+                Principal=Principal("AWS", [ACCOUNT_ROOT]),
+                Action=[kms.CreateGrant],
+                Resource=[THIS_KEY],
+                Condition=Condition(Bool("kms:GrantIsForAWSResource", "true")),
+            ),
+            Statement(
+                Sid="LogsEncryptsThisAccountsLogGroups",
+                Effect=Allow,
+                Principal=Principal("Service", [Sub("logs.${AWS::Region}.amazonaws.com")]),
+                Action=[kms.Action("Encrypt*"), kms.Action("Decrypt*"),
+                        kms.Action("ReEncrypt*"), kms.Action("GenerateDataKey*"),
+                        kms.Action("Describe*")],
+                Resource=[THIS_KEY],
+                Condition=Condition(ArnLike(
+                    "kms:EncryptionContext:aws:logs:arn",
+                    Sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"),
+                )),
+            ),
+            Statement(
+                Sid="CloudWatchPublishesAlarmsToTheEncryptedTopic",
+                Effect=Allow,
+                Principal=Principal("Service", ["cloudwatch.amazonaws.com"]),
+                Action=[kms.Decrypt, kms.Action("GenerateDataKey*")],
+                Resource=[THIS_KEY],
+                Condition=Condition(_same_account_source(ALARMS_OF_THIS_ACCOUNT)),
+            ),
+        ],
+    )
+
+
+def alarm_topic_policy(topic_arn: object) -> Policy:
+    """Only this account's CloudWatch alarms publish to the alarm topic, and only over TLS."""
+    return Policy(
+        Version=POLICY_VERSION,
+        Statement=[
+            Statement(
+                Sid="CloudWatchAlarmsPublish",
+                Effect=Allow,
+                Principal=Principal("Service", ["cloudwatch.amazonaws.com"]),
+                Action=[sns_actions.Publish],
+                Resource=[topic_arn],
+                Condition=Condition(_same_account_source(ALARMS_OF_THIS_ACCOUNT)),
+            ),
+            Statement(
+                Sid="DenyInsecureTransport",
+                Effect=Deny,
+                Principal=Principal("*"),
+                Action=[sns_actions.Publish],
+                Resource=[topic_arn],
+                Condition=Condition(Bool("aws:SecureTransport", "false")),
+            ),
+        ],
+    )
+
+
+def data_key_use_through_s3(key_arn: object) -> Statement:
+    """What S3 needs from the caller to read and write objects under the bucket's key."""
+    return Statement(
+        Sid="UseDataKeyThroughS3",
+        Effect=Allow,
+        Action=[kms.Decrypt, kms.GenerateDataKey],
+        Resource=[key_arn],
+        Condition=Condition(StringEquals("kms:ViaService", Sub("s3.${AWS::Region}.amazonaws.com"))),
+    )
+
+
+def log_bucket_policy(bucket_arn: object, elb_account: object) -> Policy:
+    """The log bucket: TLS only; the region's ELB account and S3 logging write under a prefix.
+
+    S3 server access logs may come from any bucket of this account, not just the app bucket:
+    naming it would make the policy wait for the bucket, whose logging needs the policy first.
+    """
+    return Policy(
+        Version=POLICY_VERSION,
+        Statement=[
+            *deny_insecure_transport(bucket_arn).Statement,
+            Statement(
+                Sid="LoadBalancerDeliversAccessLogs",
+                Effect=Allow,
+                Principal=Principal("AWS", [Sub("arn:${AWS::Partition}:iam::${Account}:root",
+                                                Account=elb_account)]),
+                Action=[s3_actions.PutObject],
+                Resource=[Sub(f"${{BucketArn}}/{ALB_LOG_PREFIX}/AWSLogs/${{AWS::AccountId}}/*",
+                              BucketArn=bucket_arn)],
+            ),
+            Statement(
+                Sid="S3DeliversServerAccessLogs",
+                Effect=Allow,
+                Principal=Principal("Service", ["logging.s3.amazonaws.com"]),
+                Action=[s3_actions.PutObject],
+                Resource=[Sub(f"${{BucketArn}}/{S3_ACCESS_LOG_PREFIX}/*", BucketArn=bucket_arn)],
+                Condition=Condition(_same_account_source(BUCKETS_OF_ANY_NAME)),
+            ),
+        ],
     )

@@ -8,6 +8,7 @@ import pytest
 
 from scripts.resolve import resolve
 from templates_src.environments import ENVIRONMENTS
+from templates_src.policies import ALB_LOG_PREFIX
 from templates_src.regions import AMIS
 from templates_src.stacks.compute import TLS_POLICY
 
@@ -85,9 +86,23 @@ def test_alb_drops_invalid_headers(dev):
     assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
 
 
-def test_without_a_certificate_port_80_forwards_and_there_is_no_https(dev):
-    (action,) = dev.props("compute", "HttpListener")["DefaultActions"]
-    assert action["Type"] == "forward"
+def test_port_80_listener_only_ever_redirects_to_https(rendered, each_env):
+    for compute in (rendered["compute"], each_env.template("compute")):
+        listener = compute["Resources"]["HttpListener"]["Properties"]
+        (action,) = listener["DefaultActions"]
+        assert action["Type"] == "redirect"
+        assert action["RedirectConfig"]["Protocol"] == "HTTPS"
+
+
+def test_without_a_certificate_a_rule_forwards_plain_http_and_there_is_no_https(dev):
+    """The ELB.1 exception in SECURITY.md: a stack with no certificate serves HTTP."""
+    rule = dev.resource("compute", "HttpForwardRule")
+    assert "Condition" not in rule  # resolved: the condition held, so it was dropped
+    props = rule["Properties"]
+    assert props["ListenerArn"] == {"Ref": "HttpListener"}
+    assert props["Conditions"] == [{"Field": "path-pattern",
+                                    "PathPatternConfig": {"Values": ["/*"]}}]
+    assert props["Actions"] == [{"Type": "forward", "TargetGroupArn": {"Ref": "TargetGroup"}}]
     assert "HttpsListener" not in dev.resources("compute")
     assert dev.template("compute")["Outputs"]["AppUrl"]["Value"] == {
         "Fn::Sub": "http://${LoadBalancer.DNSName}"}
@@ -103,3 +118,35 @@ def test_with_a_certificate_https_is_served_and_port_80_redirects_301(rendered):
     assert https["SslPolicy"] == TLS_POLICY
     assert https["Certificates"] == [{"CertificateArn": CERTIFICATE}]
     assert compute["Outputs"]["AppUrl"]["Value"] == {"Fn::Sub": "https://${LoadBalancer.DNSName}"}
+    assert "HttpForwardRule" not in compute["Resources"]
+
+
+def _attributes(env) -> dict[str, object]:
+    return {a["Key"]: a["Value"] for a in env.props("compute", "LoadBalancer")[
+        "LoadBalancerAttributes"]}
+
+
+def test_alb_writes_access_logs_to_the_log_bucket(each_env, rendered):
+    attributes = _attributes(each_env)
+    assert attributes["access_logs.s3.enabled"] == "true"
+    assert attributes["access_logs.s3.bucket"] == {"Ref": "LogBucketName"}
+    assert attributes["access_logs.s3.prefix"] == ALB_LOG_PREFIX
+    wiring = rendered["root"]["Resources"]["ComputeStack"]["Properties"]["Parameters"]
+    assert wiring["LogBucketName"] == {"Fn::GetAtt": ["StorageStack", "Outputs.LogBucketName"]}
+
+
+def test_alb_mitigates_desync_defensively_and_deletion_protection_follows_the_table(each_env):
+    attributes = _attributes(each_env)
+    assert attributes["routing.http.desync_mitigation_mode"] == "defensive"
+    protected = ENVIRONMENTS[each_env.environment].deletion_protection
+    assert attributes["deletion_protection.enabled"] == str(protected).lower()
+
+
+def test_app_log_group_is_encrypted_kept_and_expires_by_the_table(each_env):
+    group = each_env.resource("compute", "AppLogGroup")
+    assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert group["Properties"]["KmsKeyId"] == {"Ref": "DataKeyArn"}
+    assert group["Properties"]["RetentionInDays"] == str(
+        ENVIRONMENTS[each_env.environment].log_retention_days)
+    outputs = each_env.template("compute")["Outputs"]
+    assert outputs["AppLogGroupName"]["Value"] == {"Ref": "AppLogGroup"}

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from scripts.resolve import resolve
+from templates_src.common import ROOT_PARAMETERS
 from templates_src.environments import ENVIRONMENTS
-from templates_src.versions import POSTGRES_VERSION
+from templates_src.stacks.database import MONITORING_INTERVAL_SECONDS
+from templates_src.versions import POSTGRES_FAMILY, POSTGRES_VERSION
 
 
 def test_prod_is_multi_az_with_deletion_protection_and_dev_is_neither(prod, dev):
@@ -68,3 +73,51 @@ def test_outputs_endpoint_and_port(dev):
         "Fn::GetAtt": ["Database", "Endpoint.Address"]
     }
     assert outputs["DatabasePort"]["Value"] == {"Fn::GetAtt": ["Database", "Endpoint.Port"]}
+
+
+def test_connections_must_use_tls(each_env):
+    props = each_env.props("database", "Database")
+    assert props["DBParameterGroupName"] == {"Ref": "DatabaseParameterGroup"}
+    group = each_env.props("database", "DatabaseParameterGroup")
+    assert group["Family"] == POSTGRES_FAMILY
+    assert group["Parameters"] == {"rds.force_ssl": "1"}
+
+
+def test_storage_and_performance_insights_are_encrypted_under_the_data_key(each_env, rendered):
+    props = each_env.props("database", "Database")
+    assert props["KmsKeyId"] == {"Ref": "DataKeyArn"}
+    assert props["EnablePerformanceInsights"] is True
+    assert props["PerformanceInsightsKMSKeyId"] == {"Ref": "DataKeyArn"}
+    assert props["PerformanceInsightsRetentionPeriod"] == str(
+        ENVIRONMENTS[each_env.environment].db_performance_insights_retention_days)
+    wiring = rendered["root"]["Resources"]["DatabaseStack"]["Properties"]["Parameters"]
+    assert wiring["DataKeyArn"] == {"Fn::GetAtt": ["StorageStack", "Outputs.DataKeyArn"]}
+
+
+def test_iam_authentication_and_automatic_minor_upgrades(each_env):
+    props = each_env.props("database", "Database")
+    assert props["EnableIAMDatabaseAuthentication"] is True
+    assert props["AutoMinorVersionUpgrade"] is True
+
+
+def test_enhanced_monitoring_reports_through_its_own_role(each_env):
+    props = each_env.props("database", "Database")
+    assert props["MonitoringInterval"] == MONITORING_INTERVAL_SECONDS > 0
+    assert props["MonitoringRoleArn"] == {"Fn::GetAtt": ["DatabaseMonitoringRole", "Arn"]}
+    role = each_env.props("database", "DatabaseMonitoringRole")
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": ["monitoring.rds.amazonaws.com"]}
+    assert role["ManagedPolicyArns"] == [
+        "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"]
+
+
+@pytest.mark.parametrize("stack", ["root", "database"])
+def test_the_master_username_is_not_postgres_and_a_rule_refuses_reserved_names(rendered, stack):
+    spec = ROOT_PARAMETERS["DatabaseUsername"]
+    assert spec.default not in spec.forbidden and "postgres" in spec.forbidden
+    assertion = rendered[stack]["Rules"]["DatabaseUsernameAllowed"]["Assertions"][0]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Contains": [
+        list(spec.forbidden), {"Ref": "DatabaseUsername"}]}]}
+    assert "postgres" in assertion["AssertDescription"]
+    resolved = resolve(rendered["database"], "prod", "eu-west-1")
+    assert resolved["Resources"]["Database"]["Properties"]["MasterUsername"] == "webstack_admin"

@@ -28,6 +28,8 @@ PROD = ENVIRONMENTS["prod"]
     ({"db_instance_class": "m6g.large"}, r"prod\.db_instance_class"),
     ({"log_retention_days": 42}, r"prod\.log_retention_days: 42 is not a CloudWatch"),
     ({"db_backup_retention_days": 36}, r"prod\.db_backup_retention_days"),
+    ({"db_performance_insights_retention_days": 30},
+     r"prod\.db_performance_insights_retention_days: 30 is not a Performance Insights"),
     ({"bucket_transition_days": 10}, r"prod\.bucket_transition_days"),
     ({"alarms": dataclasses.replace(PROD.alarms, cpu_high_percent=130)},
      r"prod\.alarms\.cpu_high_percent: 130 is not a percentage"),

@@ -34,3 +34,21 @@ def test_email_is_subscribed_only_when_given(rendered, dev):
     subscription = with_email["Resources"]["AlarmEmailSubscription"]["Properties"]
     assert subscription["Endpoint"] == "ops@example.com"
     assert subscription["TopicArn"] == {"Ref": "AlarmTopic"}
+
+
+def test_the_alarm_topic_is_encrypted_under_the_data_key(each_env):
+    assert each_env.props("monitoring", "AlarmTopic")["KmsMasterKeyId"] == {"Ref": "DataKeyArn"}
+
+
+def test_only_this_accounts_cloudwatch_alarms_may_publish_and_only_over_tls(each_env):
+    policy = each_env.props("monitoring", "AlarmTopicPolicy")
+    assert policy["Topics"] == [{"Ref": "AlarmTopic"}]
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    publish = statements["CloudWatchAlarmsPublish"]
+    assert publish["Principal"] == {"Service": ["cloudwatch.amazonaws.com"]}
+    assert publish["Action"] == ["sns:Publish"]
+    assert publish["Resource"] == [{"Ref": "AlarmTopic"}]
+    assert publish["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    deny = statements["DenyInsecureTransport"]
+    assert (deny["Effect"], deny["Condition"]) == (
+        "Deny", {"Bool": {"aws:SecureTransport": "false"}})

@@ -65,6 +65,14 @@ def test_flow_logs_go_to_a_log_group_with_the_environment_retention(each_env):
     assert group["RetentionInDays"] == str(ENVIRONMENTS[each_env.environment].log_retention_days)
 
 
+def test_flow_logs_are_encrypted_under_the_data_key_and_kept(each_env, rendered):
+    group = each_env.resource("network", "FlowLogGroup")
+    assert group["Properties"]["KmsKeyId"] == {"Ref": "DataKeyArn"}
+    assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    wiring = rendered["root"]["Resources"]["NetworkStack"]["Properties"]["Parameters"]
+    assert wiring["DataKeyArn"] == {"Fn::GetAtt": ["StorageStack", "Outputs.DataKeyArn"]}
+
+
 def test_outputs_vpc_and_comma_joined_subnet_lists(dev):
     outputs = dev.template("network")["Outputs"]
     assert outputs["VpcId"]["Value"] == {"Ref": "Vpc"}

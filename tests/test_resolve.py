@@ -164,6 +164,20 @@ def test_sub_keeps_unknown_variables_and_substitutes_the_rest() -> None:
     assert "CostCenter" in resolved["Parameters"]
 
 
+def test_a_sub_that_stays_keeps_its_partition_where_it_was_written() -> None:
+    """cfn-lint's I3042 reads ``arn:aws:...`` inside a Sub as a hard-coded partition."""
+    resolved = resolve(template({"B": bucket(
+        Root={"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"},
+        Logs={"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:*"},
+        Known={"Fn::Sub": "arn:${AWS::Partition}:s3:::${Environment}"},
+    )}), "dev", "eu-west-1")
+    assert props(resolved) == {
+        "Root": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"},
+        "Logs": {"Fn::Sub": "arn:${AWS::Partition}:logs:eu-west-1:${AWS::AccountId}:*"},
+        "Known": "arn:aws:s3:::dev",
+    }
+
+
 def test_substituted_value_containing_a_dollar_brace_is_not_read_as_a_variable() -> None:
     resolved = resolve(template(
         {"B": bucket(Name={"Fn::Sub": "${Odd}-${CostCenter}"})},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from troposphere import Output, Parameter, Template
 
+from templates_src.common import ROOT_PARAMETERS
 from templates_src.stacks import CHILDREN, root
 from templates_src.stacks.root import ROOT_OUTPUTS, WiringError
 
@@ -39,6 +40,17 @@ def test_each_child_parameter_is_wired_from_the_root_or_an_earlier_output(render
                 assert attribute.removeprefix("Outputs.") in rendered[name]["Outputs"]
             else:
                 assert value["Ref"] in rendered["root"]["Parameters"]
+
+
+def test_storage_comes_first_needing_nothing_and_its_key_reaches_every_encrypting_stack(
+        rendered):
+    assert next(iter(CHILDREN)) == "storage"
+    inputs = set(rendered["storage"]["Parameters"]) - set(ROOT_PARAMETERS)
+    assert inputs == set()
+    resources = rendered["root"]["Resources"]
+    for child in ("network", "iam", "database", "compute", "monitoring"):
+        wired = resources[root.logical_id(child)]["Properties"]["Parameters"]
+        assert wired["DataKeyArn"] == {"Fn::GetAtt": ["StorageStack", "Outputs.DataKeyArn"]}
 
 
 def test_a_parameter_nothing_outputs_fails_rendering_with_its_name():

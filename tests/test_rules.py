@@ -44,6 +44,7 @@ EXPECTED_FAILURES: dict[str, list[str]] = {
         "BucketSnapshotted",
         "BucketDeleted",
         "BucketDeleted",
+        "KeyDeleted",
     ],
     "E9103": [
         "LoadBalancerSecurityGroup",
@@ -66,6 +67,8 @@ EXPECTED_FAILURES: dict[str, list[str]] = {
     ],
 }
 RULE_IDS = sorted(EXPECTED_FAILURES)
+# Findings of cfn-lint's own mandatory rules that a fail fixture cannot avoid or silence.
+OVERLAPS: dict[str, list[tuple[str, str]]] = {"E9102": [("I3011", "DatabaseWithoutPolicies")] * 2}
 
 # Two groups admitting HTTPS from the world: which one is "the load balancer's" is configuration.
 TWO_PUBLIC_GROUPS = """
@@ -145,13 +148,17 @@ def test_pass_fixture_has_no_findings_at_all(rules, rule_id):
 @pytest.mark.parametrize("rule_id", RULE_IDS)
 def test_fail_fixture_fails_its_rule_on_each_bad_resource(rules, rule_id):
     expected = sorted((rule_id, resource) for resource in EXPECTED_FAILURES[rule_id])
-    assert findings(lint(rules, fixture(rule_id, "fail"))) == expected
+    matches = lint(rules, fixture(rule_id, "fail"))
+    assert findings(matches, rule_id) == expected
+    others = [found for found in findings(matches) if found[0] != rule_id]
+    assert others == sorted(OVERLAPS.get(rule_id, []))
 
 
 @pytest.mark.parametrize("rule_id", RULE_IDS)
 def test_failure_messages_name_the_resource(rules, rule_id):
     for match in lint(rules, fixture(rule_id, "fail")):
-        assert resource_of(match) in match.message, match.message
+        if match.rule.id == rule_id:
+            assert resource_of(match) in match.message, match.message
 
 
 @pytest.mark.parametrize("template", BUILD_TEMPLATES, ids=lambda path: path.name)

@@ -64,3 +64,25 @@ def test_every_rule_has_a_description(each_env):
         rules = inline if resource["Type"] == "AWS::EC2::SecurityGroup" else [props]
         for rule in rules:
             assert rule.get("Description"), f"{logical_id} has a rule without a description"
+
+
+def test_nothing_is_placed_in_the_default_security_group(each_env, rendered):
+    """EC2.2's exception (SECURITY.md): the default group stays open, so nothing may use it."""
+    attached = {
+        ("compute", "LoadBalancer"):
+            each_env.props("compute", "LoadBalancer")["SecurityGroups"],
+        ("compute", "LaunchTemplate"): each_env.props("compute", "LaunchTemplate")[
+            "LaunchTemplateData"]["NetworkInterfaces"][0]["Groups"],
+        ("database", "Database"): each_env.props("database", "Database")["VPCSecurityGroups"],
+    }
+    wanted = {"LoadBalancer": "LoadBalancerSecurityGroupId",
+              "LaunchTemplate": "AppSecurityGroupId", "Database": "DatabaseSecurityGroupId"}
+    for (stack, logical_id), groups in attached.items():
+        assert groups == [{"Ref": wanted[logical_id]}], logical_id
+        wired = rendered["root"]["Resources"][f"{stack.capitalize()}Stack"]["Properties"][
+            "Parameters"][wanted[logical_id]]
+        assert wired == {"Fn::GetAtt": ["SecurityStack", f"Outputs.{wanted[logical_id]}"]}
+    # Nothing else in the set can hold a network interface.
+    kinds = {r["Type"] for stack in rendered for r in each_env.resources(stack).values()}
+    assert not kinds & {"AWS::EC2::Instance", "AWS::Lambda::Function", "AWS::EC2::VPCEndpoint",
+                        "AWS::EC2::NetworkInterface", "AWS::ECS::Service"}

@@ -13,10 +13,12 @@ from cfnlint.rules import CloudFormationLintRule, RuleMatch
 from cfnlint.template import Template
 
 # A database is kept as a final snapshot; a bucket cannot be snapshotted, so it is retained.
+# A KMS key is retained too: whatever it encrypted (snapshots, logs, objects) dies with it.
 KEPT_AS = {
     "AWS::RDS::DBInstance": "Snapshot",
     "AWS::RDS::DBCluster": "Snapshot",
     "AWS::S3::Bucket": "Retain",
+    "AWS::KMS::Key": "Retain",
 }
 POLICIES = ("DeletionPolicy", "UpdateReplacePolicy")
 
@@ -52,7 +54,8 @@ class DataBearingResourcesKept(CloudFormationLintRule):
     shortdesc = "Data-bearing resources are kept"
     description = (
         "AWS::RDS::DBInstance and AWS::RDS::DBCluster set DeletionPolicy and "
-        "UpdateReplacePolicy to Snapshot; AWS::S3::Bucket sets both to Retain. A missing "
+        "UpdateReplacePolicy to Snapshot; AWS::S3::Bucket and AWS::KMS::Key set both to "
+        "Retain. A missing "
         "policy counts as wrong: the defaults differ by type and by property."
     )
     source_url = (

@@ -9,10 +9,11 @@ from troposphere import Template
 
 from templates_src.stacks import compute, database, iam, monitoring, network, security, storage
 
+# Storage comes first: it needs nothing, and its data key encrypts what the others create.
 CHILDREN: Final[dict[str, Callable[[], Template]]] = {
+    "storage": storage.build,
     "network": network.build,
     "security": security.build,
-    "storage": storage.build,
     "iam": iam.build,
     "database": database.build,
     "compute": compute.build,

@@ -1,9 +1,15 @@
-"""Compute: launch template, internet-facing ALB, and the app Auto Scaling group."""
+"""Compute: launch template, internet-facing ALB, the app Auto Scaling group and its log group.
+
+Port 80's listener only ever redirects to HTTPS. Without a certificate (the local endpoint,
+a throwaway stack) there is no HTTPS to redirect to, so a listener rule that exists only
+then forwards plain HTTP: SECURITY.md records it as the ELB.1 exception.
+"""
 
 from __future__ import annotations
 
 from troposphere import (
     Base64,
+    Condition,
     Equals,
     GetAtt,
     If,
@@ -13,13 +19,16 @@ from troposphere import (
     Template,
     autoscaling,
     ec2,
+    logs,
 )
 from troposphere import elasticloadbalancingv2 as elb
 from troposphere.policies import AutoScalingRollingUpdate, UpdatePolicy
 
 from templates_src.common import APP_PORT, HEALTH_PATH, TAG_KEYS, Stack
+from templates_src.policies import ALB_LOG_PREFIX
 
 SERVE_HTTPS = "ServeHttps"
+SERVE_PLAIN_HTTP = "ServePlainHttp"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 ROOT_VOLUME_GIB = 16
 HEALTH_CHECK_GRACE_SECONDS = 300
@@ -60,8 +69,11 @@ def build() -> Template:
     )
     app_group = s.input("AppSecurityGroupId", "App instance group", "AWS::EC2::SecurityGroup::Id")
     profile_arn = s.input("InstanceProfileArn", "Instance profile for app instances")
+    log_bucket = s.input("LogBucketName", "Bucket receiving the load balancer's access logs")
+    data_key = s.input("DataKeyArn", "Customer-managed key that encrypts the app log group")
     certificate = s.root_parameter("CertificateArn")
     t.add_condition(SERVE_HTTPS, Not(Equals(certificate, "")))
+    t.add_condition(SERVE_PLAIN_HTTP, Not(Condition(SERVE_HTTPS)))
 
     # No DeploymentDate in here: a new date would mean a new version and a fleet roll.
     launch_template = t.add_resource(ec2.LaunchTemplate(
@@ -95,9 +107,14 @@ def build() -> Template:
         Subnets=public_subnets,
         SecurityGroups=[alb_group],
         LoadBalancerAttributes=[
-            elb.LoadBalancerAttributes(
-                Key="routing.http.drop_invalid_header_fields.enabled", Value="true",
-            ),
+            elb.LoadBalancerAttributes(Key=key, Value=value) for key, value in (
+                ("routing.http.drop_invalid_header_fields.enabled", "true"),
+                ("routing.http.desync_mitigation_mode", "defensive"),
+                ("deletion_protection.enabled", s.env("DeletionProtection")),
+                ("access_logs.s3.enabled", "true"),
+                ("access_logs.s3.bucket", log_bucket),
+                ("access_logs.s3.prefix", ALB_LOG_PREFIX),
+            )
         ],
         Tags=s.tags("alb"),
     ))
@@ -125,13 +142,24 @@ def build() -> Template:
         Protocol="HTTPS", Port="443", Host="#{host}", Path="/#{path}", Query="#{query}",
         StatusCode="HTTP_301",
     ))
-    t.add_resource(elb.Listener(
+    http_listener = t.add_resource(elb.Listener(
         "HttpListener",
         LoadBalancerArn=Ref(load_balancer),
         Port=80,
         Protocol="HTTP",
-        DefaultActions=[If(SERVE_HTTPS, redirect, forward)],
+        DefaultActions=[redirect],
         Tags=s.tags("http-listener"),
+    ))
+    t.add_resource(elb.ListenerRule(
+        "HttpForwardRule",
+        Condition=SERVE_PLAIN_HTTP,
+        ListenerArn=Ref(http_listener),
+        Priority=1,
+        Conditions=[elb.Condition(
+            Field="path-pattern", PathPatternConfig=elb.PathPatternConfig(Values=["/*"]),
+        )],
+        Actions=[elb.ListenerRuleAction(Type="forward", TargetGroupArn=Ref(target_group))],
+        Tags=s.tags("http-forward-rule"),
     ))
     t.add_resource(elb.Listener(
         "HttpsListener",
@@ -143,6 +171,16 @@ def build() -> Template:
         Certificates=[elb.Certificate(CertificateArn=certificate)],
         DefaultActions=[forward],
         Tags=s.tags("https-listener"),
+    ))
+
+    # The CloudWatch agent's group for the app's logs (its name is an output).
+    app_logs = t.add_resource(logs.LogGroup(
+        "AppLogGroup",
+        DeletionPolicy="Retain",
+        UpdateReplacePolicy="Retain",
+        RetentionInDays=s.env("LogRetentionDays"),
+        KmsKeyId=data_key,
+        Tags=s.tags("app-logs"),
     ))
 
     group = t.add_resource(autoscaling.AutoScalingGroup(
@@ -187,6 +225,7 @@ def build() -> Template:
     s.output("AppUrl", If(SERVE_HTTPS, Sub("https://${LoadBalancer.DNSName}"),
                           Sub("http://${LoadBalancer.DNSName}")), "App URL")
     s.output("AutoScalingGroupName", Ref(group), "App Auto Scaling group")
+    s.output("AppLogGroupName", Ref(app_logs), "Log group the app's CloudWatch agent writes to")
     s.output("LoadBalancerFullName", GetAtt(load_balancer, "LoadBalancerFullName"),
              "Load balancer name as CloudWatch dimensions use it")
     s.output("TargetGroupFullName", GetAtt(target_group, "TargetGroupFullName"),

@@ -1,4 +1,4 @@
-"""IAM: the app instances' role and instance profile, scoped to the app bucket."""
+"""IAM: the app instances' role and instance profile, scoped to the app bucket and its key."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ def build() -> Template:
     s = Stack("iam", "instance role and profile for the app tier")
     t = s.template
     bucket_arn = s.input("BucketArn", "ARN of the application bucket")
+    data_key = s.input("DataKeyArn", "Key the application bucket encrypts under")
     role = t.add_resource(iam.Role(
         "InstanceRole",
         AssumeRolePolicyDocument=assume_role("ec2.amazonaws.com"),
@@ -22,7 +23,7 @@ def build() -> Template:
         ],
         Policies=[iam.Policy(
             PolicyName="app-bucket-access",
-            PolicyDocument=app_bucket_access(bucket_arn),
+            PolicyDocument=app_bucket_access(bucket_arn, data_key),
         )],
         Tags=s.tags("instance-role"),
     ))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from troposphere import Equals, Not, Ref, Template, cloudwatch, sns
 
 from templates_src.common import Stack
+from templates_src.policies import alarm_topic_policy
 
 NOTIFY_BY_EMAIL = "NotifyByEmail"
 
@@ -54,10 +55,16 @@ def build() -> Template:
     s = Stack("monitoring", "alarm topic and alarms")
     t = s.template
     inputs = {name: s.input(name, description) for name, description in INPUTS.items()}
+    data_key = s.input("DataKeyArn", "Customer-managed key that encrypts the alarm topic")
     email = s.root_parameter("AlarmEmail")
     t.add_condition(NOTIFY_BY_EMAIL, Not(Equals(email, "")))
 
-    topic = t.add_resource(sns.Topic("AlarmTopic", Tags=s.tags("alarms")))
+    topic = t.add_resource(sns.Topic(
+        "AlarmTopic", KmsMasterKeyId=data_key, Tags=s.tags("alarms"),
+    ))
+    t.add_resource(sns.TopicPolicy(
+        "AlarmTopicPolicy", Topics=[Ref(topic)], PolicyDocument=alarm_topic_policy(Ref(topic)),
+    ))
     t.add_resource(sns.SubscriptionResource(
         "AlarmEmailSubscription",
         Condition=NOTIFY_BY_EMAIL,

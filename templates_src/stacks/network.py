@@ -16,6 +16,7 @@ def build() -> Template:
     s = Stack("network", "VPC, subnets in two AZs by tier, NAT, routing and flow logs")
     t = s.template
     t.add_condition(NAT_PER_AZ, {"Fn::Equals": [s.env("NatPerAz"), "true"]})
+    data_key = s.input("DataKeyArn", "Customer-managed key that encrypts the flow logs")
 
     vpc = t.add_resource(ec2.VPC(
         "Vpc",
@@ -99,6 +100,7 @@ def build() -> Template:
         DeletionPolicy="Retain",
         UpdateReplacePolicy="Retain",
         RetentionInDays=s.env("LogRetentionDays"),
+        KmsKeyId=data_key,
         Tags=s.tags("flow-logs"),
     ))
     flow_log_role = t.add_resource(iam.Role(

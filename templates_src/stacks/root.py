@@ -38,12 +38,12 @@ def logical_id(child: str) -> str:
 
 def build(children: Mapping[str, Template]) -> Template:
     """``children`` in deployment order; each one's parameters are wired by name."""
-    s = Stack("root", "three-tier web application (nests network, security, storage, iam, "
+    s = Stack("root", "three-tier web application (nests storage, network, security, iam, "
                       "database, compute and monitoring)")
     t = s.template
-    for name, spec in ROOT_PARAMETERS.items():
+    for name in ROOT_PARAMETERS:
         if name not in t.parameters:
-            t.add_parameter(spec.build(name))
+            s.root_parameter(name)
     t.set_metadata({
         "cfn-lint": {"config": {"ignore_checks": sorted(LINT_EXCEPTIONS)}},
         "webstack": {"lint-exceptions": LINT_EXCEPTIONS},

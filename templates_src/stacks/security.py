@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from troposphere import GetAtt, Template, ec2
 
-from templates_src.common import APP_PORT, DATABASE_PORT, Stack
+from templates_src.common import APP_PORT, DATABASE_PORT, Stack, scanner_exception
 
 # Only the load balancer's group admits the internet, and only on these ports.
 WORLD_PORTS = (80, 443)
@@ -39,6 +39,10 @@ def build() -> Template:
 
     alb = t.add_resource(ec2.SecurityGroup(
         "LoadBalancerSecurityGroup",
+        Metadata=scanner_exception(
+            "CKV_AWS_260", "port 80 is open only for its listener's redirect to HTTPS "
+            "(SECURITY.md, ELB.1)",
+        ),
         GroupDescription="Load balancer: HTTP and HTTPS from the internet",
         VpcId=vpc_id,
         SecurityGroupIngress=[world_rule(port) for port in WORLD_PORTS],
