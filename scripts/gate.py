@@ -4,12 +4,17 @@ One rule collection is built and reused for every template (building it is most 
 cfn-lint's fixed cost). The parameterized templates are linted as written; each
 environment's resolved templates are linted too, because cfn-lint cannot see values
 behind FindInMap. Identical resolved texts are linted once, with every region that
-produced them.
+produced them. The texts are independent, so once the rules are built the process forks
+one worker per core and each lints whole texts (the rules are shared copy-on-write).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +22,10 @@ from typing import Any
 import yaml
 
 from scripts import yamlio
-from scripts.errors import SourceError
+from scripts.errors import SourceError, UsageError
 from scripts.paths import LINT_CONFIG, REPO_ROOT
+
+JOBS_ENV = "WEBSTACK_GATE_JOBS"
 
 
 @dataclass(frozen=True, order=True)
@@ -94,11 +101,71 @@ class Gate:
             for match in matches
         ]
 
-    def lint_all(self, targets: Iterable[LintTarget]) -> list[Finding]:
+    def lint_all(self, targets: Iterable[LintTarget], jobs: int | None = None) -> list[Finding]:
+        """Every target's findings, sorted; the same whichever worker linted which text."""
+        todo = list(targets)
+        workers = lint_jobs(len(todo)) if jobs is None else max(1, min(jobs, len(todo)))
+        if workers > 1 and _can_fork():
+            return sorted(self._lint_forked(todo, workers))
         findings: list[Finding] = []
-        for target in targets:
+        for target in todo:
             findings.extend(self.lint(target))
         return sorted(findings)
+
+    def _lint_forked(self, targets: list[LintTarget], workers: int) -> list[Finding]:
+        """Lint in forked workers that inherit this gate's rules; the largest texts go first
+        and each worker takes the next text when it is free, so the cores finish together."""
+        import multiprocessing
+
+        order = sorted(range(len(targets)), key=lambda i: len(targets[i].text), reverse=True)
+        _FORKED.append((self, targets))
+        try:
+            with multiprocessing.get_context("fork").Pool(workers, _worker_signals) as pool:
+                chunks = pool.map(_lint_forked_target, order, chunksize=1)
+        finally:
+            _FORKED.clear()
+        return [finding for chunk in chunks for finding in chunk]
+
+
+# What a forked worker lints: set just before the fork, so the workers inherit it.
+_FORKED: list[tuple[Gate, list[LintTarget]]] = []
+
+
+def _lint_forked_target(index: int) -> list[Finding]:
+    gate, targets = _FORKED[-1]
+    return gate.lint(targets[index])
+
+
+def _worker_signals() -> None:
+    """Ctrl-C is the parent's to handle (it stops the workers); SIGTERM just ends a worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _can_fork() -> bool:
+    """Forking is safe only from a single-threaded process that is not itself a worker."""
+    import multiprocessing
+
+    return (hasattr(os, "fork") and threading.active_count() == 1
+            and not multiprocessing.current_process().daemon)
+
+
+def lint_jobs(count: int) -> int:
+    """Worker processes for ``count`` texts: ``$WEBSTACK_GATE_JOBS``, else one per usable core
+    on Linux (elsewhere fork after import is not safe by default, so one process)."""
+    raw = os.environ.get(JOBS_ENV, "").strip()
+    try:
+        wanted = int(raw) if raw else (_usable_cores() if sys.platform == "linux" else 1)
+    except ValueError:
+        raise UsageError(f"{JOBS_ENV}={raw!r} is not a number; set e.g. 1 (no workers) "
+                         "or unset it") from None
+    return max(1, min(wanted, count))
 
 
 def resolved_targets(
@@ -146,19 +213,72 @@ def gate_set(texts: Mapping[str, str], gate: Gate | None = None) -> list[Finding
     """Lint templates (label -> text) as written and as each environment resolves them."""
     from templates_src.environments import ENVIRONMENTS
 
-    gate = gate or Gate()
+    environments = list(ENVIRONMENTS)
+    if gate is None:
+        # Resolving needs no cfn-lint, so a forked child resolves while this process imports
+        # cfn-lint and builds the rules, the gate's largest fixed cost.
+        regions = tuple(load_lint_config().get("regions") or ())
+        ahead = _Ahead(_resolve_texts, dict(texts), environments, regions) \
+            if lint_jobs(2) > 1 and _can_fork() else None
+        try:
+            gate = Gate()
+        finally:
+            delivered = ahead.result() if ahead else None  # and the child is reaped
+        if delivered is not None and regions == gate.regions:
+            resolved, problems = delivered
+        else:
+            resolved, problems = _resolve_texts(texts, environments, gate.regions)
+    else:
+        resolved, problems = _resolve_texts(texts, environments, gate.regions)
     targets = [LintTarget(label, text, gate.regions) for label, text in texts.items()]
+    return sorted([*problems, *gate.lint_all([*targets, *resolved])])
+
+
+def _resolve_texts(texts: Mapping[str, str], environments: list[str], regions: tuple[str, ...]
+                   ) -> tuple[list[LintTarget], list[Finding]]:
     parsed: dict[str, dict[str, Any]] = {}
-    findings: list[Finding] = []
     for label, text in texts.items():
         try:
             parsed[label] = yamlio.load(text)
         except (ValueError, yaml.YAMLError):
             continue  # cfn-lint reports the parse error on the text itself
-    resolved, problems = resolved_targets(parsed, list(ENVIRONMENTS), gate.regions)
-    findings.extend(problems)
-    findings.extend(gate.lint_all([*targets, *resolved]))
-    return sorted(findings)
+    return resolved_targets(parsed, environments, regions)
+
+
+class _Ahead:
+    """``work(*args)`` computed in a forked child while this process gets on with something
+    else; ``result()`` is None if the child could not deliver (the caller then does the work)."""
+
+    def __init__(self, work: Callable[..., Any], *args: Any) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self._receive, send = context.Pipe(duplex=False)
+        self._child = context.Process(target=_deliver, args=(send, work, args), daemon=True)
+        self._child.start()
+        send.close()
+
+    def result(self) -> Any:
+        try:
+            delivered, value = self._receive.recv()
+        except (EOFError, OSError):
+            delivered, value = False, None
+        finally:
+            self._receive.close()
+            self._child.join()
+        return value if delivered else None
+
+
+def _deliver(send: Any, work: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    _worker_signals()
+    try:
+        result = work(*args)
+    except Exception:  # the parent does the work again and meets the error itself
+        send.send((False, None))
+    else:
+        send.send((True, result))
+    finally:
+        send.close()
 
 
 CACHE_DIR = REPO_ROOT / ".cache" / "gate"

@@ -1,0 +1,84 @@
+"""The benchmark harness: pairwise ratios, honest latency, templates that pass, no server left."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from scripts import bench, local
+from scripts.gate import resolved_targets
+
+
+def test_rounds_alternate_and_the_warm_up_is_not_counted():
+    calls: list[str] = []
+    clock = iter(range(100))
+
+    def command(name: str) -> float:
+        calls.append(name)
+        return float(next(clock))
+
+    got = bench.alternate({"a": lambda: command("a"), "b": lambda: command("b")},
+                          runs=2, warmup=1, label="test")
+    assert calls == ["a", "b", "a", "b", "a", "b"]
+    assert got == {"a": [2.0, 4.0], "b": [3.0, 5.0]}
+
+
+def test_ratios_are_taken_pair_by_pair():
+    assert bench.ratios([2.0, 9.0], [4.0, 3.0]) == [0.5, 3.0]
+    with pytest.raises(ValueError):
+        bench.ratios([1.0], [1.0, 2.0])
+
+
+def test_a_target_judged_on_the_max_fails_on_one_slow_run():
+    fast_median = bench.Figure("x", "x", [0.5, 0.6, 2.5], target=2.0)
+    assert fast_median.met is True
+    assert bench.Figure("x", "x", [0.5, 0.6, 2.5], target=2.0, judge="max").met is False
+    assert bench.Figure("x", "x", [1.0]).met is None
+
+
+@pytest.mark.parametrize("count", [1, 20])
+def test_a_scale_template_has_that_many_resources_and_passes_the_gate(gate, count):
+    from scripts.gate import LintTarget
+    from scripts.yamlio import dump
+
+    template = bench.scale_template(count)
+    assert len(template["Resources"]) == count
+    resolved, _ = resolved_targets({"scale.yaml": template}, ["dev"], gate.regions)
+    assert resolved == [], "no Environment parameter: the gate lints it as written only"
+    assert gate.lint_all([LintTarget("scale.yaml", dump(template), gate.regions)], jobs=1) == []
+
+
+def test_a_simulated_deploy_reports_after_its_last_event_within_the_poll_bound():
+    simulation = bench.Simulation.make(0.4, 0.0, 0, quiet_tail=True)
+    latency = simulation.run()
+    assert 0.0 < latency < 2.5
+    assert simulation.cloud.events[simulation.cloud.root_id][-1]["ResourceStatus"] == \
+        "CREATE_COMPLETE"
+
+
+def test_the_report_is_markdown_and_json(tmp_path: Path, capsys):
+    results = bench.Results()
+    results.add(bench.Figure("render", "webstack render", [0.1, 0.2, 0.15], target=0.2))
+    results.skip("cdk synth", "node is not on PATH")
+    meta = {"command": "python -m scripts.bench", "finished": "now", "machine": "m",
+            "cores": 2, "load_before": "0", "load_after": "0", "elapsed": 1.0}
+    written = bench.report(results, meta, tmp_path)
+    markdown = written.read_text(encoding="utf-8")
+    assert "| webstack render | 0.15 s | 0.10 s | 0.20 s | 3 | <= 0.20 s | yes |" in markdown
+    assert "skipped cdk synth: node is not on PATH" in markdown
+    document = json.loads(written.with_suffix(".json").read_text(encoding="utf-8"))
+    assert document["figures"][0]["median"] == 0.15
+    assert "| figure |" in capsys.readouterr().out
+
+
+def test_the_local_endpoint_is_stopped_even_when_a_measurement_fails(tmp_path: Path):
+    state = tmp_path / "state"
+    before = os.environ.get(local.STATE_DIR_ENV)
+    with pytest.raises(RuntimeError), bench.local_endpoint(state) as url:
+        assert url.startswith("http://localhost:")
+        raise RuntimeError("a measurement failed")
+    assert not (state / "local.json").exists()
+    assert os.environ.get(local.STATE_DIR_ENV) == before
