@@ -173,11 +173,16 @@ def resolved_targets(
     environments: Iterable[str],
     regions: tuple[str, ...],
 ) -> tuple[list[LintTarget], list[Finding]]:
-    """Each environment's resolved templates; a text shared by regions is linted once.
+    """Each environment's resolved templates, where resolving shows cfn-lint something new.
 
+    A template with no Mappings and no Conditions resolves to nothing but its parameters'
+    values, which cfn-lint already checks as written: it is not linted again. A template
+    looks at its region only through ``AWS::Region`` unless it reads a region-keyed map, so
+    only those are resolved per region; the rest keep ``AWS::Region`` and are linted once per
+    environment for every region, as cfn-lint evaluates region references itself.
     ``templates`` maps a label (``build/compute.yaml``) to the parsed template.
     """
-    from scripts.resolve import ResolveError, resolve
+    from scripts.resolve import ResolveError, reads_region_map, resolve
 
     seen: dict[tuple[str, str], list[str]] = {}  # (label, text) -> regions
     order: list[tuple[str, str, str]] = []  # (label, text, environment)
@@ -185,18 +190,22 @@ def resolved_targets(
     for label, body in templates.items():
         if "Environment" not in body.get("Parameters", {}):
             continue  # not one of ours: nothing environment-specific to resolve
+        if not body.get("Mappings") and not body.get("Conditions"):
+            continue  # resolving would only substitute parameter values
+        per_region = reads_region_map(body)
         for environment in environments:
-            for region in regions:
+            for region in regions if per_region else (None,):
                 try:
                     text = yamlio.dump(resolve(body, environment, region))
                 except ResolveError as err:
-                    problems.append(Finding(label, f"{environment}/{region}", "resolve", str(err)))
+                    where = f"{environment}/{region or 'any region'}"
+                    problems.append(Finding(label, where, "resolve", str(err)))
                     continue
                 key = (label, text)
                 if key not in seen:
                     seen[key] = []
                     order.append((label, text, environment))
-                seen[key].append(region)
+                seen[key].extend([region] if region else regions)
     targets = [
         LintTarget(
             f"{label} [{environment}, resolved for {', '.join(seen[(label, text)])}]",

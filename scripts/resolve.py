@@ -45,7 +45,7 @@ _NO_VALUE: Final = _Absent.NO_VALUE
 def resolve(
     template: Mapping[str, Any],
     environment: str,
-    region: str,
+    region: str | None,
     parameters: Mapping[str, str] | None = None,
     *,
     source: str = "template",
@@ -54,10 +54,22 @@ def resolve(
 
     ``parameters`` overrides parameter defaults; a parameter with neither stays a ``Ref``
     (and so do the conditions and resources that depend on it). ``source`` names the template
-    in error messages, e.g. ``"compute.yaml"``.
+    in error messages, e.g. ``"compute.yaml"``. ``region=None`` leaves ``AWS::Region`` (and
+    the partition) as written, for templates whose region shows only through that reference.
     """
     return _Resolver(copy.deepcopy(dict(template)), environment, region, parameters or {},
                      source).run()
+
+
+def reads_region_map(template: Mapping[str, Any]) -> bool:
+    """Whether a value is looked up by region (``Fn::FindInMap [M, !Ref AWS::Region, K]``):
+    only then does resolving per region show cfn-lint something it cannot see as written."""
+    for node in _walk(template.get("Resources")) if "Mappings" in template else ():
+        found = _intrinsic(node)
+        if (found and found[0] == "Fn::FindInMap" and isinstance(found[1], list)
+                and len(found[1]) >= 2 and found[1][1] == {"Ref": "AWS::Region"}):
+            return True
+    return False
 
 
 def resolve_set(
@@ -147,7 +159,7 @@ def _sub_names(arg: Any) -> set[str]:
 class _Resolver:
     """One resolution: the known values, the condition results, the template being built."""
 
-    def __init__(self, template: dict[str, Any], environment: str, region: str,
+    def __init__(self, template: dict[str, Any], environment: str, region: str | None,
                  parameters: Mapping[str, str], source: str) -> None:
         self.template = template
         self.source = source
@@ -161,10 +173,12 @@ class _Resolver:
             raise self.error(
                 f"parameter Environment={given!r} contradicts environment {environment!r}"
             )
-        partition, suffix = _partition(region)
-        self.values: dict[str, Any] = {
-            "AWS::Region": region, "AWS::Partition": partition, "AWS::URLSuffix": suffix,
-        }
+        self.values: dict[str, Any] = {}
+        if region is not None:
+            partition, suffix = _partition(region)
+            self.values.update({
+                "AWS::Region": region, "AWS::Partition": partition, "AWS::URLSuffix": suffix,
+            })
         if "Environment" not in (template.get("Resources") or {}):
             self.values["Environment"] = environment
         for name, spec in (template.get("Parameters") or {}).items():

@@ -106,3 +106,25 @@ def test_only_clean_verdicts_are_cached_and_any_change_is_a_new_key(tmp_path, mo
     assert gate_module.gate_set_cached({"t": "bad"}) != []
     assert len(calls) == 3, "findings must never be cached"
     assert gate_module.verdict_key({"t": "ok"}) != gate_module.verdict_key({"t": "ok "})
+
+
+def test_only_what_resolution_can_change_is_resolved_and_regions_only_where_a_map_needs_them():
+    from scripts import yamlio
+    from scripts.gate import resolved_targets
+
+    texts = {f"build/{p.name}": yamlio.load(p.read_text(encoding="utf-8"))
+             for p in BUILD_DIR.glob("*.yaml")}
+    regions = ("us-east-1", "us-west-2", "eu-west-1")
+    targets, problems = resolved_targets(texts, ["dev", "prod"], regions)
+    assert problems == []
+    by_stack: dict[str, list[tuple[str, ...]]] = {}
+    for target in targets:
+        by_stack.setdefault(target.label.split(" ")[0], []).append(target.regions)
+    # compute reads the AMI by region: one text per environment and region
+    assert by_stack["build/compute.yaml"] == [(r,) for r in regions] * 2
+    # network reads only the environment table: one text per environment, every region
+    assert by_stack["build/network.yaml"] == [regions, regions]
+    # a template with no Mappings and no Conditions resolves to its parameters' values only
+    for label, body in texts.items():
+        if not body.get("Mappings") and not body.get("Conditions"):
+            assert label not in by_stack
