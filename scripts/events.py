@@ -179,6 +179,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# The longest wait between polls. Completion is reported at most this plus one round of
+# calls after the stack settles, so 1.5 s keeps that under 2 s (and polling within 1-2 s).
+POLL_MAX = 1.5
+
 class Watcher:
     """Follows a root stack and its nested stacks until the root reaches a final status.
 
@@ -195,7 +199,7 @@ class Watcher:
         emit: Callable[[str], None],
         since: datetime | None = None,
         poll_min: float = 1.0,
-        poll_max: float = 2.0,
+        poll_max: float = POLL_MAX,
         timeout: float = 3600.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,

@@ -257,7 +257,7 @@ def test_deadline_returns_timed_out(cfn: Any, cloud: Cloud, fake: FakeTime) -> N
         cloud.status("UPDATE_IN_PROGRESS")
         cloud.events(ROOT_ID)
 
-    result = watch(cfn, fake, [], timeout=5.0)
+    result = watch(cfn, fake, [], timeout=5.0, poll_max=2.0)
 
     assert result.timed_out and not result.succeeded
     assert result.final_status == "UPDATE_IN_PROGRESS"
@@ -283,7 +283,7 @@ def test_backoff_grows_to_poll_max_and_resets_on_new_events(cfn: Any, cloud: Clo
     cloud.events(ROOT_ID, ev(12, ROOT, "UPDATE_COMPLETE"))
 
     lines: list[str] = []
-    result = watch(cfn, fake, lines)
+    result = watch(cfn, fake, lines, poll_max=2.0)
 
     assert fake.sleeps == [1.0, 1.5, 2.0, 2.0, 1.0, 1.5]
     assert len(lines) == 3 and result.succeeded
@@ -423,3 +423,14 @@ def test_line_colours_status_only_when_asked() -> None:
     paris = datetime(2024, 5, 1, 16, 0, tzinfo=timezone(timedelta(hours=2)))
     local = StackEvent(paris, (), ROOT, "Vpc", "AWS::EC2::VPC", "CREATE_COMPLETE", "", "e")
     assert local.line().split()[0] == "14:00:00"
+
+
+def test_by_default_no_wait_between_polls_exceeds_one_and_a_half_seconds(
+        cfn: Any, cloud: Cloud, fake: FakeTime) -> None:
+    """Completion latency: reported within the longest wait plus one round of calls (< 2 s)."""
+    for _ in range(5):
+        cloud.status("UPDATE_IN_PROGRESS")
+        cloud.events(ROOT_ID)
+    watch(cfn, fake, [], timeout=5.5)
+    assert fake.sleeps[:4] == [1.0, 1.5, 1.5, 1.5]
+    assert max(fake.sleeps) <= 1.5
