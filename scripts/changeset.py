@@ -148,15 +148,10 @@ def _one_line(text: str) -> str:
 
 
 def _recreate_refused(environment: str) -> bool:
-    """Environments with deletion protection never delete a stack for --recreate.
+    """Environments with deletion protection never delete a stack for --recreate."""
+    from templates_src.environments import is_protected
 
-    Read from the environment table, so no ``if env == "prod"`` here; an unknown environment
-    is treated as protected.
-    """
-    from templates_src.environments import ENVIRONMENTS
-
-    env = ENVIRONMENTS.get(environment)
-    return env is None or env.deletion_protection
+    return is_protected(environment)
 
 
 def blocking_state(status: str, environment: str, stack_name: str, region: str) -> str | None:

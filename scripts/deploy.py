@@ -22,8 +22,8 @@ from typing import Any
 from scripts.aws import Target, aws_errors, error_code, error_message
 from scripts.errors import Exit, UsageError, WebstackError
 from scripts.paths import BUILD_DIR, REPO_ROOT
+from templates_src.environments import is_protected
 
-PROTECTED_ENVIRONMENTS = frozenset({"prod"})
 DEFAULT_TIMEOUT = 3600.0
 OUTPUTS_DIR = REPO_ROOT / ".webstack" / "outputs"
 
@@ -169,7 +169,7 @@ def _tags(options: Options, existing: dict[str, Any] | None, date_value: str) ->
 
 def _recreate(target: Target, options: Options, stack: dict[str, Any],
               emit: Callable[[str], None]) -> None:
-    if options.environment in PROTECTED_ENVIRONMENTS:
+    if is_protected(options.environment):
         raise UsageError(f"{target.stack_name} is a {options.environment} stack in "
                          f"{stack['StackStatus']}; --recreate never deletes it: review and "
                          "delete it by hand")
@@ -426,7 +426,7 @@ def execute(options: Options, prepared: Prepared, interrupts: _InterruptState) -
     if not result.succeeded:
         return RegionResult(target.region, f"failed ({result.final_status})",
                             time.perf_counter() - prepared.started, Exit.FINDINGS)
-    if options.environment in PROTECTED_ENVIRONMENTS:
+    if is_protected(options.environment):
         protect(target, emit)
     outputs = fetch_outputs(target)
     return RegionResult(target.region, result.final_status.lower().replace("_", " "),

@@ -9,6 +9,7 @@ from typing import Any
 from scripts.aws import Target, aws_errors
 from scripts.errors import Exit, UsageError, WebstackError
 from scripts.yamlio import load
+from templates_src.environments import is_protected
 
 KEPT_POLICIES = frozenset({"Retain", "RetainExceptOnCreate", "Snapshot"})
 
@@ -61,9 +62,9 @@ def destroy(target: Target, *, environment: str, yes: bool, force: bool, interac
                 raise UsageError(f"stack {target.stack_name} does not exist in "
                                  f"{target.region}; nothing to destroy") from err
             raise
-    if environment == "prod" and not force:
-        raise UsageError(f"{target.stack_name} is a prod stack; destroy refuses it unless "
-                         "--force is given")
+    if is_protected(environment) and not force:
+        raise UsageError(f"{target.stack_name} is a {environment} stack (deletion protection "
+                         "in the environment table); destroy refuses it unless --force is given")
     with aws_errors("list what the stack keeps"):
         kept = kept_resources(cfn, stack["StackId"])
     emit(f"destroying {target.stack_name} in {target.region} ({stack['StackStatus']})")

@@ -282,6 +282,14 @@ ENVIRONMENTS: Final[dict[str, Environment]] = validate_table(
 )
 
 
+def is_protected(name: str) -> bool:
+    """Deletion protection in the table marks an environment the tooling guards: no
+    --recreate, destroy only with --force, termination protection and a stack policy.
+    An unknown name is treated as protected."""
+    env = ENVIRONMENTS.get(name)
+    return env is None or env.deletion_protection
+
+
 def _cell(value: object) -> str:
     """Mapping values are strings: booleans as ``true``/``false``, numbers in decimal."""
     if isinstance(value, bool):

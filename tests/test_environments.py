@@ -73,3 +73,11 @@ def test_each_stack_maps_exactly_the_columns_it_reads(rendered):
         assert set(mapping) == set(ENVIRONMENTS)
         for column_values in mapping.values():
             assert set(column_values) == read, stack
+
+
+def test_protection_follows_the_tables_deletion_protection_and_unknown_is_protected():
+    from templates_src.environments import is_protected
+
+    assert [name for name in ENVIRONMENTS if is_protected(name)] == [
+        name for name, env in ENVIRONMENTS.items() if env.deletion_protection] == ["prod"]
+    assert is_protected("qa")
