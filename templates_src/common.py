@@ -17,6 +17,7 @@ from troposphere import (
     Sub,
     Tags,
     Template,
+    logs,
 )
 
 from templates_src.environments import ENVIRONMENT_NAMES, mapping
@@ -163,6 +164,18 @@ class Stack:
 
     def output(self, name: str, value: object, description: str) -> None:
         self.template.add_output(Output(name, Value=value, Description=description))
+
+    def log_group(self, title: str, role: str, key: object) -> logs.LogGroup:
+        """An encrypted log group kept after the stack (logs are evidence), expiring by the
+        table's retention."""
+        return self.template.add_resource(logs.LogGroup(
+            title,
+            DeletionPolicy="Retain",
+            UpdateReplacePolicy="Retain",
+            RetentionInDays=self.env("LogRetentionDays"),
+            KmsKeyId=key,
+            Tags=self.tags(role),
+        ))
 
     def tags(self, role: str | None = None, **extra: object) -> Tags:
         """The three cost tags, plus a Name when the resource has a role."""

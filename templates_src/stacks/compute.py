@@ -19,7 +19,6 @@ from troposphere import (
     Template,
     autoscaling,
     ec2,
-    logs,
 )
 from troposphere import elasticloadbalancingv2 as elb
 from troposphere.policies import AutoScalingRollingUpdate, UpdatePolicy
@@ -174,14 +173,7 @@ def build() -> Template:
     ))
 
     # The CloudWatch agent's group for the app's logs (its name is an output).
-    app_logs = t.add_resource(logs.LogGroup(
-        "AppLogGroup",
-        DeletionPolicy="Retain",
-        UpdateReplacePolicy="Retain",
-        RetentionInDays=s.env("LogRetentionDays"),
-        KmsKeyId=data_key,
-        Tags=s.tags("app-logs"),
-    ))
+    app_logs = s.log_group("AppLogGroup", "app-logs", data_key)
 
     group = t.add_resource(autoscaling.AutoScalingGroup(
         "AutoScalingGroup",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from troposphere import GetAtt, If, Join, Ref, Template, ec2, iam, logs
+from troposphere import GetAtt, If, Join, Ref, Template, ec2, iam
 
 from templates_src.common import Stack, az
 from templates_src.environments import AZ_COUNT, TIERS
@@ -94,15 +94,7 @@ def build() -> Template:
                 RouteTableId=Ref(table),
             ))
 
-    flow_log_group = t.add_resource(logs.LogGroup(
-        "FlowLogGroup",
-        # Flow logs are security evidence: they outlive the stack, bounded by retention.
-        DeletionPolicy="Retain",
-        UpdateReplacePolicy="Retain",
-        RetentionInDays=s.env("LogRetentionDays"),
-        KmsKeyId=data_key,
-        Tags=s.tags("flow-logs"),
-    ))
+    flow_log_group = s.log_group("FlowLogGroup", "flow-logs", data_key)
     flow_log_role = t.add_resource(iam.Role(
         "FlowLogRole",
         AssumeRolePolicyDocument=assume_role("vpc-flow-logs.amazonaws.com"),
