@@ -712,3 +712,19 @@ def test_missing_credentials_are_one_line_naming_the_fix(monkeypatch: pytest.Mon
     assert code == 4
     assert err.count("\n") == 1
     assert "no AWS credentials; set AWS_PROFILE or run 'aws configure', or use --local" in err
+
+
+def test_recreate_deletes_a_non_prod_rolled_back_stack_and_waits_until_it_is_gone(
+        cloud: Cloud) -> None:
+    cloud.stubber.add_response("delete_stack", {}, {"StackName": stack_id()})
+    cloud.stubber.add_client_error(
+        "describe_stacks", service_error_code="ValidationError",
+        service_message=f"Stack with id {stack_id()} does not exist",
+        expected_params={"StackName": stack_id()})
+    lines: list[str] = []
+    target = options().target(REGION)
+    deploy._recreate(target, options(recreate=True),
+                     {"StackId": stack_id(), "StackStatus": "ROLLBACK_COMPLETE"}, lines.append)
+    assert lines[0] == ("--recreate: deleting webstack-dev (ROLLBACK_COMPLETE) before "
+                        "creating it")
+    assert "DeleteStack" in cloud.calls
