@@ -7,6 +7,7 @@ finishes or leaves nothing behind (a change set is deleted on refusal or interru
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -438,7 +439,13 @@ def _reattach(options: Options, target: Target) -> str:
     command = f"webstack watch --env {options.environment} --region {target.region}"
     if target.stack_name != f"webstack-{options.environment}":
         command += f" --stack-name {target.stack_name}"
-    return command + (" --local" if target.local else "")
+    if target.profile and target.profile != os.environ.get("AWS_PROFILE"):
+        command += f" --profile {target.profile}"
+    if target.local:
+        return command + " --local"
+    if target.endpoint_url and target.endpoint_url != os.environ.get("AWS_ENDPOINT_URL"):
+        command += f" --endpoint-url {target.endpoint_url}"
+    return command
 
 
 def _wait_until_executing(cfn: Any, change_set_id: str, limit: float = 30.0) -> None:

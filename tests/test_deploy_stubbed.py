@@ -728,3 +728,18 @@ def test_recreate_deletes_a_non_prod_rolled_back_stack_and_waits_until_it_is_gon
     assert lines[0] == ("--recreate: deleting webstack-dev (ROLLBACK_COMPLETE) before "
                         "creating it")
     assert "DeleteStack" in cloud.calls
+
+
+def test_the_reattach_hint_names_everything_needed_to_find_the_stack_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    custom = Options(environment="dev", regions=[REGION], stack_name="shop-dev",
+                     profile="sandbox", endpoint_url="https://cfn.example.test")
+    assert deploy._reattach(custom, custom.target(REGION)) == (
+        "webstack watch --env dev --region us-east-1 --stack-name shop-dev --profile sandbox "
+        "--endpoint-url https://cfn.example.test")
+    local = Options(environment="dev", regions=[REGION], stack_name=STACK,
+                    endpoint_url="http://localhost:5000")
+    assert deploy._reattach(local, local.target(REGION)) == (
+        "webstack watch --env dev --region us-east-1 --local")
