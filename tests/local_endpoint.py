@@ -19,6 +19,24 @@ from scripts import local
 
 
 @pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """A stock (unshimmed) moto server in this process, for tests of what moto itself does:
+    ``http://localhost:PORT``; it listens on 127.0.0.1 only and stops with the session."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    _, port = server.get_host_and_port()
+    try:
+        yield f"http://localhost:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def local_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The endpoint URL (``http://localhost:PORT``); the server is stopped by its pid at the end."""
     with pytest.MonkeyPatch.context() as env:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,6 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
-from moto.server import ThreadedMotoServer
 
 from scripts import yamlio
 from scripts.aws import AwsError, Target
@@ -353,20 +351,12 @@ def test_aws_urls_are_virtual_hosted_in_the_target_region() -> None:
         "https://b.s3.us-east-1.amazonaws.com/templates/k.yaml")
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    _, port = server.get_host_and_port()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 def test_on_a_moto_server_at_127_0_0_1_the_urls_say_localhost_and_resolve(
         moto_url: str) -> None:
     port = moto_url.rsplit(":", 1)[1]
-    local = target(endpoint_url=moto_url)
+    local = target(endpoint_url=f"http://127.0.0.1:{port}")
     packaged = package(local, BUILD_DIR)
     assert packaged.root_body is not None
     urls = list(stack_urls(packaged.root_body).values())

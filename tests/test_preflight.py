@@ -3,7 +3,6 @@ and says in one line what it could not check."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,6 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
-from moto.server import ThreadedMotoServer
 
 from scripts import preflight
 from scripts.aws import AwsError, Target
@@ -341,14 +339,6 @@ def test_moto_in_process_knows_the_pinned_amis_and_skips_the_rds_checks(region: 
     assert lines[2:] == [ENGINE_SKIPPED, ORDERABLE_EMPTY]
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    _, port = server.get_host_and_port()
-    yield f"http://localhost:{port}"
-    server.stop()
 
 
 def test_moto_server_answers_500_html_which_is_read_as_not_implemented(moto_url: str) -> None:
