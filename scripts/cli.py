@@ -28,7 +28,7 @@ def _fresh_render() -> dict[str, str]:
     from templates_src.errors import TemplateSourceError
 
     try:
-        from scripts.render import render
+        from scripts.build.render import render
 
         return render()
     except TemplateSourceError as err:
@@ -70,7 +70,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def _gate(args: argparse.Namespace) -> Callable[[dict[str, str]], list[Any]]:
-    from scripts.gate import gate_set, gate_set_cached
+    from scripts.build.gate import gate_set, gate_set_cached
 
     return gate_set if args.no_cache else gate_set_cached
 
@@ -100,7 +100,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from scripts.gate import relative
+    from scripts.build.gate import relative
 
     started = time.perf_counter()
     paths = sorted(BUILD_DIR.glob("*.yaml")) if not args.no_build else []
@@ -140,8 +140,8 @@ def _check_env_region(environment: str, region: str) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from scripts import yamlio
-    from scripts.resolve import ResolveError, resolve
+    from scripts.build import yamlio
+    from scripts.build.resolve import ResolveError, resolve
 
     _check_env_region(args.env, args.region)
     parameters = _parameters(args.param)
@@ -166,14 +166,14 @@ def _endpoint(args: argparse.Namespace) -> str | None:
     if args.local and args.endpoint_url:
         raise UsageError("give --local or --endpoint-url, not both")
     if args.local:
-        from scripts.local import ensure_running
+        from scripts.local.endpoint import ensure_running
 
         return ensure_running()
     return args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
 def _options(args: argparse.Namespace) -> Any:
-    from scripts.deploy import DEFAULT_TIMEOUT, Options
+    from scripts.deploy.pipeline import DEFAULT_TIMEOUT, Options
 
     regions = list(dict.fromkeys(args.region or [os.environ.get("AWS_REGION", "")]))
     if not regions or not regions[0]:
@@ -210,26 +210,26 @@ def _single_region(options: Any, command: str) -> str:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from scripts.deploy import deploy
+    from scripts.deploy.pipeline import deploy
 
     return deploy(_options(args))
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from scripts.deploy import plan_only
+    from scripts.deploy.pipeline import plan_only
 
     return plan_only(_options(args))
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from scripts.deploy import watch
+    from scripts.deploy.pipeline import watch
 
     options = _options(args)
     return watch(options.target(_single_region(options, "watch")), options)
 
 
 def cmd_outputs(args: argparse.Namespace) -> int:
-    from scripts.deploy import fetch_outputs, print_outputs, write_outputs
+    from scripts.deploy.pipeline import fetch_outputs, print_outputs, write_outputs
 
     options = _options(args)
     by_region = {region: fetch_outputs(options.target(region)) for region in options.regions}
@@ -244,7 +244,7 @@ def cmd_outputs(args: argparse.Namespace) -> int:
 
 
 def cmd_destroy(args: argparse.Namespace) -> int:
-    from scripts.destroy import destroy
+    from scripts.deploy.destroy import destroy
 
     options = _options(args)
     target = options.target(_single_region(options, "destroy"))
@@ -253,7 +253,7 @@ def cmd_destroy(args: argparse.Namespace) -> int:
 
 
 def cmd_engine_versions(args: argparse.Namespace) -> int:
-    from scripts.engine_versions import report
+    from scripts.build.engine_versions import report
 
     return report(args.major)
 
@@ -357,11 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["refresh-amis"]:  # its own parser owns every option after the name
-        from scripts import refresh_amis
+        from scripts.build import refresh_amis
 
         return refresh_amis.main(argv[1:])
     if argv[:1] == ["local"]:
-        from scripts import local
+        from scripts.local import endpoint as local
 
         return _guarded(lambda: local.main(argv[1:]), "local")
     parser = build_parser()

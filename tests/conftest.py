@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from scripts.render import render_dicts
-from scripts.resolve import resolve
+from scripts.build.render import render_dicts
+from scripts.build.resolve import resolve
 
 pytest_plugins = ["local_endpoint"]
 
@@ -79,6 +79,6 @@ def resolved_for() -> Callable[[str, str], Resolved]:
 
 @pytest.fixture(scope="session")
 def gate() -> Any:
-    from scripts.gate import Gate
+    from scripts.build.gate import Gate
 
     return Gate()

@@ -5,8 +5,8 @@ A plugin module rather than conftest code, so test modules can require it by nam
 import mode; it is not a package, so ``tests.local_endpoint`` does not import).
 
 WEBSTACK_STATE_DIR points at a temporary directory for the session, so code under test that
-calls ``scripts.local.ensure_running()`` finds this server instead of starting its own, and a
-developer's own ``webstack local up`` in ``.webstack/`` is never touched.
+calls ``scripts.local.endpoint.ensure_running()`` finds this server instead of starting its
+own, and a developer's own ``webstack local up`` in ``.webstack/`` is never touched.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from scripts import local
+from scripts.local import endpoint as local
 
 
 @pytest.fixture(scope="session")

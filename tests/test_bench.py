@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from scripts import bench, local
-from scripts.gate import resolved_targets
+from scripts.build.gate import resolved_targets
+from scripts.local import endpoint as local
+from scripts.tools import bench
 
 
 def test_rounds_alternate_and_the_warm_up_is_not_counted():
@@ -41,8 +42,8 @@ def test_a_target_judged_on_the_max_fails_on_one_slow_run():
 
 @pytest.mark.parametrize("count", [1, 20])
 def test_a_scale_template_has_that_many_resources_and_passes_the_gate(gate, count):
-    from scripts.gate import LintTarget
-    from scripts.yamlio import dump
+    from scripts.build.gate import LintTarget
+    from scripts.build.yamlio import dump
 
     template = bench.scale_template(count)
     assert len(template["Resources"]) == count
@@ -63,7 +64,7 @@ def test_the_report_is_markdown_and_json(tmp_path: Path, capsys):
     results = bench.Results()
     results.add(bench.Figure("render", "webstack render", [0.1, 0.2, 0.15], target=0.2))
     results.skip("cdk synth", "node is not on PATH")
-    meta = {"command": "python -m scripts.bench", "finished": "now", "machine": "m",
+    meta = {"command": "python -m scripts.tools.bench", "finished": "now", "machine": "m",
             "cores": 2, "load_before": "0", "load_after": "0", "elapsed": 1.0}
     written = bench.report(results, meta, tmp_path)
     markdown = written.read_text(encoding="utf-8")

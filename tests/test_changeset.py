@@ -12,8 +12,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from scripts import changeset
-from scripts.changeset import (
+from scripts.deploy import changeset
+from scripts.deploy.changeset import (
     STATEFUL_TYPES,
     Change,
     ChangeSetFailed,

@@ -82,7 +82,7 @@ def test_a_broken_environment_table_is_one_line_exit_3(capsys, monkeypatch):
     def broken() -> dict[str, str]:
         raise EnvironmentTableError("environment table: prod.asg: bad")
 
-    monkeypatch.setattr("scripts.render.render", broken)
+    monkeypatch.setattr("scripts.build.render.render", broken)
     code, _, err = run(capsys, "build", "--check")
     assert code == 3
     assert err == "webstack build: environment table: prod.asg: bad\n"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from scripts.resolve import resolve
+from scripts.build.resolve import resolve
 from templates_src.environments import ENVIRONMENTS
 from templates_src.policies import ALB_LOG_PREFIX
 from templates_src.regions import AMIS

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from scripts.resolve import resolve
+from scripts.build.resolve import resolve
 from templates_src.common import ROOT_PARAMETERS
 from templates_src.environments import ENVIRONMENTS
 from templates_src.stacks.database import MONITORING_INTERVAL_SECONDS

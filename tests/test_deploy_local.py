@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from scripts import cli
-from scripts import deploy as deploy_module
+from scripts.deploy import pipeline as deploy_module
 from scripts.paths import BUILD_DIR
 from templates_src.stacks import CHILDREN
 from templates_src.stacks.root import ROOT_OUTPUTS
@@ -148,7 +148,7 @@ def test_destroy_deletes_the_stack_and_retains_the_bucket(deployed, webstack, lo
 def test_the_seed_incident_is_refused_before_anything_is_created(webstack, local_endpoint,
                                                                  tmp_path, monkeypatch):
     """A set pinned to PostgreSQL 13.7 never reaches the account."""
-    from scripts.render import render
+    from scripts.build.render import render
     from templates_src.stacks import database
 
     monkeypatch.setattr(database, "POSTGRES_VERSION", "13.7")

@@ -27,12 +27,14 @@ import botocore.endpoint
 import pytest
 from botocore.stub import ANY, Stubber
 
-from scripts import aws, cli, deploy, events, package, preflight
-from scripts.aws import AwsError, aws_errors, make_client
-from scripts.changeset import StackStateError, StatefulChangeRefused
-from scripts.deploy import Interrupted, Options, Prepared, RegionResult
+from scripts import cli
+from scripts.deploy import aws, events, package, preflight
+from scripts.deploy import pipeline as deploy
+from scripts.deploy.aws import AwsError, aws_errors, make_client
+from scripts.deploy.changeset import StackStateError, StatefulChangeRefused
+from scripts.deploy.package import Packaged
+from scripts.deploy.pipeline import Interrupted, Options, Prepared, RegionResult
 from scripts.errors import Exit, UsageError
-from scripts.package import Packaged
 from scripts.paths import BUILD_DIR
 
 REGION = "us-east-1"

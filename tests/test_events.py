@@ -10,8 +10,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from scripts.deploy.events import StackEvent, Watcher, WatchResult, root_causes, summary
 from scripts.errors import UsageError
-from scripts.events import StackEvent, Watcher, WatchResult, root_causes, summary
 
 ACCOUNT = "arn:aws:cloudformation:us-east-1:123456789012:stack"
 ROOT = "webstack-dev"

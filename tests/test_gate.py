@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.gate import Finding, gate_set
+from scripts.build.gate import Finding, gate_set
 from scripts.paths import BUILD_DIR, REPO_ROOT
 from templates_src.versions import POSTGRES_VERSION
 
@@ -89,7 +89,7 @@ def test_plain_cfn_lint_at_the_repo_root_agrees(tmp_path):
 
 
 def test_only_clean_verdicts_are_cached_and_any_change_is_a_new_key(tmp_path, monkeypatch):
-    import scripts.gate as gate_module
+    import scripts.build.gate as gate_module
 
     monkeypatch.setattr(gate_module, "CACHE_DIR", tmp_path)
     calls: list[int] = []
@@ -109,8 +109,8 @@ def test_only_clean_verdicts_are_cached_and_any_change_is_a_new_key(tmp_path, mo
 
 
 def test_only_what_resolution_can_change_is_resolved_and_regions_only_where_a_map_needs_them():
-    from scripts import yamlio
-    from scripts.gate import resolved_targets
+    from scripts.build import yamlio
+    from scripts.build.gate import resolved_targets
 
     texts = {f"build/{p.name}": yamlio.load(p.read_text(encoding="utf-8"))
              for p in BUILD_DIR.glob("*.yaml")}

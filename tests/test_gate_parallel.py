@@ -6,11 +6,11 @@ import threading
 
 import pytest
 
-import scripts.gate as gate_module
+import scripts.build.gate as gate_module
+from scripts.build.gate import LintTarget, lint_jobs, resolved_targets
+from scripts.build.yamlio import load
 from scripts.errors import UsageError
-from scripts.gate import LintTarget, lint_jobs, resolved_targets
 from scripts.paths import BUILD_DIR
-from scripts.yamlio import load
 
 
 def _bad_compute_targets(regions: tuple[str, ...]) -> list[LintTarget]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import difflib
 
+from scripts.build.render import render
 from scripts.paths import BUILD_DIR
-from scripts.render import render
 
 FIX = "run `webstack build` and commit build/ with the source change"
 

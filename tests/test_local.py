@@ -14,8 +14,9 @@ from typing import Any
 import boto3
 import pytest
 
-from scripts import local, moto_shim
 from scripts.errors import Exit, UsageError
+from scripts.local import endpoint as local
+from scripts.local import moto_shim
 
 pytest_plugins = ["local_endpoint"]
 
@@ -210,7 +211,7 @@ def test_up_down_status(state_dir: Path, monkeypatch: pytest.MonkeyPatch,
 
 @pytest.mark.parametrize("decoy_args", [
     [],  # any process
-    ["scripts.moto_shim", "--port", "1"],  # names our module, but not the recorded port
+    ["scripts.local.moto_shim", "--port", "1"],  # names our module, but not the recorded port
 ], ids=["unrelated", "other-port"])
 def test_down_refuses_a_pid_that_is_not_our_server(
     state_dir: Path, decoy_args: list[str], capsys: pytest.CaptureFixture[str]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scripts.resolve import resolve
+from scripts.build.resolve import resolve
 from templates_src.environments import ENVIRONMENTS
 
 EXPECTED = {

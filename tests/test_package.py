@@ -17,10 +17,9 @@ from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from scripts import yamlio
-from scripts.aws import AwsError, Target
-from scripts.errors import Exit
-from scripts.package import (
+from scripts.build import yamlio
+from scripts.deploy.aws import AwsError, Target
+from scripts.deploy.package import (
     TEMPLATE_BODY_LIMIT,
     Packaged,
     PackageError,
@@ -32,6 +31,7 @@ from scripts.package import (
     packaged_fingerprint,
     rewrite_root,
 )
+from scripts.errors import Exit
 from scripts.paths import BUILD_DIR
 
 ACCOUNT = "123456789012"  # moto's default account

@@ -12,9 +12,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from scripts.changeset import Change
-from scripts.errors import Exit, UsageError
-from scripts.plan import (
+from scripts.deploy.changeset import Change
+from scripts.deploy.plan import (
     Plan,
     StackState,
     from_json,
@@ -27,6 +26,7 @@ from scripts.plan import (
     verify_plan,
     write_plan,
 )
+from scripts.errors import Exit, UsageError
 
 CHANGE_SET = "arn:aws:cloudformation:us-east-1:123456789012:changeSet/webstack-1/aaaa-0001"
 GREEN, YELLOW, RED = "\033[32m", "\033[33m", "\033[31m"

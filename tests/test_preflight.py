@@ -13,10 +13,10 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from scripts import preflight
-from scripts.aws import AwsError, Target
+from scripts.deploy import preflight
+from scripts.deploy.aws import AwsError, Target
+from scripts.deploy.preflight import Check, PreflightError, raise_on_failure, run_preflight
 from scripts.errors import UsageError
-from scripts.preflight import Check, PreflightError, raise_on_failure, run_preflight
 from templates_src.environments import ENVIRONMENTS
 from templates_src.regions import AMIS
 from templates_src.versions import POSTGRES_VERSION

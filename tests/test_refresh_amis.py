@@ -11,8 +11,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from scripts import refresh_amis
-from scripts.refresh_amis import SSM_PARAMETER, main, parse_module, render_module
+from scripts.build import refresh_amis
+from scripts.build.refresh_amis import SSM_PARAMETER, main, parse_module, render_module
 from templates_src import regions
 
 COMMITTED = Path(regions.__file__)

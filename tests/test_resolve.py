@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from scripts.render import render_dicts
-from scripts.resolve import ResolveError, resolve, resolve_set
+from scripts.build.render import render_dicts
+from scripts.build.resolve import ResolveError, resolve, resolve_set
 from templates_src.regions import AMIS, REGIONS
 
 ENV_PARAM = {"Type": "String", "AllowedValues": ["dev", "prod"]}

@@ -7,7 +7,7 @@ import re
 
 import yaml
 
-from scripts import yamlio
+from scripts.build import yamlio
 from scripts.paths import BUILD_DIR, LINT_CONFIG, REPO_ROOT
 
 DOC = (REPO_ROOT / "SECURITY.md").read_text(encoding="utf-8")
@@ -75,7 +75,7 @@ def test_the_gate_includes_and_never_ignores_the_informational_rules_relied_on()
 
 
 def test_a_template_cannot_silence_a_relied_on_rule(gate):
-    from scripts.gate import LintTarget
+    from scripts.build.gate import LintTarget
 
     text = """
 AWSTemplateFormatVersion: '2010-09-09'

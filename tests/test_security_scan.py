@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scripts import security_scan
-from scripts.security_scan import BUILD_TARGET, ScanError, checkov_executable, write_targets
+from scripts.tools import security_scan
+from scripts.tools.security_scan import BUILD_TARGET, ScanError, checkov_executable, write_targets
 from templates_src.environments import ENVIRONMENT_NAMES
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from scripts import yamlio
+from scripts.build import yamlio
 from scripts.paths import BUILD_DIR
-from scripts.security_scan import BUILD_TARGET, Result, ScanReport, scan, write_targets
+from scripts.tools.security_scan import BUILD_TARGET, Result, ScanReport, scan, write_targets
 from templates_src.environments import ENVIRONMENT_NAMES
 from templates_src.stacks import CHILDREN
 

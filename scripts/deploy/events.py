@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from scripts.aws import AwsError, aws_errors, error_code, error_message
+from scripts.deploy.aws import AwsError, aws_errors, error_code, error_message
 from scripts.errors import UsageError
 
 STACK_TYPE = "AWS::CloudFormation::Stack"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scripts import yamlio
+from scripts.build import yamlio
 
 
 def render_dicts() -> dict[str, dict[str, Any]]:

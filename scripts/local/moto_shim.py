@@ -40,7 +40,7 @@ db_parameter_group_ref
     object instead of the group's name, and a ``DBInstance`` naming it fails (HTTP 500). The
     patch gives the model its name as physical id, as CloudFormation's ``Ref`` returns.
 
-Run it with ``python -m scripts.moto_shim --host 127.0.0.1 --port N``; ``webstack local up``
+Run it with ``python -m scripts.local.moto_shim --host 127.0.0.1 --port N``; ``webstack local up``
 does that in the background (see scripts/local.py).
 """
 
@@ -455,7 +455,7 @@ def serve(host: str, port: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.moto_shim", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m scripts.local.moto_shim", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from scripts import yamlio
+from scripts.build import yamlio
 from scripts.errors import SourceError, UsageError
 from scripts.paths import LINT_CONFIG, REPO_ROOT
 
@@ -182,7 +182,7 @@ def resolved_targets(
     environment for every region, as cfn-lint evaluates region references itself.
     ``templates`` maps a label (``build/compute.yaml``) to the parsed template.
     """
-    from scripts.resolve import ResolveError, reads_region_map, resolve
+    from scripts.build.resolve import ResolveError, reads_region_map, resolve
 
     seen: dict[tuple[str, str], list[str]] = {}  # (label, text) -> regions
     order: list[tuple[str, str, str]] = []  # (label, text, environment)
@@ -292,7 +292,7 @@ def _deliver(send: Any, work: Callable[..., Any], args: tuple[Any, ...]) -> None
 
 CACHE_DIR = REPO_ROOT / ".cache" / "gate"
 # Everything a verdict depends on besides the templates themselves.
-_VERDICT_INPUTS = ("scripts/gate.py", "scripts/resolve.py", "scripts/yamlio.py",
+_VERDICT_INPUTS = ("scripts/build/gate.py", "scripts/build/resolve.py", "scripts/build/yamlio.py",
                    ".cfnlintrc.yaml", "templates_src/environments.py")
 
 

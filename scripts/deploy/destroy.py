@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scripts.aws import Target, aws_errors
+from scripts.build.yamlio import load
+from scripts.deploy.aws import Target, aws_errors
 from scripts.errors import Exit, UsageError, WebstackError
-from scripts.yamlio import load
 from templates_src.environments import is_protected
 
 KEPT_POLICIES = frozenset({"Retain", "RetainExceptOnCreate", "Snapshot"})
@@ -51,7 +51,7 @@ def kept_resources(cfn: Any, stack: str, path: str = "root") -> list[Kept]:
 
 def destroy(target: Target, *, environment: str, yes: bool, force: bool, interactive: bool,
             timeout: float, emit: Callable[[str], None] = print) -> int:
-    from scripts.events import Watcher, summary
+    from scripts.deploy.events import Watcher, summary
 
     cfn = target.client("cloudformation")
     with aws_errors(f"describe {target.stack_name}"):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from scripts.aws import aws_errors, error_code, error_message
+from scripts.deploy.aws import aws_errors, error_code, error_message
 from scripts.errors import Exit, UsageError, WebstackError
 
 Sleep = Callable[[float], None]

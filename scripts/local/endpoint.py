@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlparse
 
-from scripts.aws import LOCAL_HOSTS
+from scripts.deploy.aws import LOCAL_HOSTS
 from scripts.errors import Exit, UsageError, WebstackError
 from scripts.paths import REPO_ROOT
 
@@ -38,7 +38,7 @@ HOST = "127.0.0.1"  # the only address the server listens on: it has no authenti
 DEFAULT_PORT = 5000
 PORT_ENV = "WEBSTACK_LOCAL_PORT"
 STATE_DIR_ENV = "WEBSTACK_STATE_DIR"
-SERVER_MODULE = "scripts.moto_shim"
+SERVER_MODULE = "scripts.local.moto_shim"
 HEALTH_PATH = "/moto-api/config"  # cheap, and only moto answers it with its JSON config
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
@@ -149,7 +149,7 @@ def _command_line(pid: int) -> list[str]:
 
 
 def is_ours(pid: int, port: int) -> bool:
-    """True when ``pid`` runs ``-m scripts.moto_shim ... --port PORT``."""
+    """True when ``pid`` runs ``-m scripts.local.moto_shim ... --port PORT``."""
     args = _command_line(pid)
     if SERVER_MODULE not in args:
         return False

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from scripts.aws import Target, aws_errors, error_code, error_message
+from scripts.deploy.aws import Target, aws_errors, error_code, error_message
 from scripts.errors import Exit, UsageError, WebstackError
 from scripts.paths import BUILD_DIR, REPO_ROOT
 from templates_src.environments import is_protected
@@ -113,8 +113,8 @@ def interrupt_handling() -> Iterator[_InterruptState]:
 
 def check_build(build_dir: Path | None = None) -> None:
     """build/ must equal a fresh render and pass the gate; otherwise nothing is deployed."""
+    from scripts.build.gate import gate_set_cached
     from scripts.cli import _fresh_render, _stale_files
-    from scripts.gate import gate_set_cached
 
     rendered = _fresh_render()
     stale = _stale_files(rendered, build_dir or BUILD_DIR)
@@ -175,7 +175,7 @@ def _recreate(target: Target, options: Options, stack: dict[str, Any],
                          f"{stack['StackStatus']}; --recreate never deletes it: review and "
                          "delete it by hand")
     emit(f"--recreate: deleting {target.stack_name} ({stack['StackStatus']}) before creating it")
-    from scripts.events import Watcher
+    from scripts.deploy.events import Watcher
 
     cfn = target.client("cloudformation")
     with aws_errors("delete stack"):
@@ -189,7 +189,7 @@ def _recreate(target: Target, options: Options, stack: dict[str, Any],
 
 def _parameters_for(options: Options, packaged_root: dict[str, Any],
                     stack: dict[str, Any] | None, date_value: str) -> list[dict[str, Any]]:
-    from scripts.changeset import build_parameters
+    from scripts.deploy.changeset import build_parameters
 
     declared = packaged_root.get("Parameters", {})
     unknown = sorted(set(options.overrides) - set(declared))
@@ -209,7 +209,8 @@ def _parameters_for(options: Options, packaged_root: dict[str, Any],
 
 def prepare(options: Options, region: str, emit: Callable[[str], None]) -> Prepared:
     """Preflight, package and plan one region. Nothing is executed here."""
-    from scripts import changeset, package, plan, preflight, yamlio
+    from scripts.build import yamlio
+    from scripts.deploy import changeset, package, plan, preflight
 
     target = options.target(region)
     prepared = Prepared(target, emit)
@@ -379,8 +380,8 @@ class RegionResult:
 
 def execute(options: Options, prepared: Prepared, interrupts: _InterruptState) -> RegionResult:
     """Execute a prepared change set and watch it settle."""
-    from scripts import changeset
-    from scripts.events import Watcher, summary
+    from scripts.deploy import changeset
+    from scripts.deploy.events import Watcher, summary
 
     target, emit = prepared.target, prepared.emit
     if prepared.no_changes:
@@ -467,7 +468,7 @@ def _wait_until_executing(cfn: Any, change_set_id: str, limit: float = 30.0) -> 
 
 def protect(target: Target, emit: Callable[[str], None]) -> None:
     """Prod: termination protection on the root, a stack policy on root and children."""
-    from scripts.changeset import stack_policy
+    from scripts.deploy.changeset import stack_policy
 
     cfn = target.client("cloudformation")
     policy = stack_policy()
@@ -595,7 +596,7 @@ def _parallel(regions: Sequence[str], work: Callable[[str], Any]) -> list[Any]:
 
 def watch(target: Target, options: Options) -> int:
     """Attach to a stack and stream its events until it settles."""
-    from scripts.events import Watcher, summary
+    from scripts.deploy.events import Watcher, summary
 
     stack = _describe_stack(target)
     if stack is None:
@@ -618,7 +619,7 @@ def watch(target: Target, options: Options) -> int:
 
 def plan_only(options: Options) -> int:
     """Create the change set and print the plan; keep it only for a --plan-file."""
-    from scripts import plan as plans
+    from scripts.deploy import plan as plans
 
     check_build()
     if options.plan_file and len(options.regions) != 1:
@@ -657,7 +658,7 @@ def _discard(prepared: Prepared) -> None:
     change set brings with it, so a plan leaves the account as it found it."""
     from contextlib import suppress
 
-    from scripts.changeset import delete_quietly
+    from scripts.deploy.changeset import delete_quietly
 
     cfn = prepared.target.client("cloudformation")
     assert prepared.change_set_id is not None
@@ -669,7 +670,7 @@ def _discard(prepared: Prepared) -> None:
 
 def prepare_from_plan(options: Options, emit: Callable[[str], None]) -> Prepared:
     """The reviewed change set, refused if the templates or the stack moved since."""
-    from scripts import plan as plans
+    from scripts.deploy import plan as plans
 
     assert options.plan_file is not None
     reviewed = plans.read_plan(options.plan_file)

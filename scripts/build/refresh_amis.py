@@ -46,7 +46,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 PROG: Final = "webstack refresh-amis"
 SSM_PARAMETER: Final = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
-REPO_ROOT: Final = Path(__file__).resolve().parents[1]
+REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 DEFAULT_OUTPUT: Final = REPO_ROOT / "templates_src" / "regions.py"
 
 EXIT_OK: Final = 0

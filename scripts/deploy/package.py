@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from scripts import yamlio
-from scripts.aws import AwsError, Target, aws_errors, error_code, error_message, is_local
+from scripts.build import yamlio
+from scripts.deploy.aws import AwsError, Target, aws_errors, error_code, error_message, is_local
 from scripts.errors import Exit, WebstackError
 
 ROOT_FILE: Final = "root.yaml"

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scripts.changeset import Change, outcome, stateful_violations
+from scripts.deploy.changeset import Change, outcome, stateful_violations
 from scripts.errors import UsageError
 
 PLAN_FORMAT = 1
@@ -283,7 +283,7 @@ def verify_plan(
 
 def verify_change_set(cfn: Any, plan: Plan) -> None:
     """The planned change set still exists and can run (an update of the stack obsoletes it)."""
-    from scripts.aws import aws_errors, error_code
+    from scripts.deploy.aws import aws_errors, error_code
 
     try:
         with aws_errors(f"describe the planned change set in {plan.region}"):

@@ -12,7 +12,7 @@ with their parameter defaults) and one per environment, resolved by the same res
 certificate-less mode is the ELB.1 exception in SECURITY.md. Every skip must be declared in
 the resource's Metadata with its reason (``templates_src.common.scanner_exception``).
 
-Usage: ``python -m scripts.security_scan [--json PATH]``. Exit 0 when no check failed,
+Usage: ``python -m scripts.tools.security_scan [--json PATH]``. Exit 0 when no check failed,
 1 when one did (each printed as ``target/file: CHECK resource``), 4 when checkov is missing
 or its output cannot be read.
 """
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from scripts import yamlio
+from scripts.build import yamlio
 from scripts.errors import Exit, WebstackError
 from scripts.paths import BUILD_DIR
 
@@ -106,7 +106,7 @@ def checkov_executable() -> str:
 
 def write_targets(root: Path, environments: Sequence[str]) -> list[str]:
     """build/ and each environment's resolved set, one folder each; returns their names."""
-    from scripts.resolve import resolve_set
+    from scripts.build.resolve import resolve_set
 
     templates = {p.stem: yamlio.load(p.read_text(encoding="utf-8"))
                  for p in sorted(BUILD_DIR.glob("*.yaml"))}
@@ -176,7 +176,7 @@ def scan(environments: Sequence[str] | None = None, checkov: str | None = None) 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.security_scan",
+    parser = argparse.ArgumentParser(prog="python -m scripts.tools.security_scan",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", metavar="PATH", help="also write checkov's raw JSON report")
     args = parser.parse_args(argv)

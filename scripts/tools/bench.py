@@ -1,5 +1,5 @@
-"""``python -m scripts.bench``: how fast rendering, the gate and deploys are, side by side with
-``cdk synth``, cfn-lint and the AWS CLI, measured on this machine.
+"""``python -m scripts.tools.bench``: how fast rendering, the gate and deploys are, side by side
+with ``cdk synth``, cfn-lint and the AWS CLI, measured on this machine.
 
 Every figure is several runs after a warm-up, reported as median, min and max. Figures that
 are compared run in alternation (A, B, A, B, ...) and each ratio is taken pair by pair, so a
@@ -325,7 +325,7 @@ class Bench:
 
     def deploys(self, endpoint: str) -> None:
         s, r = self.settings, self.results
-        from scripts.aws import make_client
+        from scripts.deploy.aws import make_client
 
         cfn = make_client("cloudformation", REGION, None, endpoint)
         aws = tool("aws")
@@ -467,7 +467,7 @@ class Bench:
                  f"{s.api_latency * 1000:.0f} ms per call"))
         import inspect
 
-        from scripts.events import Watcher
+        from scripts.deploy.events import Watcher
 
         longest = inspect.signature(Watcher).parameters["poll_max"].default
         self.results.notes.append(
@@ -524,8 +524,8 @@ class Bench:
 
 def gate_workload() -> str:
     """How many texts one cold build lints: build/ as written, and each resolved variant."""
-    from scripts import yamlio
-    from scripts.gate import load_lint_config, resolved_targets
+    from scripts.build import yamlio
+    from scripts.build.gate import load_lint_config, resolved_targets
     from templates_src.environments import ENVIRONMENTS
 
     written = {p.name: yamlio.load(p.read_text(encoding="utf-8"))
@@ -706,8 +706,8 @@ class Simulation:
     @classmethod
     def make(cls, duration: float, latency: float, index: int, *,
              quiet_tail: bool = False) -> Simulation:
-        from scripts import deploy
-        from scripts.aws import Target, make_client
+        from scripts.deploy import pipeline as deploy
+        from scripts.deploy.aws import Target, make_client
 
         name = f"latency-{index}"
         cloud = SimulatedCloud(name, duration, latency, quiet_tail=quiet_tail)
@@ -724,7 +724,7 @@ class Simulation:
     def run(self) -> float:
         """Execute and watch with webstack's own code; seconds from the last stack event to the
         moment ``deploy.execute`` hands back its result, outputs included."""
-        from scripts import deploy
+        from scripts.deploy import pipeline as deploy
 
         result = deploy.execute(self.options, self.prepared, deploy._InterruptState())
         reported = time.time()
@@ -775,7 +775,7 @@ def scale_template(count: int) -> dict[str, Any]:
 
 
 def write_scale_template(folder: Path, count: int) -> Path:
-    from scripts import yamlio
+    from scripts.build import yamlio
 
     path = folder / f"scale-{count}.yaml"
     path.write_text(yamlio.dump(scale_template(count)), encoding="utf-8")
@@ -788,7 +788,7 @@ def write_scale_template(folder: Path, count: int) -> Path:
 @contextmanager
 def local_endpoint(state: Path) -> Iterator[str]:
     """A fresh endpoint on a free port of 127.0.0.1 with its state in ``state``; always stopped."""
-    from scripts import local
+    from scripts.local import endpoint as local
 
     previous = os.environ.get(local.STATE_DIR_ENV)
     os.environ[local.STATE_DIR_ENV] = str(state)
@@ -859,7 +859,7 @@ SECTIONS = ("gate", "deploy", "latency", "scale")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m scripts.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m scripts.tools.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5, help="measured runs per figure (5)")
     parser.add_argument("--warmup", type=int, default=1, help="warm-up runs, not counted (1)")
@@ -894,7 +894,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         sections=tuple(args.only or SECTIONS), cdk_source=args.cdk_app,
                         out=args.out, api_latency=args.api_latency,
                         latency_trials=args.latency_trials, one_worker=args.one_worker)
-    command = " ".join(["python -m scripts.bench", *(sys.argv[1:] if argv is None else argv)])
+    command = " ".join(["python -m scripts.tools.bench", *(sys.argv[1:] if argv is None else argv)])
     load_before, started = _load(), time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)  # the endpoint always stops
     try:

@@ -17,7 +17,7 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
-from scripts.aws import AwsError, Target, aws_errors, error_code, error_message, is_local
+from scripts.deploy.aws import AwsError, Target, aws_errors, error_code, error_message, is_local
 from scripts.errors import Exit, UsageError, WebstackError
 from templates_src.environments import AZ_COUNT, ENVIRONMENTS
 from templates_src.regions import AMIS
