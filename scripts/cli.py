@@ -1,4 +1,8 @@
-"""The ``webstack`` command line."""
+"""The ``webstack`` command line: parse, check the input, hand over to a subsystem.
+
+No logic lives here beyond turning options into the calls of scripts/build, scripts/deploy and
+scripts/local, and every error a user can hit into one line on stderr with its exit code.
+"""
 
 from __future__ import annotations
 
@@ -10,40 +14,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from scripts.errors import Exit, SourceError, UsageError, WebstackError
+from scripts.errors import Exit, UsageError, WebstackError
 from scripts.paths import BUILD_DIR
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-def _fresh_render() -> dict[str, str]:
-    """Render in memory; a broken source (table, wiring) is a SourceError, not a traceback."""
-    from templates_src.errors import TemplateSourceError
-
-    try:
-        from scripts.build.render import render
-
-        return render()
-    except TemplateSourceError as err:
-        raise SourceError(str(err)) from err
-
-
-def _stale_files(rendered: dict[str, str], build_dir: Path) -> list[str]:
-    stale = []
-    for name, text in rendered.items():
-        path = build_dir / name
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            stale.append(f"build/{name}")
-    stale += [f"build/{p.name} (not rendered any more)" for p in sorted(build_dir.glob("*.yaml"))
-              if p.name not in rendered]
-    return stale
 
 
 def _report(findings: Sequence[object], checked: int, started: float) -> int:
@@ -60,7 +41,9 @@ def _report(findings: Sequence[object], checked: int, started: float) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    rendered = _fresh_render()
+    from scripts.build.verify import fresh_render
+
+    rendered = fresh_render()
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     for name, text in rendered.items():
@@ -69,16 +52,12 @@ def cmd_render(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def _gate(args: argparse.Namespace) -> Callable[[dict[str, str]], list[Any]]:
-    from scripts.build.gate import gate_set, gate_set_cached
-
-    return gate_set if args.no_cache else gate_set_cached
-
-
 def cmd_build(args: argparse.Namespace) -> int:
+    from scripts.build.verify import fresh_render, gate, stale_files
+
     started = time.perf_counter()
-    rendered = _fresh_render()
-    stale = _stale_files(rendered, BUILD_DIR)
+    rendered = fresh_render()
+    stale = stale_files(rendered, BUILD_DIR)
     if not args.check:
         BUILD_DIR.mkdir(exist_ok=True)
         for name, text in rendered.items():
@@ -86,8 +65,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         for extra in BUILD_DIR.glob("*.yaml"):
             if extra.name not in rendered:
                 extra.unlink()
-    findings = _gate(args)({f"build/{name}": text for name, text in rendered.items()})
-    code = _report(findings, len(rendered), started)
+    code = _report(gate(rendered, cached=not args.no_cache), len(rendered), started)
     if args.check and stale:
         for name in stale:
             print(f"stale: {name}", file=sys.stderr)
@@ -100,7 +78,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from scripts.build.gate import relative
+    from scripts.build.gate import gate_set, gate_set_cached, relative
 
     started = time.perf_counter()
     paths = sorted(BUILD_DIR.glob("*.yaml")) if not args.no_build else []
@@ -113,10 +91,15 @@ def cmd_lint(args: argparse.Namespace) -> int:
         raise UsageError("nothing to lint: build/ is empty and no template was given; "
                          "run 'webstack build' first")
     texts = {relative(p): p.read_text(encoding="utf-8") for p in paths}
-    return _report(_gate(args)(texts), len(texts), started)
+    findings = gate_set(texts) if args.no_cache else gate_set_cached(texts)
+    return _report(findings, len(texts), started)
 
 
 def _parameters(pairs: Sequence[str]) -> dict[str, str]:
+    """``--param K=V`` pairs, each key a parameter of build/root.yaml."""
+    from scripts.build import yamlio
+    from scripts.deploy.changeset import check_parameter_names
+
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -124,6 +107,13 @@ def _parameters(pairs: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"--param {pair!r} is not Key=Value; write e.g. "
                              "--param CertificateArn=arn:aws:acm:...")
         out[key] = value
+    if "Environment" in out:
+        raise UsageError("--param Environment is not allowed; use --env")
+    if out:
+        root = BUILD_DIR / "root.yaml"
+        declared = yamlio.load(root.read_text(encoding="utf-8")).get("Parameters", {}) \
+            if root.is_file() else {}
+        check_parameter_names(out, declared)
     return out
 
 
@@ -141,24 +131,23 @@ def _check_env_region(environment: str, region: str) -> None:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from scripts.build import yamlio
-    from scripts.build.resolve import ResolveError, resolve
+    from scripts.build.resolve import ResolveError, resolve_set
 
     _check_env_region(args.env, args.region)
     parameters = _parameters(args.param)
     names = sorted(p.stem for p in BUILD_DIR.glob("*.yaml"))
     if args.stack and args.stack not in names:
         raise UsageError(f"unknown stack '{args.stack}'; valid: {', '.join(names)}")
-    chosen = [args.stack] if args.stack else ["root", *(n for n in names if n != "root")]
-    documents = []
-    for name in chosen:
-        body = yamlio.load((BUILD_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
-        try:
-            resolved = resolve(body, args.env, args.region, parameters)
-        except ResolveError as err:
-            raise UsageError(f"build/{name}.yaml: {err}") from err
-        header = f"# build/{name}.yaml resolved for {args.env} in {args.region}\n"
-        documents.append(header + yamlio.dump(resolved))
-    sys.stdout.write("---\n".join(documents))
+    templates = {name: yamlio.load((BUILD_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+                 for name in ["root", *(n for n in names if n != "root")]}
+    try:
+        resolved = resolve_set(templates, args.env, args.region, parameters)
+    except ResolveError as err:
+        raise UsageError(f"build/: {err}") from err
+    chosen = [args.stack] if args.stack else list(resolved)
+    sys.stdout.write("---\n".join(
+        f"# build/{name}.yaml resolved for {args.env} in {args.region}\n"
+        + yamlio.dump(resolved[name]) for name in chosen))
     return Exit.OK
 
 
@@ -173,7 +162,8 @@ def _endpoint(args: argparse.Namespace) -> str | None:
 
 
 def _options(args: argparse.Namespace) -> Any:
-    from scripts.deploy.pipeline import DEFAULT_TIMEOUT, Options
+    from scripts.deploy.options import DEFAULT_TIMEOUT, Options
+    from scripts.deploy.stacks import default_stack_name
 
     regions = list(dict.fromkeys(args.region or [os.environ.get("AWS_REGION", "")]))
     if not regions or not regions[0]:
@@ -181,12 +171,10 @@ def _options(args: argparse.Namespace) -> Any:
     for region in regions:
         _check_env_region(args.env, region)
     overrides = _parameters(getattr(args, "param", []))
-    if "Environment" in overrides:
-        raise UsageError("--param Environment is not allowed; use --env")
     return Options(
         environment=args.env,
         regions=regions,
-        stack_name=args.stack_name or f"webstack-{args.env}",
+        stack_name=args.stack_name or default_stack_name(args.env),
         profile=args.profile or None,
         endpoint_url=_endpoint(args),
         overrides=overrides,
@@ -229,7 +217,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_outputs(args: argparse.Namespace) -> int:
-    from scripts.deploy.pipeline import fetch_outputs, print_outputs, write_outputs
+    from scripts.deploy.outputs import fetch_outputs, print_outputs, write_outputs
 
     options = _options(args)
     by_region = {region: fetch_outputs(options.target(region)) for region in options.regions}
@@ -258,15 +246,59 @@ def cmd_engine_versions(args: argparse.Namespace) -> int:
     return report(args.major)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="webstack", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def cmd_refresh_amis(args: argparse.Namespace) -> int:
+    from scripts.build.refresh_amis import refresh
 
-    def add(name: str, handler: Handler, help_: str) -> argparse.ArgumentParser:
-        command = sub.add_parser(name, help=help_, description=help_)
-        command.set_defaults(handler=handler)
-        return command
+    return refresh(args)
 
+
+def cmd_local(args: argparse.Namespace) -> int:
+    from scripts.local import endpoint
+
+    if args.action == "up":
+        server, started = endpoint.up(args.port)
+        print(f"local endpoint {'up' if started else 'already up'}: {server.url} "
+              f"(pid {server.pid})")
+        return Exit.OK
+    if args.action == "down":
+        print(endpoint.down())
+        return Exit.OK
+    current = endpoint.running()
+    if current:
+        print(f"local endpoint up: {current.url} (pid {current.pid})")
+        return Exit.OK
+    print("local endpoint down")
+    return Exit.FINDINGS
+
+
+def _target_args(p: argparse.ArgumentParser, many_regions: bool = True) -> None:
+    p.add_argument("--env", required=True, help="dev, staging or prod")
+    p.add_argument("--region", action="append",
+                   help="target region" + (" (repeatable: deploys in parallel)"
+                                           if many_regions else ""))
+    p.add_argument("--stack-name", help="root stack name (default webstack-<env>)")
+    p.add_argument("--local", action="store_true",
+                   help="use the local endpoint on 127.0.0.1, starting it if needed")
+    p.add_argument("--endpoint-url", help="AWS endpoint (AWS_ENDPOINT_URL is honoured too)")
+    p.add_argument("--profile", default=os.environ.get("AWS_PROFILE"), help="AWS profile")
+    p.add_argument("--timeout", type=float, help="seconds to wait for the stack to settle "
+                   "(default 3600)")
+
+
+def _change_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a root parameter (repeatable)")
+    p.add_argument("--strict-preflight", action="store_true",
+                   help="fail when the endpoint cannot run a preflight check")
+    p.add_argument("--allow-replacement", action="store_true",
+                   help="permit replacing or removing data-bearing resources")
+    p.add_argument("--no-rollback-triggers", action="store_true",
+                   help="do not pass the stack's alarms as rollback triggers on update")
+    p.add_argument("--plan-file", help="plan: write the plan here and keep the change set; "
+                   "deploy: execute exactly that reviewed change set")
+
+
+def _build_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
     p = add("render", cmd_render, "render the template set (no gate) into a folder")
     p.add_argument("--output", default=str(BUILD_DIR), help="folder to write (default build/)")
 
@@ -289,39 +321,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a parameter value, e.g. CertificateArn=arn:... (repeatable)")
     p.add_argument("stack", nargs="?", help="one stack (root, network, ...); default all")
 
-    # Listed for --help; main() hands its arguments to scripts/refresh_amis.py unparsed.
-    add("refresh-amis", lambda _args: Exit.USAGE,
-        "regenerate templates_src/regions.py from the AL2023 SSM parameter "
-        "(see 'webstack refresh-amis --help')")
+    from scripts.build.refresh_amis import add_arguments
 
-    def target_args(p: argparse.ArgumentParser, many_regions: bool = True) -> None:
-        p.add_argument("--env", required=True, help="dev, staging or prod")
-        p.add_argument("--region", action="append",
-                       help="target region" + (" (repeatable: deploys in parallel)"
-                                               if many_regions else ""))
-        p.add_argument("--stack-name", help="root stack name (default webstack-<env>)")
-        p.add_argument("--local", action="store_true",
-                       help="use the local endpoint on 127.0.0.1, starting it if needed")
-        p.add_argument("--endpoint-url", help="AWS endpoint (AWS_ENDPOINT_URL is honoured too)")
-        p.add_argument("--profile", default=os.environ.get("AWS_PROFILE"), help="AWS profile")
-        p.add_argument("--timeout", type=float, help="seconds to wait for the stack to settle "
-                       "(default 3600)")
+    add_arguments(add("refresh-amis", cmd_refresh_amis,
+                      "regenerate templates_src/regions.py from the AL2023 SSM parameter"))
 
-    def change_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a root parameter (repeatable)")
-        p.add_argument("--strict-preflight", action="store_true",
-                       help="fail when the endpoint cannot run a preflight check")
-        p.add_argument("--allow-replacement", action="store_true",
-                       help="permit replacing or removing data-bearing resources")
-        p.add_argument("--no-rollback-triggers", action="store_true",
-                       help="do not pass the stack's alarms as rollback triggers on update")
-        p.add_argument("--plan-file", help="plan: write the plan here and keep the change set; "
-                       "deploy: execute exactly that reviewed change set")
+    p = add("engine-versions", cmd_engine_versions,
+            "list the PostgreSQL versions cfn-lint's data says RDS can create")
+    p.add_argument("--major", default="13", help="major version (default 13)")
 
+
+def _deploy_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
     p = add("deploy", cmd_deploy, "gate, preflight, package, plan, execute and watch")
-    target_args(p)
-    change_args(p)
+    _target_args(p)
+    _change_args(p)
     p.add_argument("--yes", action="store_true", help="skip the confirmation prompt")
     p.add_argument("--recreate", action="store_true",
                    help="delete and recreate a non-prod stack left in ROLLBACK_COMPLETE")
@@ -329,55 +342,57 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("plan", cmd_plan, "create a change set, print the plan, then delete it "
             "(or keep it with --plan-file)")
-    target_args(p)
-    change_args(p)
+    _target_args(p)
+    _change_args(p)
 
     p = add("watch", cmd_watch, "stream a stack's events until it settles")
-    target_args(p, many_regions=False)
+    _target_args(p, many_regions=False)
 
     p = add("outputs", cmd_outputs, "print a stack's outputs")
-    target_args(p)
+    _target_args(p)
     p.add_argument("--outputs-file", help="write them here (CDK format)")
 
     p = add("destroy", cmd_destroy, "delete the stack set; data-bearing resources are kept")
-    target_args(p, many_regions=False)
+    _target_args(p, many_regions=False)
     p.add_argument("--yes", action="store_true", help="skip the confirmation prompt")
     p.add_argument("--force", action="store_true",
                    help="allow destroying prod (lifts termination protection)")
 
-    add("local", lambda _args: Exit.USAGE,
-        "local AWS endpoint on 127.0.0.1: up | down | status (see 'webstack local --help')")
 
-    p = add("engine-versions", cmd_engine_versions,
-            "list the PostgreSQL versions cfn-lint's data says RDS can create")
-    p.add_argument("--major", default="13", help="major version (default 13)")
+def _local_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
+    from scripts.local.endpoint import DEFAULT_PORT, PORT_ENV
+
+    p = add("local", cmd_local, "the local AWS endpoint (moto) on 127.0.0.1 that --local uses")
+    actions = p.add_subparsers(dest="action", required=True, parser_class=Parser)
+    up = actions.add_parser("up", help="start the local endpoint (no-op if it is up)")
+    up.add_argument("--port", type=int, default=None,
+                    help=f"port to try first (default ${PORT_ENV} or {DEFAULT_PORT})")
+    actions.add_parser("down", help="stop the local endpoint and forget its state")
+    actions.add_parser("status", help="say whether it is up; exit 0 if up, 1 if down")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="webstack", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    def add(name: str, handler: Handler, help_: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_, description=help_)
+        command.set_defaults(handler=handler)
+        return command
+
+    _build_commands(add)
+    _deploy_commands(add)
+    _local_commands(add)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every error a user can hit ends as one line on stderr and its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["refresh-amis"]:  # its own parser owns every option after the name
-        from scripts.build import refresh_amis
-
-        return refresh_amis.main(argv[1:])
-    if argv[:1] == ["local"]:
-        from scripts.local import endpoint as local
-
-        return _guarded(lambda: local.main(argv[1:]), "local")
-    parser = build_parser()
     command = next((a for a in argv if not a.startswith("-")), None)
-
-    def run() -> int:
-        args: Any = parser.parse_args(argv)
-        return int(args.handler(args))
-
-    return _guarded(run, command)
-
-
-def _guarded(run: Callable[[], int], command: str | None) -> int:
-    """Every error a user can hit ends as one line and its exit code."""
     try:
-        return run()
+        args: Any = build_parser().parse_args(argv)
+        return int(args.handler(args))
     except WebstackError as err:
         print(f"webstack{' ' + command if command else ''}: {err}", file=sys.stderr)
         return int(err.exit_code)
@@ -392,4 +407,3 @@ def _guarded(run: Callable[[], int], command: str | None) -> int:
         print(f"webstack: internal error: {type(err).__name__}: {err} "
               "(rerun with WEBSTACK_DEBUG=1 for the traceback, and report it)", file=sys.stderr)
         return 70
-

@@ -31,3 +31,8 @@ class UsageError(WebstackError):
 
 class SourceError(WebstackError):
     exit_code = Exit.SOURCE
+
+
+def one_line(text: object) -> str:
+    """Any message on one line: AWS and library texts often wrap or indent."""
+    return " ".join(str(text).split())

@@ -21,7 +21,7 @@ ELB_LOG_DELIVERY_ACCOUNTS: Final[dict[str, str]] = {
 }
 
 
-def _check(accounts: dict[str, str]) -> dict[str, str]:
+def check_accounts(accounts: dict[str, str]) -> dict[str, str]:
     missing = sorted(set(REGIONS) - set(accounts))
     if missing:
         raise TemplateSourceError(
@@ -38,4 +38,4 @@ def _check(accounts: dict[str, str]) -> dict[str, str]:
     return accounts
 
 
-_check(ELB_LOG_DELIVERY_ACCOUNTS)
+check_accounts(ELB_LOG_DELIVERY_ACCOUNTS)

@@ -82,3 +82,13 @@ def gate() -> Any:
     from scripts.build.gate import Gate
 
     return Gate()
+
+
+@pytest.fixture(autouse=True)
+def fresh_aws_sessions() -> Any:
+    """A test that changes the AWS environment (credentials, profiles) never leaves a session
+    cached with it for the next test."""
+    yield
+    from scripts.deploy.aws import reset_sessions
+
+    reset_sessions()

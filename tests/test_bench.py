@@ -7,10 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
+from simulated_cloud import Simulation
 
 from scripts.build.gate import resolved_targets
 from scripts.local import endpoint as local
-from scripts.tools import bench
+from scripts.tools import bench, measure, workloads
 
 
 def test_rounds_alternate_and_the_warm_up_is_not_counted():
@@ -21,23 +22,23 @@ def test_rounds_alternate_and_the_warm_up_is_not_counted():
         calls.append(name)
         return float(next(clock))
 
-    got = bench.alternate({"a": lambda: command("a"), "b": lambda: command("b")},
+    got = measure.alternate({"a": lambda: command("a"), "b": lambda: command("b")},
                           runs=2, warmup=1, label="test")
     assert calls == ["a", "b", "a", "b", "a", "b"]
     assert got == {"a": [2.0, 4.0], "b": [3.0, 5.0]}
 
 
 def test_ratios_are_taken_pair_by_pair():
-    assert bench.ratios([2.0, 9.0], [4.0, 3.0]) == [0.5, 3.0]
+    assert measure.ratios([2.0, 9.0], [4.0, 3.0]) == [0.5, 3.0]
     with pytest.raises(ValueError):
-        bench.ratios([1.0], [1.0, 2.0])
+        measure.ratios([1.0], [1.0, 2.0])
 
 
 def test_a_target_judged_on_the_max_fails_on_one_slow_run():
-    fast_median = bench.Figure("x", "x", [0.5, 0.6, 2.5], target=2.0)
+    fast_median = measure.Figure("x", "x", [0.5, 0.6, 2.5], target=2.0)
     assert fast_median.met is True
-    assert bench.Figure("x", "x", [0.5, 0.6, 2.5], target=2.0, judge="max").met is False
-    assert bench.Figure("x", "x", [1.0]).met is None
+    assert measure.Figure("x", "x", [0.5, 0.6, 2.5], target=2.0, judge="max").met is False
+    assert measure.Figure("x", "x", [1.0]).met is None
 
 
 @pytest.mark.parametrize("count", [1, 20])
@@ -45,7 +46,7 @@ def test_a_scale_template_has_that_many_resources_and_passes_the_gate(gate, coun
     from scripts.build.gate import LintTarget
     from scripts.build.yamlio import dump
 
-    template = bench.scale_template(count)
+    template = workloads.scale_template(count)
     assert len(template["Resources"]) == count
     resolved, _ = resolved_targets({"scale.yaml": template}, ["dev"], gate.regions)
     assert resolved == [], "no Environment parameter: the gate lints it as written only"
@@ -53,7 +54,7 @@ def test_a_scale_template_has_that_many_resources_and_passes_the_gate(gate, coun
 
 
 def test_a_simulated_deploy_reports_after_its_last_event_within_the_poll_bound():
-    simulation = bench.Simulation.make(0.4, 0.0, 0, quiet_tail=True)
+    simulation = Simulation.make(0.4, 0.0, 0, quiet_tail=True)
     latency = simulation.run()
     assert 0.0 < latency < 2.5
     assert simulation.cloud.events[simulation.cloud.root_id][-1]["ResourceStatus"] == \
@@ -61,12 +62,12 @@ def test_a_simulated_deploy_reports_after_its_last_event_within_the_poll_bound()
 
 
 def test_the_report_is_markdown_and_json(tmp_path: Path, capsys):
-    results = bench.Results()
-    results.add(bench.Figure("render", "webstack render", [0.1, 0.2, 0.15], target=0.2))
+    results = measure.Results()
+    results.add(measure.Figure("render", "webstack render", [0.1, 0.2, 0.15], target=0.2))
     results.skip("cdk synth", "node is not on PATH")
     meta = {"command": "python -m scripts.tools.bench", "finished": "now", "machine": "m",
             "cores": 2, "load_before": "0", "load_after": "0", "elapsed": 1.0}
-    written = bench.report(results, meta, tmp_path)
+    written = measure.report(results, meta, tmp_path)
     markdown = written.read_text(encoding="utf-8")
     assert "| webstack render | 0.15 s | 0.10 s | 0.20 s | 3 | <= 0.20 s | yes |" in markdown
     assert "skipped cdk synth: node is not on PATH" in markdown

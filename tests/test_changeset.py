@@ -14,21 +14,24 @@ from botocore.stub import Stubber
 
 from scripts.deploy import changeset
 from scripts.deploy.changeset import (
-    STATEFUL_TYPES,
     Change,
     ChangeSetFailed,
     ChangeSetTimeout,
     StackStateError,
-    StatefulChangeRefused,
     blocking_state,
     build_parameters,
     change_set_type,
     create,
     describe_all,
-    stack_policy,
-    stateful_violations,
     wait_until_ready,
 )
+from scripts.deploy.guard import (
+    STATEFUL_TYPES,
+    StatefulChangeRefused,
+    stack_policy,
+    stateful_violations,
+)
+from scripts.deploy.waiting import Waiter
 from scripts.errors import Exit, UsageError
 
 ACCOUNT = "123456789012"
@@ -314,7 +317,7 @@ def test_failed_with_nothing_to_change_is_no_changes_and_deleted(cfn, time_, rea
     expect_describe(stub, described(ROOT_CS, "FAILED", reason=reason))
     expect_delete(stub)
     result = wait_until_ready(client, ROOT_CS, stack_name=STACK, timeout=60,
-                              sleep=time_.sleep, clock=time_.clock)
+                              waiter=Waiter(sleep=time_.sleep, clock=time_.clock))
     assert result.no_changes
 
 
@@ -323,7 +326,7 @@ def test_complete_with_an_empty_change_list_is_no_changes_and_deleted(cfn, time_
     expect_describe(stub, described(ROOT_CS, "CREATE_COMPLETE", changes=[]))
     expect_delete(stub)
     result = wait_until_ready(client, ROOT_CS, stack_name=STACK, timeout=60,
-                              sleep=time_.sleep, clock=time_.clock)
+                              waiter=Waiter(sleep=time_.sleep, clock=time_.clock))
     assert result.no_changes and result.status == "CREATE_COMPLETE"
 
 
@@ -335,7 +338,7 @@ def test_wait_polls_with_backoff_until_complete(cfn, time_):
     expect_describe(stub, described(ROOT_CS, "CREATE_COMPLETE", changes=[
         resource_change("AppRole", "AWS::IAM::Role", replacement="False")]))
     result = wait_until_ready(client, ROOT_CS, stack_name=STACK, timeout=60,
-                              sleep=time_.sleep, clock=time_.clock)
+                              waiter=Waiter(sleep=time_.sleep, clock=time_.clock))
     assert not result.no_changes and result.execution_status == "AVAILABLE"
     assert time_.sleeps == [1.0, 1.5, 2.0, 2.0]
 
@@ -347,7 +350,7 @@ def test_another_failure_is_one_line_and_the_change_set_is_deleted(cfn, time_):
     expect_delete(stub)
     with pytest.raises(ChangeSetFailed) as failed:
         wait_until_ready(client, ROOT_CS, stack_name=STACK, timeout=60,
-                         sleep=time_.sleep, clock=time_.clock)
+                         waiter=Waiter(sleep=time_.sleep, clock=time_.clock))
     assert str(failed.value) == (f"change set for {STACK} in us-east-1 failed: "
                                  "Parameters: [CostCenter] must have values")
     assert failed.value.exit_code == Exit.FINDINGS
@@ -365,7 +368,7 @@ def test_a_nested_failure_names_the_nested_reason(cfn, time_):
     with pytest.raises(ChangeSetFailed, match="failed: webstack-dev-DatabaseStack-XYZ: "
                                               "Template error: instance of Fn::GetAtt"):
         wait_until_ready(client, ROOT_CS, stack_name=STACK, timeout=60,
-                         sleep=time_.sleep, clock=time_.clock)
+                         waiter=Waiter(sleep=time_.sleep, clock=time_.clock))
 
 
 def test_wait_gives_up_at_the_deadline(cfn, time_):
@@ -375,7 +378,7 @@ def test_wait_gives_up_at_the_deadline(cfn, time_):
     expect_delete(stub)
     with pytest.raises(ChangeSetTimeout) as late:
         wait_until_ready(client, ROOT_CS, stack_name=STACK, timeout=10,
-                         sleep=time_.sleep, clock=time_.clock)
+                         waiter=Waiter(sleep=time_.sleep, clock=time_.clock))
     assert str(late.value).startswith(f"change set {ROOT_CS} still CREATE_PENDING after 10 s")
     assert late.value.exit_code == Exit.AWS
     assert time_.now == 10
@@ -408,7 +411,7 @@ def test_an_orphan_in_review_is_deleted_and_created_again(cfn, time_):
     stub.add_response("delete_stack", {}, {"StackName": STACK_ID})
     stub.add_response("describe_stacks", stack("DELETE_IN_PROGRESS"), {"StackName": STACK_ID})
     stub.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": STACK_ID})
-    assert change_set_type(client, STACK, sleep=time_.sleep, clock=time_.clock) == (
+    assert change_set_type(client, STACK, waiter=Waiter(sleep=time_.sleep, clock=time_.clock)) == (
         "CREATE", None)
     assert time_.sleeps == [1.0]
 

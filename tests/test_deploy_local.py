@@ -10,8 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from scripts import cli
-from scripts.deploy import pipeline as deploy_module
+from scripts import cli, paths
 from scripts.paths import BUILD_DIR
 from templates_src.stacks import CHILDREN
 from templates_src.stacks.root import ROOT_OUTPUTS
@@ -156,7 +155,7 @@ def test_the_seed_incident_is_refused_before_anything_is_created(webstack, local
     shutil.copytree(BUILD_DIR, rotten)
     for name, text in render().items():
         (rotten / name).write_text(text, encoding="utf-8")
-    monkeypatch.setattr(deploy_module, "BUILD_DIR", rotten)
+    monkeypatch.setattr(paths, "BUILD_DIR", rotten)
     code, _, err = webstack("deploy", "--env", "dev", "--region", "us-east-1",
                             "--stack-name", "it-incident", "--yes",
                             "--param", "CostCenter=CC-1234")
@@ -184,7 +183,7 @@ def test_a_stale_build_is_refused_with_exit_2(webstack, tmp_path, monkeypatch):
     stale = tmp_path / "build"
     shutil.copytree(BUILD_DIR, stale)
     (stale / "iam.yaml").write_text("# edited by hand\n", encoding="utf-8")
-    monkeypatch.setattr(deploy_module, "BUILD_DIR", stale)
+    monkeypatch.setattr(paths, "BUILD_DIR", stale)
     code, _, err = webstack("deploy", "--env", "dev", "--region", "us-east-1", "--yes",
                             "--stack-name", "it-stale", "--param", "CostCenter=CC-1234")
     assert code == 2

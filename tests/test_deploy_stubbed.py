@@ -2,8 +2,8 @@
 produce (nested replacements, failed creates, blocked stacks, interrupts, throttling).
 
 Every request and answer goes through botocore's Stubber, so each is checked against the
-CloudFormation model. changeset.py and events.py have their own unit tests; these check how
-deploy.py wires them: what is printed, what is deleted, and which exit code comes out. The gate,
+CloudFormation model. changeset.py and events.py have their own unit tests; these check how the
+pipeline wires them: what is printed, what is deleted, and which exit code comes out. The gate,
 the account checks of the preflight and packaging pass here (each has its own tests); rollback
 triggers are off, so no test needs the stack's alarms.
 """
@@ -28,12 +28,16 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from scripts import cli
-from scripts.deploy import aws, events, package, preflight
-from scripts.deploy import pipeline as deploy
+from scripts.deploy import aws, package, pipeline, preflight
+from scripts.deploy import prepare as preparing
 from scripts.deploy.aws import AwsError, aws_errors, make_client
-from scripts.deploy.changeset import StackStateError, StatefulChangeRefused
+from scripts.deploy.changeset import StackStateError
+from scripts.deploy.guard import StatefulChangeRefused
+from scripts.deploy.options import Options, RegionResult
 from scripts.deploy.package import Packaged
-from scripts.deploy.pipeline import Interrupted, Options, Prepared, RegionResult
+from scripts.deploy.pipeline import Interrupted
+from scripts.deploy.prepare import Prepared
+from scripts.deploy.waiting import Waiter
 from scripts.errors import Exit, UsageError
 from scripts.paths import BUILD_DIR
 
@@ -199,33 +203,34 @@ def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
 
 
 class FakeTime:
-    """The watcher's clock, moving only when it sleeps; a sleep can stand in for Ctrl-C."""
+    """The waits' clock, moving only when they sleep; ``interrupt`` stands in for Ctrl-C."""
 
     def __init__(self) -> None:
         self.now = 0.0
         self.sleeps: list[float] = []
         self.interrupt = False
+        self.cancel = threading.Event()
 
     def clock(self) -> float:
         return self.now
 
     def sleep(self, seconds: float) -> None:
         if self.interrupt:
-            raise KeyboardInterrupt
+            self.cancel.set()  # what the signal handler does on Ctrl-C
+            return
         self.sleeps.append(seconds)
         self.now += seconds
+
+    def waiter(self) -> Waiter:
+        return Waiter(self.cancel, sleep=self.sleep, clock=self.clock)
 
 
 @pytest.fixture(autouse=True)
 def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
-    """execute() builds its own Watcher; this one sleeps on the fake clock."""
+    """Every wait of the pipeline sleeps on the fake clock."""
     fake = FakeTime()
-
-    class Watcher(events.Watcher):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, sleep=fake.sleep, clock=fake.clock, **kwargs)
-
-    monkeypatch.setattr(events, "Watcher", Watcher)
+    monkeypatch.setattr(pipeline, "Waiter", fake.waiter)
+    monkeypatch.setattr(preparing, "Waiter", fake.waiter)
     return fake
 
 
@@ -243,7 +248,7 @@ def packaged(monkeypatch: pytest.MonkeyPatch) -> list[str]:
                         template_hashes={}, uploaded=[],
                         bucket=f"webstack-artifacts-{ACCOUNT}-{target.region}")
 
-    monkeypatch.setattr(deploy, "check_build", lambda *_, **__: None)
+    monkeypatch.setattr(pipeline, "check_build", lambda *_, **__: None)
     monkeypatch.setattr(package, "package", fake_package)
     for function, name in [("check_ami", "ami"), ("check_availability_zones", "availability-zones"),
                            ("check_engine_version", "engine-version"),
@@ -262,7 +267,7 @@ def test_replacing_the_nested_database_prints_the_plan_refuses_and_deletes(cloud
     lines: list[str] = []
 
     with pytest.raises(StatefulChangeRefused) as refused:
-        deploy.prepare(options(), REGION, lines.append)
+        preparing.prepare(options(), REGION, lines.append)
 
     assert refused.value.exit_code == Exit.USAGE == 2
     assert "DatabaseStack/Database (AWS::RDS::DBInstance, replaced)" in str(refused.value)
@@ -278,7 +283,7 @@ def test_allow_replacement_keeps_the_change_set_and_says_it_is_allowed(cloud: Cl
     cloud.planned(DATABASE_REPLACED)
     lines: list[str] = []
 
-    prepared = deploy.prepare(options(allow_replacement=True), REGION, lines.append)
+    prepared = preparing.prepare(options(allow_replacement=True), REGION, lines.append)
 
     assert prepared.change_set_id == ROOT_CS and not prepared.no_changes
     assert [c.address for c in prepared.changes] == ["DatabaseStack", "DatabaseStack/Database"]
@@ -321,7 +326,7 @@ def test_a_failed_create_prints_the_nested_root_cause_and_exits_1(cloud: Cloud,
     prepared = Prepared(options().target(REGION), lines.append, change_set_id=ROOT_CS,
                         change_set_type="CREATE")
 
-    result = deploy.execute(options(), prepared, deploy._InterruptState())
+    result = pipeline.execute(options(), prepared, fake_time.waiter())
 
     assert result == RegionResult(REGION, "failed (ROLLBACK_COMPLETE)", result.elapsed, 1)
     causes = [line for line in lines if line.startswith("root cause:")]
@@ -341,7 +346,7 @@ def test_update_rollback_failed_is_refused_before_any_change_set(cloud: Cloud,
     lines: list[str] = []
 
     with pytest.raises(StackStateError) as refused:
-        deploy.prepare(options(), REGION, lines.append)
+        preparing.prepare(options(), REGION, lines.append)
 
     message = str(refused.value)
     assert refused.value.exit_code == Exit.USAGE == 2
@@ -360,7 +365,7 @@ def test_a_stack_in_progress_is_refused_pointing_at_webstack_watch(
     cloud.stack(status)
 
     with pytest.raises(StackStateError) as refused:
-        deploy.prepare(options(), REGION, lambda _line: None)
+        preparing.prepare(options(), REGION, lambda _line: None)
 
     assert refused.value.exit_code == 2
     assert str(refused.value) == (f"stack {STACK} in {REGION} is {status}; wait, or attach "
@@ -439,9 +444,11 @@ def retry_delays(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[float]
     """The delays botocore's retry handler asks for, recorded instead of slept.
 
     botocore.endpoint sleeps between attempts with ``time.sleep``; its ``time`` is swapped for
-    a recorder. Credentials and config come from nowhere but this fixture.
+    a recorder. Credentials and config come from nowhere but this fixture. The throttling
+    endpoint listens on 127.0.0.1 but stands for AWS, so it gets AWS's retry policy.
     """
     delays: list[float] = []
+    monkeypatch.setattr(aws, "LOCAL_RETRIES", aws.RETRIES)
     monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=delays.append))
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN",
                  "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS"):
@@ -498,10 +505,10 @@ def test_ctrl_c_at_the_prompt_deletes_the_change_set_and_exits_130(
         prompts.append(prompt)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(deploy, "input", ctrl_c, raising=False)
+    monkeypatch.setattr(pipeline, "input", ctrl_c, raising=False)
 
     with pytest.raises(Interrupted) as interrupted:
-        deploy.deploy(options(interactive=True))
+        pipeline.deploy(options(interactive=True))
 
     assert interrupted.value.exit_code == Exit.INTERRUPTED == 130
     assert prompts == [f"Deploy {STACK} (dev) to {REGION}? [y/N] "]
@@ -516,7 +523,7 @@ class _Terminal(io.StringIO):
 def test_ctrl_c_at_the_prompt_is_one_line_and_exit_130_from_the_cli(
         cloud: Cloud, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def prepared(opts: Options, region: str, emit: Any) -> Prepared:
+    def prepared(opts: Options, region: str, emit: Any, _waiter: Any = None) -> Prepared:
         return Prepared(opts.target(region), emit, change_set_id=ROOT_CS)
 
     def ctrl_c(_prompt: str) -> str:
@@ -525,8 +532,8 @@ def test_ctrl_c_at_the_prompt_is_one_line_and_exit_130_from_the_cli(
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(sys, "stdin", _Terminal())
-    monkeypatch.setattr(deploy, "prepare", prepared)
-    monkeypatch.setattr(deploy, "input", ctrl_c, raising=False)
+    monkeypatch.setattr(pipeline, "prepare", prepared)
+    monkeypatch.setattr(pipeline, "input", ctrl_c, raising=False)
     cloud.deleted()
 
     code = cli.main(["deploy", "--env", "dev", "--region", REGION])
@@ -543,7 +550,7 @@ def test_no_terminal_and_no_yes_refuses_with_exit_2_and_deletes(cloud: Cloud) ->
     cloud.deleted()
 
     with pytest.raises(UsageError) as refused:
-        deploy.deploy(options(interactive=False, yes=False))
+        pipeline.deploy(options(interactive=False, yes=False))
 
     assert refused.value.exit_code == 2
     assert str(refused.value).startswith("refusing to deploy without confirmation: stdin is "
@@ -561,10 +568,10 @@ def test_no_terminal_and_no_yes_refuses_with_exit_2_and_deletes(cloud: Cloud) ->
 def test_ctrl_c_while_watching_leaves_the_stack_running_and_says_how_to_reattach(
         *, cloud: Cloud, fake_time: FakeTime, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str], name: str, reattach: str) -> None:
-    def prepared(opts: Options, region: str, emit: Any) -> Prepared:
+    def prepared(opts: Options, region: str, emit: Any, _waiter: Any = None) -> Prepared:
         return Prepared(opts.target(region), emit, change_set_id=ROOT_CS)
 
-    monkeypatch.setattr(deploy, "prepare", prepared)
+    monkeypatch.setattr(pipeline, "prepare", prepared)
     cloud.executed(name)
     cloud.stack("UPDATE_IN_PROGRESS", name=name)
     cloud.events(name, event(0, name, "UPDATE_IN_PROGRESS", stack=name,
@@ -573,12 +580,14 @@ def test_ctrl_c_while_watching_leaves_the_stack_running_and_says_how_to_reattach
     fake_time.interrupt = True  # Ctrl-C lands while the watcher waits for the next poll
 
     with pytest.raises(Interrupted) as interrupted:
-        deploy.deploy(options(stack_name=name, yes=True))
+        pipeline.deploy(options(stack_name=name, yes=True))
 
     assert interrupted.value.exit_code == 130
-    assert str(interrupted.value) == "interrupted after execute; the stack goes on (see above)"
+    assert str(interrupted.value) == (f"interrupted after execute; {name} goes on in us-east-1; "
+                                      f"reattach with: {reattach}")
     out = capsys.readouterr().out.splitlines()
-    assert out[-1] == f"interrupted; {name} goes on (UPDATE_IN_PROGRESS). Reattach with: {reattach}"
+    assert f"interrupted; {name} goes on (UPDATE_IN_PROGRESS). Reattach with: {reattach}" in out
+    assert out[-1].startswith(f"{name} (dev) in us-east-1: interrupted (UPDATE_IN_PROGRESS)")
     assert "DeleteChangeSet" not in cloud.calls
 
 
@@ -628,7 +637,7 @@ def test_nothing_to_change_exits_0_with_no_changes_and_leaves_no_change_set(
     outputs = tmp_path / "outputs.json"
 
     # No --yes and no terminal: with nothing to execute there is nothing to confirm.
-    code = deploy.deploy(options(outputs_file=str(outputs)))
+    code = pipeline.deploy(options(outputs_file=str(outputs)))
 
     out = capsys.readouterr().out
     assert code == Exit.OK == 0
@@ -642,7 +651,7 @@ def test_prepare_marks_a_failed_no_changes_change_set_and_deletes_it(cloud: Clou
     _settled("FAILED", NO_CHANGES)(cloud)
     lines: list[str] = []
 
-    prepared = deploy.prepare(options(), REGION, lines.append)
+    prepared = preparing.prepare(options(), REGION, lines.append)
 
     assert prepared.no_changes and prepared.change_set_id is None
     assert lines[-1] == f"no changes: {STACK} is up to date"
@@ -653,7 +662,7 @@ def test_rollback_complete_is_refused_and_points_at_recreate(cloud: Cloud,
                                                             packaged: list[str]) -> None:
     cloud.stack("ROLLBACK_COMPLETE")
     with pytest.raises(StackStateError) as refused:
-        deploy.prepare(options(), REGION, [].append)
+        preparing.prepare(options(), REGION, [].append)
     assert refused.value.exit_code == Exit.USAGE
     assert "--recreate" in str(refused.value)
     assert "DeleteStack" not in cloud.calls and packaged == []
@@ -664,7 +673,7 @@ def test_recreate_never_deletes_a_prod_stack(cloud: Cloud, packaged: list[str]) 
     prod = Options(environment="prod", regions=[REGION], stack_name="webstack-prod",
                    recreate=True, rollback_triggers=False, today=TODAY)
     with pytest.raises(UsageError, match="--recreate never deletes it"):
-        deploy.prepare(prod, REGION, [].append)
+        preparing.prepare(prod, REGION, [].append)
     assert "DeleteStack" not in cloud.calls
 
 
@@ -677,7 +686,7 @@ def test_rollback_triggers_are_the_stacks_own_alarms_at_most_five() -> None:
     monitoring = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}-Mon/0000-0009"
     names = [f"alarm-{i}" for i in range(6)]
     target = Options(environment="dev", regions=[REGION], stack_name=STACK).target(REGION)
-    target._clients.update(cloudformation=cfn, cloudwatch=cloudwatch)
+    target.use_client("cloudformation", cfn).use_client("cloudwatch", cloudwatch)
 
     def summary(logical: str, kind: str, physical: str) -> dict[str, Any]:
         return {"LogicalResourceId": logical, "PhysicalResourceId": physical,
@@ -694,7 +703,7 @@ def test_rollback_triggers_are_the_stacks_own_alarms_at_most_five() -> None:
         cw_stub.add_response("describe_alarms", {"MetricAlarms": [
             {"AlarmName": name, "AlarmArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"}
             for name in names]}, {"AlarmNames": names})
-        triggers = deploy._rollback_triggers(target, {"StackId": stack_id()})
+        triggers = preparing.rollback_triggers(target, {"StackId": stack_id()})
     assert triggers == [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
                         for name in names[:5]]
 
@@ -708,7 +717,7 @@ def test_missing_credentials_are_one_line_naming_the_fix(monkeypatch: pytest.Mon
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setattr(aws, "_SESSIONS", {})
+    aws.reset_sessions()
     code = cli.main(["outputs", "--env", "dev", "--region", REGION])
     err = capsys.readouterr().err
     assert code == 4
@@ -717,7 +726,7 @@ def test_missing_credentials_are_one_line_naming_the_fix(monkeypatch: pytest.Mon
 
 
 def test_recreate_deletes_a_non_prod_rolled_back_stack_and_waits_until_it_is_gone(
-        cloud: Cloud) -> None:
+        cloud: Cloud, fake_time: FakeTime) -> None:
     cloud.stubber.add_response("delete_stack", {}, {"StackName": stack_id()})
     cloud.stubber.add_client_error(
         "describe_stacks", service_error_code="ValidationError",
@@ -725,8 +734,9 @@ def test_recreate_deletes_a_non_prod_rolled_back_stack_and_waits_until_it_is_gon
         expected_params={"StackName": stack_id()})
     lines: list[str] = []
     target = options().target(REGION)
-    deploy._recreate(target, options(recreate=True),
-                     {"StackId": stack_id(), "StackStatus": "ROLLBACK_COMPLETE"}, lines.append)
+    preparing.recreate(target, options(recreate=True),
+                       {"StackId": stack_id(), "StackStatus": "ROLLBACK_COMPLETE"}, lines.append,
+                       fake_time.waiter())
     assert lines[0] == ("--recreate: deleting webstack-dev (ROLLBACK_COMPLETE) before "
                         "creating it")
     assert "DeleteStack" in cloud.calls
@@ -738,10 +748,10 @@ def test_the_reattach_hint_names_everything_needed_to_find_the_stack_again(
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     custom = Options(environment="dev", regions=[REGION], stack_name="shop-dev",
                      profile="sandbox", endpoint_url="https://cfn.example.test")
-    assert deploy._reattach(custom, custom.target(REGION)) == (
+    assert custom.reattach(REGION) == (
         "webstack watch --env dev --region us-east-1 --stack-name shop-dev --profile sandbox "
         "--endpoint-url https://cfn.example.test")
     local = Options(environment="dev", regions=[REGION], stack_name=STACK,
                     endpoint_url="http://localhost:5000")
-    assert deploy._reattach(local, local.target(REGION)) == (
+    assert local.reattach(REGION) == (
         "webstack watch --env dev --region us-east-1 --local")

@@ -11,6 +11,7 @@ import pytest
 from botocore.stub import Stubber
 
 from scripts.deploy.events import StackEvent, Watcher, WatchResult, root_causes, summary
+from scripts.deploy.waiting import Waiter
 from scripts.errors import UsageError
 
 ACCOUNT = "arn:aws:cloudformation:us-east-1:123456789012:stack"
@@ -124,8 +125,8 @@ def fake() -> FakeTime:
 
 def watch(cfn: Any, fake: FakeTime, lines: list[str], **kwargs: Any) -> WatchResult:
     kwargs.setdefault("since", T0)
-    return Watcher(cfn, kwargs.pop("name", ROOT), emit=lines.append, sleep=fake.sleep,
-                   clock=fake.clock, **kwargs).run()
+    return Watcher(cfn, kwargs.pop("name", ROOT), emit=lines.append,
+                   waiter=Waiter(sleep=fake.sleep, clock=fake.clock), **kwargs).run()
 
 
 def columns(line: str) -> tuple[str, str, str, str, str]:

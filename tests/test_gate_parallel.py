@@ -29,15 +29,16 @@ def _bad_compute_targets(regions: tuple[str, ...]) -> list[LintTarget]:
 def test_forked_workers_find_exactly_what_one_process_finds(gate):
     targets = _bad_compute_targets(gate.regions)
     serial = gate.lint_all(targets, jobs=1)
-    forked = sorted(gate._lint_forked(targets, 2))  # forks even if pytest runs threads
+    forked = sorted(gate.lint_forked(targets, 2))  # forks even if pytest runs threads
     assert serial, "the bad prod instance type should be found"
     assert forked == serial
-    assert gate_module._FORKED == [], "nothing of the run is left for the next one"
+    # Nothing of the run is left for the next one: a second run lints only its own texts.
+    assert sorted(gate.lint_forked(targets[:1], 2)) == gate.lint_all(targets[:1], jobs=1)
 
 
 def test_a_process_with_threads_lints_in_process(gate, monkeypatch):
     forks: list[int] = []
-    monkeypatch.setattr(gate_module.Gate, "_lint_forked",
+    monkeypatch.setattr(gate_module.Gate, "lint_forked",
                         lambda self, targets, workers: forks.append(workers) or [])
     targets = _bad_compute_targets(gate.regions)[:2]
     stop = threading.Event()

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
+from scripts import cli
 from scripts.errors import Exit, UsageError
 from scripts.local import endpoint as local
 from scripts.local import moto_shim
@@ -178,7 +179,7 @@ def test_up_down_status(state_dir: Path, monkeypatch: pytest.MonkeyPatch,
         taken = squatter.getsockname()[1]
         monkeypatch.setenv(local.PORT_ENV, str(taken))
 
-        assert local.main(["up"]) == Exit.OK
+        assert cli.main(["local", "up"]) == Exit.OK
         first = capsys.readouterr()
         server = local.read_state()
         assert server is not None and server.port != taken
@@ -186,26 +187,26 @@ def test_up_down_status(state_dir: Path, monkeypatch: pytest.MonkeyPatch,
         assert server.url == f"http://localhost:{server.port}"
         assert first.out == f"local endpoint up: {server.url} (pid {server.pid})\n"
 
-        assert local.main(["up"]) == Exit.OK
+        assert cli.main(["local", "up"]) == Exit.OK
         assert capsys.readouterr().out == \
             f"local endpoint already up: {server.url} (pid {server.pid})\n"
         assert local.ensure_running() == server.url
 
-    assert local.main(["status"]) == Exit.OK
+    assert cli.main(["local", "status"]) == Exit.OK
     assert capsys.readouterr().out == f"local endpoint up: {server.url} (pid {server.pid})\n"
 
     client("s3", server.url).create_bucket(Bucket="kept-between-calls")
     names = [b["Name"] for b in client("s3", server.url).list_buckets()["Buckets"]]
     assert names == ["kept-between-calls"]
 
-    assert local.main(["down"]) == Exit.OK
+    assert cli.main(["local", "down"]) == Exit.OK
     assert f"stopped pid {server.pid}" in capsys.readouterr().out
     assert not pid_exists(server.pid)
     assert not (state_dir / "local.json").exists()
 
-    assert local.main(["status"]) == Exit.FINDINGS
+    assert cli.main(["local", "status"]) == Exit.FINDINGS
     assert capsys.readouterr().out == "local endpoint down\n"
-    assert local.main(["down"]) == Exit.OK
+    assert cli.main(["local", "down"]) == Exit.OK
     assert capsys.readouterr().out == "local endpoint is not running\n"
 
 
@@ -221,7 +222,7 @@ def test_down_refuses_a_pid_that_is_not_our_server(
         (state_dir / "local.json").write_text(json.dumps({
             "pid": decoy.pid, "port": 5000, "url": "http://localhost:5000", "started": "then"}))
 
-        assert local.main(["down"]) == Exit.USAGE
+        assert cli.main(["local", "down"]) == Exit.USAGE
         err = capsys.readouterr().err
         assert err.startswith(f"webstack local: not stopping pid {decoy.pid}: it is not")
         assert err.count("\n") == 1

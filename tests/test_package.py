@@ -23,7 +23,7 @@ from scripts.deploy.package import (
     TEMPLATE_BODY_LIMIT,
     Packaged,
     PackageError,
-    _Uploader,
+    Uploader,
     artifact_bucket_name,
     ensure_artifact_bucket,
     object_url,
@@ -172,7 +172,8 @@ def test_a_bucket_left_half_configured_is_deleted_so_the_next_run_starts_over() 
         s3_stub.add_client_error("put_bucket_encryption", service_error_code="AccessDenied",
                                  service_message="Access Denied", http_status_code=403)
         s3_stub.add_response("delete_bucket", {}, {"Bucket": BUCKET})
-        stubbed = Target("dev", REGION, "webstack-dev", _clients={"s3": client, "sts": sts})
+        stubbed = Target("dev", REGION, "webstack-dev").use_client("s3", client).use_client(
+            "sts", sts)
         with pytest.raises(AwsError, match=r"configure artifact bucket .*: AccessDenied"):
             ensure_artifact_bucket(stubbed)
         s3_stub.assert_no_pending_responses()
@@ -184,7 +185,8 @@ def test_a_bucket_of_another_account_is_refused_in_one_line() -> None:
     with Stubber(client) as s3_stub, Stubber(sts) as sts_stub:
         sts_stub.add_response("get_caller_identity", {"Account": ACCOUNT})
         s3_stub.add_client_error("head_bucket", service_error_code="403", http_status_code=403)
-        stubbed = Target("dev", REGION, "webstack-dev", _clients={"s3": client, "sts": sts})
+        stubbed = Target("dev", REGION, "webstack-dev").use_client("s3", client).use_client(
+            "sts", sts)
         with pytest.raises(AwsError, match=f"{BUCKET} exists but account {ACCOUNT}") as err:
             ensure_artifact_bucket(stubbed)
     assert "\n" not in str(err.value)
@@ -331,7 +333,7 @@ def test_an_object_near_expiry_is_uploaded_again() -> None:
                           {"Bucket": BUCKET, "Key": key})
         stub.add_response("put_object", {}, {"Bucket": BUCKET, "Key": key, "Body": body,
                                              "ContentType": ANY})
-        uploader = _Uploader(client, BUCKET)
+        uploader = Uploader(client, BUCKET)
         assert uploader.put(body) == key
         assert uploader.uploaded == [key]
         stub.assert_no_pending_responses()

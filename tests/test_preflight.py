@@ -128,7 +128,8 @@ def client(service: str) -> Any:
 def account() -> Iterator[Account]:
     ec2, rds = client("ec2"), client("rds")
     with Stubber(ec2) as ec2_stub, Stubber(rds) as rds_stub:
-        target = Target("prod", REGION, "webstack-prod", _clients={"ec2": ec2, "rds": rds})
+        target = Target("prod", REGION, "webstack-prod").use_client("ec2", ec2).use_client(
+            "rds", rds)
         yield Account(target, ec2_stub, rds_stub)
 
 

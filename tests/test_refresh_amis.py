@@ -6,13 +6,16 @@ import shutil
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
+from unittest import mock
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
+from scripts import cli
 from scripts.build import refresh_amis
-from scripts.build.refresh_amis import SSM_PARAMETER, main, parse_module, render_module
+from scripts.build.refresh_amis import SSM_PARAMETER, parse_module, render_module
+from scripts.deploy import aws
 from templates_src import regions
 
 COMMITTED = Path(regions.__file__)
@@ -37,8 +40,20 @@ def no_ambient_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    aws.reset_sessions()  # a session cached by an earlier test may hold its credentials
 
 
+
+
+def main(argv: list[str], *, today: date | None = None,
+         client_factory: refresh_amis.ClientFactory | None = None) -> int:
+    """``webstack refresh-amis ARGV``, with the day and the SSM clients chosen by the test."""
+    with mock.patch.object(refresh_amis, "today", lambda: today or date.today()):
+        if client_factory is None:
+            return cli.main(["refresh-amis", *argv])
+        with mock.patch.object(refresh_amis, "client_factory",
+                               lambda _profile, _endpoint: client_factory):
+            return cli.main(["refresh-amis", *argv])
 
 
 @pytest.fixture
@@ -90,7 +105,7 @@ def stubbed(values: Mapping[str, str | None]) -> refresh_amis.ClientFactory:
 def one_line_error(err: str) -> str:
     assert "Traceback" not in err
     assert err.endswith("\n") and err.count("\n") == 1, err
-    assert err.startswith("refresh-amis: ")
+    assert err.startswith("webstack refresh-amis: ")
     return err
 
 
@@ -200,7 +215,7 @@ def test_an_unreachable_endpoint_is_one_line_and_exit_4(
     assert code == 4
     captured = capsys.readouterr()
     err = one_line_error(captured.err)
-    assert "cannot reach http://localhost:1" in err
+    assert "cannot reach the endpoint" in err and "http://localhost:1" in err
     assert captured.out == ""
     assert pinned.read_bytes() == COMMITTED.read_bytes()
 
@@ -231,8 +246,7 @@ def test_real_aws_without_credentials_says_how_to_fix_it(
 
     assert code == 4
     err = one_line_error(capsys.readouterr().err)
-    assert "in us-east-1: no AWS credentials" in err
-    assert "--endpoint-url" in err
+    assert "in us-east-1: no AWS credentials; set AWS_PROFILE" in err
 
 
 def test_an_unknown_region_is_rejected_before_any_call(

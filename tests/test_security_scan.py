@@ -31,7 +31,7 @@ def test_results_are_grouped_by_target_with_their_skip_reasons():
                             "check_result": {"result": "SKIPPED", "suppress_comment": "why"}}],
         "parsing_errors": ["/staging/broken.yaml"],
     }}
-    targets = security_scan._split(report, ["build", "dev", "staging", "prod"])
+    targets = security_scan.split_by_target(report, ["build", "dev", "staging", "prod"])
     assert [r.check_id for r in targets["dev"].passed] == ["CKV_AWS_7"]
     (failed,) = targets["prod"].failed
     assert str(failed) == ("prod/compute.yaml: CKV_AWS_91 "

@@ -180,9 +180,9 @@ def test_s3_delivers_access_logs_only_for_this_accounts_buckets(each_env):
 
 def test_a_region_without_its_log_account_fails_naming_it():
     from templates_src.errors import TemplateSourceError
-    from templates_src.log_delivery import _check
+    from templates_src.log_delivery import check_accounts
 
     with pytest.raises(TemplateSourceError, match="no ELB log delivery account for eu-west-1"):
-        _check({k: v for k, v in ELB_LOG_DELIVERY_ACCOUNTS.items() if k != "eu-west-1"})
+        check_accounts({k: v for k, v in ELB_LOG_DELIVERY_ACCOUNTS.items() if k != "eu-west-1"})
     with pytest.raises(TemplateSourceError, match="us-east-1: an account id is 12 digits"):
-        _check({**ELB_LOG_DELIVERY_ACCOUNTS, "us-east-1": "1273"})
+        check_accounts({**ELB_LOG_DELIVERY_ACCOUNTS, "us-east-1": "1273"})

@@ -15,7 +15,8 @@ from scripts.errors import Exit
 ENGINE = "postgres"
 
 
-def _version_key(version: str) -> tuple[int, ...]:
+def version_key(version: str) -> tuple[int, ...]:
+    """``13.23`` -> ``(13, 23)``: versions sort as numbers, not text."""
     return tuple(int(part) for part in version.split(".") if part.isdigit())
 
 
@@ -44,7 +45,7 @@ def creatable(major: str) -> list[str]:
     return sorted(
         (v for v in known if v.startswith(f"{major}.") and v not in deprecated
          and all(part.isdigit() for part in v.split("."))),
-        key=_version_key,
+        key=version_key,
     )
 
 

@@ -106,13 +106,13 @@ class Gate:
         todo = list(targets)
         workers = lint_jobs(len(todo)) if jobs is None else max(1, min(jobs, len(todo)))
         if workers > 1 and _can_fork():
-            return sorted(self._lint_forked(todo, workers))
+            return sorted(self.lint_forked(todo, workers))
         findings: list[Finding] = []
         for target in todo:
             findings.extend(self.lint(target))
         return sorted(findings)
 
-    def _lint_forked(self, targets: list[LintTarget], workers: int) -> list[Finding]:
+    def lint_forked(self, targets: list[LintTarget], workers: int) -> list[Finding]:
         """Lint in forked workers that inherit this gate's rules; the largest texts go first
         and each worker takes the next text when it is free, so the cores finish together."""
         import multiprocessing

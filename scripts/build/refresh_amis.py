@@ -1,16 +1,12 @@
 """Regenerate templates_src/regions.py from the SSM public AL2023 AMI parameter.
 
-The AMI map is pinned in the repo so a render is reproducible and reviewable; this script is
-the only thing that writes it. It prints a diff for review, then writes (unless --dry-run);
---check exits 1 when the map is stale, for CI.
+The AMI map is pinned in the repo so a render is reproducible and reviewable; this is the only
+thing that writes it. ``webstack refresh-amis`` prints a diff for review, then writes (unless
+--dry-run); --check exits 1 when the map is stale, for CI. Against a local endpoint no AWS
+account is needed: ``webstack refresh-amis --endpoint-url http://localhost:5000``.
 
-Usage: ``webstack refresh-amis [--region R ...] [--endpoint-url URL] [--profile P]
-[--output PATH] [--dry-run | --check]`` or ``python scripts/refresh_amis.py ...``.
-Against a local moto server no AWS account is needed:
-``moto_server -p 5000 & webstack refresh-amis --endpoint-url http://localhost:5000``.
-
-Exit codes: 0 done (or map current), 1 --check found the map stale, 2 cannot read or write
-(credentials, endpoint, region, parameter, output file).
+Exit codes are webstack's: 0 done (or map current), 1 --check found the map stale, 2 bad input
+(unknown region, unreadable output file), 4 AWS trouble (credentials, endpoint, parameter).
 """
 
 from __future__ import annotations
@@ -18,56 +14,31 @@ from __future__ import annotations
 import argparse
 import ast
 import difflib
-import ipaddress
 import json
 import os
 import re
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Final, Protocol
-from urllib.parse import urlsplit
 
-import boto3
-import botocore
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    HTTPClientError,
-    NoCredentialsError,
-    PartialCredentialsError,
-    ProfileNotFound,
+from scripts.deploy.aws import (
+    AwsError,
+    aws_errors,
+    error_code,
+    error_message,
+    is_local,
+    make_client,
 )
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from scripts.errors import Exit, UsageError, one_line
+from scripts.paths import REPO_ROOT
 
-PROG: Final = "webstack refresh-amis"
 SSM_PARAMETER: Final = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
-REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 DEFAULT_OUTPUT: Final = REPO_ROOT / "templates_src" / "regions.py"
 
-EXIT_OK: Final = 0
-EXIT_STALE: Final = 1
-EXIT_ERROR: Final = 2  # bad input: unknown region, unreadable output, ...
-EXIT_AWS: Final = 4  # credentials, endpoint or service trouble (as scripts.errors.Exit.AWS)
-
 _AMI_ID = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
-_CREDENTIAL_ERRORS: Final = frozenset(
-    {
-        "AccessDeniedException",
-        "ExpiredTokenException",
-        "InvalidClientTokenId",
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-    }
-)
-_FIX_CREDENTIALS: Final = (
-    "configure AWS credentials (aws configure / --profile) or use --endpoint-url "
-    "http://localhost:5000 with a local moto server"
-)
 
 
 class SsmClient(Protocol):
@@ -78,14 +49,6 @@ class SsmClient(Protocol):
 
 ClientFactory = Callable[[str], SsmClient]
 """Region name -> SSM client. Injected by tests; built from the options otherwise."""
-
-
-class RefreshError(Exception):
-    """A failure the user can fix; the message is the whole story, printed on one line."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 @dataclass(frozen=True)
@@ -165,26 +128,13 @@ def parse_module(text: str) -> Pinned | None:
     return Pinned({str(k): str(v) for k, v in amis.items()}, source, day)
 
 
-def is_local_endpoint(endpoint_url: str | None) -> bool:
-    """True for localhost / loopback URLs: a moto server, not AWS."""
-    if not endpoint_url:
-        return False
-    host = urlsplit(endpoint_url).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def describe_source(endpoint_url: str | None) -> str:
     """SOURCE for the generated file: where the ids came from, the same on every machine.
 
     No account id for AWS: the parameter is public, and an id would make the committed file
     depend on who ran the script.
     """
-    if is_local_endpoint(endpoint_url):
+    if is_local(endpoint_url):
         try:
             return f"local endpoint (moto {metadata.version('moto')} dated snapshot)"
         except metadata.PackageNotFoundError:
@@ -194,6 +144,8 @@ def describe_source(endpoint_url: str | None) -> str:
 
 def known_regions() -> frozenset[str]:
     """Every region the pinned botocore knows SSM in, across partitions."""
+    import boto3
+
     session = boto3.session.Session()
     return frozenset(
         region
@@ -202,26 +154,10 @@ def known_regions() -> frozenset[str]:
     )
 
 
-def boto3_client_factory(profile: str | None, endpoint_url: str | None) -> ClientFactory:
-    """SSM clients from a boto3 session; dummy credentials only for a local endpoint."""
-    try:
-        session = boto3.session.Session(profile_name=profile)
-    except ProfileNotFound:
-        raise RefreshError(
-            f"AWS profile {profile!r} not found; check `aws configure list-profiles`"
-        ) from None
-    local = is_local_endpoint(endpoint_url)
-    extra: dict[str, str] = {}
-    if local and session.get_credentials() is None:
-        extra = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    # A local server is up or it is not: one attempt. AWS gets the standard retry policy.
-    retries: dict[str, Any] = {"mode": "standard", "total_max_attempts": 1 if local else 3}
-    config = Config(connect_timeout=10, read_timeout=30, retries=retries)
-
+def client_factory(profile: str | None, endpoint_url: str | None) -> ClientFactory:
+    """SSM clients made like every other webstack client (scripts.deploy.aws.make_client)."""
     def make(region: str) -> SsmClient:
-        client: SsmClient = session.client(
-            "ssm", region_name=region, endpoint_url=endpoint_url, config=config, **extra
-        )
+        client: SsmClient = make_client("ssm", region, profile, endpoint_url)
         return client
 
     return make
@@ -231,53 +167,37 @@ def fetch_amis(
     regions: Sequence[str], factory: ClientFactory, endpoint_url: str | None = None
 ) -> dict[str, str]:
     """Region -> current AL2023 AMI id, stopping at the first region that cannot be read."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     amis: dict[str, str] = {}
     for region in regions:
         where = f"cannot read {SSM_PARAMETER} in {region}"
         try:
-            response = factory(region).get_parameter(Name=SSM_PARAMETER)
-        except (NoCredentialsError, PartialCredentialsError):
-            raise RefreshError(
-                f"{where}: no AWS credentials; {_FIX_CREDENTIALS}", EXIT_AWS
-            ) from None
-        except (BotoConnectionError, HTTPClientError) as error:
-            target = endpoint_url or "the AWS SSM endpoint"
-            raise RefreshError(
-                f"{where}: cannot reach {target} ({_one_line(error)}); start the local server "
-                "or check --endpoint-url / AWS_ENDPOINT_URL and the network",
-                EXIT_AWS,
-            ) from None
+            with aws_errors(where):
+                response = factory(region).get_parameter(Name=SSM_PARAMETER)
         except ClientError as error:
-            raise RefreshError(f"{where}: {_client_error_hint(error, region)}", EXIT_AWS) from None
+            raise AwsError(f"{where}: {_client_error_hint(error, region)}") from None
         except BotoCoreError as error:
-            raise RefreshError(f"{where}: {_one_line(error)}", EXIT_AWS) from None
+            raise AwsError(f"{where}: {one_line(error)}") from None
         value = str(response.get("Parameter", {}).get("Value", ""))
         if not _AMI_ID.fullmatch(value):
-            raise RefreshError(
-                f"{where}: value {value!r} is not an AMI id; check the endpoint serves the "
-                "real public parameter",
-                EXIT_AWS,
-            )
+            raise AwsError(f"{where}: value {value!r} is not an AMI id; check the endpoint "
+                           "serves the real public parameter")
         amis[region] = value
     return amis
 
 
-def _client_error_hint(error: ClientError, region: str) -> str:
-    err = error.response.get("Error", {})
-    code = str(err.get("Code", "Unknown"))
-    reason = f"{code}: {_one_line(err.get('Message') or error)}"
+def _client_error_hint(error: Exception, region: str) -> str:
+    code = error_code(error) or "Unknown"
+    reason = f"{code}: {error_message(error)}"
     if code == "ParameterNotFound":
         return (
             f"{code} (AL2023 is not published there); check the region or leave "
             f"--region {region} out"
         )
-    if code in _CREDENTIAL_ERRORS:
-        return f"{reason}; {_FIX_CREDENTIALS} (needs ssm:GetParameter)"
+    if code == "AccessDeniedException":
+        return f"{reason}; the credentials need ssm:GetParameter"
     return f"{reason}; retry, or check the endpoint and region"
-
-
-def _one_line(reason: object) -> str:
-    return " ".join(str(reason).split())
 
 
 def unified_diff(old: str, new: str, path: str) -> str:
@@ -298,9 +218,7 @@ def _read(path: Path) -> str:
     except FileNotFoundError:
         return ""
     except OSError as error:
-        raise RefreshError(
-            f"cannot read {path}: {error.strerror}; check the --output path"
-        ) from None
+        raise UsageError(f"cannot read {path}: {error.strerror}; check the --output path") from None
 
 
 def _write(path: Path, text: str) -> None:
@@ -311,9 +229,8 @@ def _write(path: Path, text: str) -> None:
         os.replace(partial, path)
     except OSError as error:
         partial.unlink(missing_ok=True)
-        raise RefreshError(
-            f"cannot write {path}: {error.strerror}; check the --output path"
-        ) from None
+        raise UsageError(f"cannot write {path}: {error.strerror}; check the --output path"
+                         ) from None
 
 
 def default_regions(current: Pinned | None) -> list[str]:
@@ -322,65 +239,41 @@ def default_regions(current: Pinned | None) -> list[str]:
         return sorted(current.amis)
     repo = parse_module(_read(DEFAULT_OUTPUT))
     if repo is None or not repo.amis:
-        raise RefreshError(f"no regions pinned in {DEFAULT_OUTPUT}; pass --region")
+        raise UsageError(f"no regions pinned in {DEFAULT_OUTPUT}; pass --region")
     return sorted(repo.amis)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description=(
-            "Regenerate the pinned AMI map (templates_src/regions.py) from the SSM public "
-            f"parameter {SSM_PARAMETER}, printing a diff for review."
-        ),
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``webstack refresh-amis``'s options (the CLI owns the parser)."""
     parser.add_argument(
-        "--region",
-        action="append",
-        dest="regions",
-        metavar="REGION",
+        "--region", action="append", dest="regions", metavar="REGION",
         help="a region of the map (repeat); the list replaces the map's region set "
         "(default: the regions already pinned)",
     )
     parser.add_argument(
         "--endpoint-url",
         default=os.environ.get("AWS_ENDPOINT_URL_SSM") or os.environ.get("AWS_ENDPOINT_URL"),
-        help="SSM endpoint, e.g. http://localhost:5000 for moto "
+        help="SSM endpoint, e.g. http://localhost:5000 for the local endpoint "
         "(default: $AWS_ENDPOINT_URL_SSM or $AWS_ENDPOINT_URL, else AWS)",
     )
-    parser.add_argument("--profile", help="AWS profile (default: the usual boto3 chain)")
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=DEFAULT_OUTPUT,
-        help="file to regenerate (default: templates_src/regions.py in this repo)",
-    )
+    parser.add_argument("--profile", default=os.environ.get("AWS_PROFILE"),
+                        help="AWS profile (default: the usual boto3 chain)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
+                        help="file to regenerate (default: templates_src/regions.py)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
-    mode.add_argument(
-        "--check",
-        action="store_true",
-        help="print the diff, write nothing, exit 1 if any region's AMI id would change",
-    )
-    return parser
+    mode.add_argument("--check", action="store_true",
+                      help="print the diff, write nothing, exit 1 if any AMI id would change")
 
 
-def main(
-    argv: Sequence[str] | None = None,
-    *,
-    today: date | None = None,
-    client_factory: ClientFactory | None = None,
-) -> int:
-    """CLI entry point; ``today`` and ``client_factory`` are for tests."""
-    args = build_parser().parse_args(argv)
-    try:
-        return _refresh(args, today or date.today(), client_factory)
-    except RefreshError as error:
-        print(f"refresh-amis: {error}", file=sys.stderr)
-        return error.exit_code
+def today() -> date:
+    return date.today()
 
 
-def _refresh(args: argparse.Namespace, today: date, factory: ClientFactory | None) -> int:
+def refresh(args: argparse.Namespace) -> int:
+    """Read every region's AMI, print the diff, and write regions.py (unless told not to)."""
+    import botocore
+
     output: Path = args.output
     old_text = _read(output)
     current = parse_module(old_text)
@@ -388,31 +281,21 @@ def _refresh(args: argparse.Namespace, today: date, factory: ClientFactory | Non
     known = known_regions()
     for region in regions:
         if region not in known:
-            raise RefreshError(
-                f"unknown region {region!r} (botocore {botocore.__version__} does not list SSM "
-                "there); check the spelling, e.g. us-east-1"
-            )
-
+            raise UsageError(f"unknown region {region!r} (botocore {botocore.__version__} does "
+                             "not list SSM there); check the spelling, e.g. us-east-1")
     endpoint_url: str | None = args.endpoint_url
-    amis = fetch_amis(
-        regions, factory or boto3_client_factory(args.profile, endpoint_url), endpoint_url
-    )
+    amis = fetch_amis(regions, client_factory(args.profile, endpoint_url), endpoint_url)
     source = describe_source(endpoint_url)
 
     # Keep the old date when nothing else changed, so a re-run is not a commit.
     same_day = render_module(amis, source, current.refreshed) if current else None
     if same_day == old_text:
         print("AMI map unchanged")
-        return EXIT_OK
-    new_text = render_module(amis, source, today)
+        return Exit.OK
+    new_text = render_module(amis, source, today())
     print(unified_diff(old_text, new_text, str(output)), end="")
-
     if args.check:
-        return EXIT_STALE if current is None or current.amis != amis else EXIT_OK
+        return Exit.FINDINGS if current is None or current.amis != amis else Exit.OK
     if not args.dry_run:
         _write(output, new_text)
-    return EXIT_OK
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return Exit.OK

@@ -6,6 +6,7 @@ against a local endpoint (``--endpoint-url`` / AWS_ENDPOINT_URL / ``--local``).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import threading
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from scripts.errors import Exit, WebstackError
 
 # Standard mode retries throttling with backoff; 10 attempts rides out a busy account.
 RETRIES = {"mode": "standard", "total_max_attempts": 10}
+# A local endpoint is up or it is not, and never throttles: fail fast.
+LOCAL_RETRIES = {"mode": "standard", "total_max_attempts": 2}
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
@@ -27,7 +30,16 @@ class AwsError(WebstackError):
 
 
 def is_local(endpoint_url: str | None) -> bool:
-    return bool(endpoint_url) and urlparse(endpoint_url).hostname in LOCAL_HOSTS
+    """True for a localhost or loopback URL: a local endpoint (moto), not AWS."""
+    if not endpoint_url:
+        return False
+    host = urlparse(endpoint_url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,12 @@ class Target:
     @property
     def local(self) -> bool:
         return is_local(self.endpoint_url)
+
+    def use_client(self, service: str, client: Any) -> Target:
+        """Answer ``service`` with ``client`` from now on (a Stubber-wrapped client in tests,
+        a simulated CloudFormation in the bench); returns the target for chaining."""
+        self._clients[service] = client
+        return self
 
     def client(self, service: str) -> Any:
         """A cached client with standard retries; dummy credentials on a local endpoint."""
@@ -68,17 +86,25 @@ def _session(profile: str | None) -> Any:
         return _SESSIONS[profile]
 
 
+def reset_sessions() -> None:
+    """Forget the cached sessions, so the next client reads credentials and profiles afresh
+    (for a process whose AWS environment changed, as tests change it)."""
+    with _SESSIONS_LOCK:
+        _SESSIONS.clear()
+
+
 def make_client(
     service: str, region: str, profile: str | None = None, endpoint_url: str | None = None
 ) -> Any:
     from botocore.config import Config
     from botocore.exceptions import ProfileNotFound
 
-    config = Config(retries=dict(RETRIES),  # botocore rewrites the dict it is given
+    endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    retries = LOCAL_RETRIES if is_local(endpoint) else RETRIES
+    config = Config(retries=dict(retries),  # botocore rewrites the dict it is given
                     connect_timeout=5, read_timeout=60,
                     user_agent_extra="webstack")
     kwargs: dict[str, Any] = {"region_name": region, "config": config}
-    endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         kwargs["endpoint_url"] = endpoint
     try:

@@ -1,7 +1,8 @@
 """Change sets: create, wait, read every nested change, and refuse what would lose data.
 
 Every function takes a boto3 CloudFormation client (``cfn``) so tests can hand in a
-Stubber-wrapped one, and polling takes ``sleep``/``clock`` so tests never really wait.
+Stubber-wrapped one, and polling goes through a ``Waiter`` (scripts/deploy/waiting.py), so
+Ctrl-C wakes it and tests never really wait.
 CloudFormation's own waiters poll every 30 s; a change set is usually ready in a few seconds,
 so we poll every 1-2 s, always against a deadline.
 """
@@ -9,49 +10,23 @@ so we poll every 1-2 s, always against a deadline.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import json
 import re
-import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from scripts.deploy.aws import aws_errors, error_code, error_message
-from scripts.errors import Exit, UsageError, WebstackError
-
-Sleep = Callable[[float], None]
-Clock = Callable[[], float]
-T = TypeVar("T")
+from scripts.deploy.stacks import STACK_TYPE, StackStatus, describe_stack, reattach_command
+from scripts.deploy.waiting import Waiter
+from scripts.errors import Exit, UsageError, WebstackError, one_line
 
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
 # Parameters whose deployed value is kept unless something else changes (see build_parameters).
 STICKY_PARAMETERS = frozenset({"DeploymentDate"})
-NESTED_STACK = "AWS::CloudFormation::Stack"
-REPLACING = frozenset({"True", "Conditional"})
 NO_CHANGE_REASONS = ("didn't contain changes", "no updates are to be performed")
 _NESTED_ARN = re.compile(r"arn:aws[\w-]*:cloudformation:[\w-]+:\d+:changeSet/[\w/-]+")
 
 
-def _stateful_types() -> frozenset[str]:
-    """cfn-lint's list of data-bearing types (kept current by the pinned cfn-lint), plus KMS keys.
-
-    The list includes log groups (flow and application logs are kept as evidence), queues and
-    secrets: losing any of them by a replace is not undone by a redeploy. KMS keys are added
-    explicitly because data encrypted under a deleted key is gone with it.
-    """
-    # Located without importing cfnlint, whose import alone costs most of a second.
-    spec = importlib.util.find_spec("cfnlint")
-    if spec is None or not spec.submodule_search_locations:
-        raise WebstackError("cfn-lint is not installed; run pip install -e .", Exit.SOURCE)
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "AdditionalSpecs" / (
-        "StatefulResources.json")
-    return frozenset(json.loads(path.read_text(encoding="utf-8"))["ResourceTypes"]) | {
-        "AWS::KMS::Key"}
-
-
-STATEFUL_TYPES: frozenset[str] = _stateful_types()
 
 
 class StackStateError(WebstackError):
@@ -97,20 +72,6 @@ class Change:
         return self.action == "Modify" and self.scope == ("Tags",)
 
 
-class StatefulChangeRefused(WebstackError):
-    """The change set would replace or remove a data-bearing resource."""
-
-    exit_code = Exit.USAGE
-
-    def __init__(self, violations: Sequence[Change]) -> None:
-        self.violations = tuple(violations)
-        listed = ", ".join(f"{c.address} ({c.resource_type}, {outcome(c)})" for c in violations)
-        super().__init__(
-            f"refusing to lose data: {listed}; rerun with --allow-replacement after taking "
-            "a backup"
-        )
-
-
 @dataclass(frozen=True)
 class ChangeSetResult:
     """How a change set settled. ``no_changes`` means it was deleted and nothing is to do."""
@@ -120,28 +81,6 @@ class ChangeSetResult:
     reason: str = ""
     no_changes: bool = False
     execution_status: str = ""
-
-
-# -- polling ---------------------------------------------------------------------------------
-
-
-def _poll(
-    probe: Callable[[], tuple[bool, T]], *, timeout: float, sleep: Sleep, clock: Clock,
-    first_delay: float = 1.0, max_delay: float = 2.0,
-) -> tuple[bool, T]:
-    """Call ``probe`` until it says done or the deadline passes; returns its last answer."""
-    deadline = clock() + timeout
-    delay = first_delay
-    done, value = probe()
-    while not done and clock() < deadline:
-        sleep(min(delay, max(deadline - clock(), 0.0)))
-        delay = min(delay * 1.5, max_delay)
-        done, value = probe()
-    return done, value
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 # -- stack state -----------------------------------------------------------------------------
@@ -154,16 +93,17 @@ def _recreate_refused(environment: str) -> bool:
     return is_protected(environment)
 
 
-def blocking_state(status: str, environment: str, stack_name: str, region: str) -> str | None:
+def blocking_state(status: str, environment: str, stack_name: str, region: str,
+                   reattach: str | None = None) -> str | None:
     """The one-line reason a stack in ``status`` cannot take a change set, or None.
 
     Pure, so the preflight can show the same message before anything is packaged.
     REVIEW_IN_PROGRESS is not blocking: ``change_set_type`` clears such an orphan.
+    ``reattach`` is the watch command for this stack (stacks.reattach_command).
     """
     where = f"stack {stack_name} in {region}"
-    named = "" if stack_name == f"webstack-{environment}" else f" --stack-name {stack_name}"
-    watch = f"'webstack watch --env {environment} --region {region}{named}'"
-    if status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
+    watch = f"'{reattach or reattach_command(environment, region, stack_name)}'"
+    if StackStatus(status).in_progress:
         return f"{where} is {status}; wait, or attach with {watch}"
     delete = f"aws cloudformation delete-stack --stack-name {stack_name} --region {region}"
     if _recreate_refused(environment):
@@ -199,20 +139,6 @@ def blocking_state(status: str, environment: str, stack_name: str, region: str) 
     return messages.get(status)
 
 
-def _describe_stack(cfn: Any, stack: str) -> dict[str, Any] | None:
-    """The stack, or None when it does not exist (a deleted stack by id counts as gone)."""
-    try:
-        stacks = cfn.describe_stacks(StackName=stack)["Stacks"]
-    except Exception as err:
-        if error_code(err) == "ValidationError" and "does not exist" in error_message(err):
-            return None
-        raise
-    if not stacks or stacks[0]["StackStatus"] == "DELETE_COMPLETE":
-        return None
-    found: dict[str, Any] = stacks[0]
-    return found
-
-
 def _stack_environment(stack: Mapping[str, Any]) -> str:
     for tag in stack.get("Tags", []):
         if tag.get("Key") == "Environment":
@@ -225,7 +151,7 @@ def _stack_environment(stack: Mapping[str, Any]) -> str:
 
 def change_set_type(
     cfn: Any, stack_name: str, *, environment: str | None = None,
-    delete_timeout: float = 300.0, sleep: Sleep = time.sleep, clock: Clock = time.monotonic,
+    delete_timeout: float = 300.0, waiter: Waiter | None = None, reattach: str | None = None,
 ) -> tuple[str, dict[str, Any] | None]:
     """("CREATE", None) for a missing stack, ("UPDATE", stack) for one that can be updated.
 
@@ -235,24 +161,23 @@ def change_set_type(
     raise StackStateError. ``environment`` defaults to the stack's Environment tag.
     """
     region = str(cfn.meta.region_name)
-    with aws_errors(f"describe stack {stack_name} in {region}"):
-        stack = _describe_stack(cfn, stack_name)
+    stack = describe_stack(cfn, stack_name)
     if stack is None:
         return "CREATE", None
-    status = stack["StackStatus"]
-    if status == "REVIEW_IN_PROGRESS":
-        _delete_orphan(cfn, stack, region=region, timeout=delete_timeout, sleep=sleep,
-                       clock=clock)
+    status = StackStatus(stack["StackStatus"])
+    if status.awaiting_review:
+        _delete_orphan(cfn, stack, region=region, timeout=delete_timeout,
+                       waiter=waiter or Waiter())
         return "CREATE", None
     message = blocking_state(status, environment or _stack_environment(stack), stack_name,
-                             region)
+                             region, reattach)
     if message:
         raise StackStateError(message)
     return "UPDATE", stack
 
 
 def _delete_orphan(cfn: Any, stack: Mapping[str, Any], *, region: str, timeout: float,
-                   sleep: Sleep, clock: Clock) -> None:
+                   waiter: Waiter) -> None:
     stack_id, name = stack["StackId"], stack["StackName"]
     with aws_errors(f"delete the orphaned stack {name} in {region}"):
         held = cfn.list_stack_resources(StackName=stack_id).get("StackResourceSummaries", [])
@@ -264,18 +189,18 @@ def _delete_orphan(cfn: Any, stack: Mapping[str, Any], *, region: str, timeout: 
         cfn.delete_stack(StackName=stack_id)
 
         def gone() -> tuple[bool, str]:
-            current = _describe_stack(cfn, stack_id)
+            current = describe_stack(cfn, stack_id)
             if current is None:
                 return True, "DELETE_COMPLETE"
             if current["StackStatus"] == "DELETE_FAILED":
                 raise StackStateError(
                     f"could not delete the orphaned stack {name} in {region}: "
-                    f"{_one_line(current.get('StackStatusReason', 'DELETE_FAILED'))}",
+                    f"{one_line(current.get('StackStatusReason', 'DELETE_FAILED'))}",
                     Exit.FINDINGS,
                 )
             return False, str(current["StackStatus"])
 
-        done, last = _poll(gone, timeout=timeout, sleep=sleep, clock=clock)
+        done, last = waiter.poll(gone, timeout=timeout)
     if not done:
         raise ChangeSetTimeout(
             f"the orphaned stack {name} in {region} is still {last} after {timeout:.0f} s; "
@@ -284,6 +209,14 @@ def _delete_orphan(cfn: Any, stack: Mapping[str, Any], *, region: str, timeout: 
 
 
 # -- parameters ------------------------------------------------------------------------------
+
+
+def check_parameter_names(given: Collection[str], declared: Collection[str]) -> None:
+    """Every ``--param`` names a parameter the root template declares."""
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise UsageError(f"--param {unknown[0]} is not a parameter of the root template; "
+                         f"valid: {', '.join(sorted(declared))}")
 
 
 def build_parameters(
@@ -308,10 +241,7 @@ def build_parameters(
     with today's date; that second change set is the one reviewed and executed. Overrides are
     sent verbatim by default so the second pass really carries the new date.
     """
-    unknown = sorted(set(overrides) - set(template_params))
-    if unknown:
-        raise UsageError(f"--param {unknown[0]} is not a parameter of the root template; "
-                         f"valid: {', '.join(sorted(template_params))}")
+    check_parameter_names(overrides, template_params)
     parameters: list[dict[str, Any]] = []
     missing: list[str] = []
     for key in sorted(template_params):
@@ -431,7 +361,7 @@ def _failure_reason(cfn: Any, reason: str) -> str:
         nested = cfn.describe_change_set(ChangeSetName=match.group(0))
     except Exception:
         return reason
-    inner = _one_line(str(nested.get("StatusReason", "")))
+    inner = one_line(str(nested.get("StatusReason", "")))
     if not inner:
         return reason
     stack = nested.get("StackName", "a nested stack")
@@ -444,8 +374,7 @@ def wait_until_ready(
     *,
     stack_name: str,
     timeout: float = 600.0,
-    sleep: Sleep = time.sleep,
-    clock: Clock = time.monotonic,
+    waiter: Waiter | None = None,
 ) -> ChangeSetResult:
     """Poll until the change set is CREATE_COMPLETE or FAILED, against a deadline.
 
@@ -461,7 +390,7 @@ def wait_until_ready(
                                          StackName=stack_name)
         return described.get("Status") in {"CREATE_COMPLETE", "FAILED"}, described
 
-    done, described = _poll(probe, timeout=timeout, sleep=sleep, clock=clock)
+    done, described = (waiter or Waiter()).poll(probe, timeout=timeout)
     status = str(described.get("Status", ""))
     if not done:
         delete_quietly(cfn, change_set_id)
@@ -469,7 +398,7 @@ def wait_until_ready(
             f"change set {change_set_id} still {status} after {timeout:.0f} s; "
             "CloudFormation is slow or stuck: retry in a few minutes"
         )
-    reason = _one_line(str(described.get("StatusReason", "")))
+    reason = one_line(str(described.get("StatusReason", "")))
     empty = status == "CREATE_COMPLETE" and not described.get("Changes") and not described.get(
         "NextToken")
     if empty or (status == "FAILED" and _is_no_changes(reason)):
@@ -537,67 +466,9 @@ def describe_all(
                 continue
             change = _change(resource, path)
             changes.append(change)
-            if change.resource_type == NESTED_STACK and change.nested_change_set_id:
+            if change.resource_type == STACK_TYPE and change.nested_change_set_id:
                 changes += describe_all(cfn, change.nested_change_set_id,
                                         (*path, change.logical_id))
     return changes
 
 
-# -- the data guard --------------------------------------------------------------------------
-
-
-def outcome(change: Change) -> str:
-    """What happens to the resource, in words."""
-    if change.action == "Remove":
-        return "removed"
-    if change.replacement == "Conditional":
-        return "may be replaced"
-    if change.replacement == "True":
-        return "replaced"
-    return change.action.lower()
-
-
-def stateful_violations(
-    changes: Iterable[Change], data_types: Collection[str] = STATEFUL_TYPES,
-) -> list[Change]:
-    """Removes and replacements (True or Conditional) of data-bearing resources.
-
-    Conditional counts: CloudFormation decides at execution time, when it is too late.
-    A nested stack counts only when removed or certainly replaced; its Conditional is a
-    summary of its children, which are judged on their own from its nested change set.
-    """
-    found = []
-    for change in changes:
-        if change.resource_type not in data_types:
-            continue
-        if change.action == "Remove":
-            found.append(change)
-        elif change.resource_type == NESTED_STACK:
-            if change.replacement == "True":
-                found.append(change)
-        elif change.replacement in REPLACING:
-            found.append(change)
-    return found
-
-
-def stack_policy(resource_types: Iterable[str] = STATEFUL_TYPES) -> str:
-    """A stack policy for protected environments: no replace or delete of data-bearing types.
-
-    Keyed on ResourceType, not logical ids, so the same policy fits the root and each nested
-    stack (a root policy does not reach resources inside children). awacs has no names for
-    stack-policy actions, so they are spelled as generic ``Update:*`` actions.
-    """
-    from awacs.aws import Action, Allow, Condition, Deny, Policy, Principal, Statement, StringEquals
-
-    policy = Policy(Statement=[
-        Statement(
-            Effect=Deny,
-            Principal=Principal("*"),
-            Action=[Action("Update", "Replace"), Action("Update", "Delete")],
-            Resource=["*"],
-            Condition=Condition(StringEquals({"ResourceType": sorted(resource_types)})),
-        ),
-        Statement(Effect=Allow, Principal=Principal("*"), Action=[Action("Update", "*")],
-                  Resource=["*"]),
-    ])
-    return str(policy.to_json(indent=2, sort_keys=True))

@@ -8,6 +8,9 @@ from typing import Any
 
 from scripts.build.yamlio import load
 from scripts.deploy.aws import Target, aws_errors
+from scripts.deploy.events import Watcher, WatchResult, summary
+from scripts.deploy.stacks import STACK_TYPE, describe_stack
+from scripts.deploy.waiting import Cancelled, Waiter, handle_interrupts
 from scripts.errors import Exit, UsageError, WebstackError
 from templates_src.environments import is_protected
 
@@ -37,31 +40,25 @@ def kept_resources(cfn: Any, stack: str, path: str = "root") -> list[Kept]:
     kept: list[Kept] = []
     paginator = cfn.get_paginator("list_stack_resources")
     for page in paginator.paginate(StackName=stack):
-        for summary in page["StackResourceSummaries"]:
-            logical_id = summary["LogicalResourceId"]
-            physical = summary.get("PhysicalResourceId", "")
-            if summary["ResourceType"] == "AWS::CloudFormation::Stack" and physical:
+        for resource in page["StackResourceSummaries"]:
+            logical_id = resource["LogicalResourceId"]
+            physical = resource.get("PhysicalResourceId", "")
+            if resource["ResourceType"] == STACK_TYPE and physical:
                 kept += kept_resources(cfn, physical, f"{path}/{logical_id}")
                 continue
             policy = resources.get(logical_id, {}).get("DeletionPolicy", "Delete")
             if policy in KEPT_POLICIES:
-                kept.append(Kept(path, logical_id, summary["ResourceType"], physical, policy))
+                kept.append(Kept(path, logical_id, resource["ResourceType"], physical, policy))
     return kept
 
 
 def destroy(target: Target, *, environment: str, yes: bool, force: bool, interactive: bool,
             timeout: float, emit: Callable[[str], None] = print) -> int:
-    from scripts.deploy.events import Watcher, summary
-
     cfn = target.client("cloudformation")
-    with aws_errors(f"describe {target.stack_name}"):
-        try:
-            stack = cfn.describe_stacks(StackName=target.stack_name)["Stacks"][0]
-        except cfn.exceptions.ClientError as err:
-            if "does not exist" in str(err):
-                raise UsageError(f"stack {target.stack_name} does not exist in "
-                                 f"{target.region}; nothing to destroy") from err
-            raise
+    stack = describe_stack(cfn, target.stack_name)
+    if stack is None:
+        raise UsageError(f"stack {target.stack_name} does not exist in {target.region}; "
+                         "nothing to destroy")
     if is_protected(environment) and not force:
         raise UsageError(f"{target.stack_name} is a {environment} stack (deletion protection "
                          "in the environment table); destroy refuses it unless --force is given")
@@ -70,20 +67,14 @@ def destroy(target: Target, *, environment: str, yes: bool, force: bool, interac
     emit(f"destroying {target.stack_name} in {target.region} ({stack['StackStatus']})")
     for item in kept:
         emit(f"  will be {item.line()}")
-    if not yes:
-        if not interactive:
-            raise UsageError("refusing to destroy without confirmation: stdin is not a "
-                             "terminal; rerun with --yes")
-        answer = input(f"Type the stack name ({target.stack_name}) to destroy it: ")
-        if answer.strip() != target.stack_name:
-            raise UsageError("destroy cancelled; nothing was deleted")
+    _confirm(target.stack_name, yes=yes, interactive=interactive)
     with aws_errors("delete the stack"):
         if stack.get("EnableTerminationProtection"):
             emit("lifting termination protection (--force)")
             cfn.update_termination_protection(EnableTerminationProtection=False,
                                               StackName=stack["StackId"])
         cfn.delete_stack(StackName=stack["StackId"])
-    result = Watcher(cfn, stack["StackId"], emit=emit, timeout=timeout, deleting=True).run()
+    result = _watch_delete(cfn, stack["StackId"], target.stack_name, emit, timeout)
     for line in summary(result):
         emit(line)
     if not result.succeeded:
@@ -92,3 +83,27 @@ def destroy(target: Target, *, environment: str, yes: bool, force: bool, interac
     for item in kept:
         emit(item.line())
     return Exit.OK
+
+
+def _confirm(stack_name: str, *, yes: bool, interactive: bool) -> None:
+    """The user types the stack's name, unless --yes; with no terminal and no --yes, refuse."""
+    if yes:
+        return
+    if not interactive:
+        raise UsageError("refusing to destroy without confirmation: stdin is not a terminal; "
+                         "rerun with --yes")
+    answer = input(f"Type the stack name ({stack_name}) to destroy it: ")
+    if answer.strip() != stack_name:
+        raise UsageError("destroy cancelled; nothing was deleted")
+
+
+def _watch_delete(cfn: Any, stack_id: str, stack_name: str, emit: Callable[[str], None],
+                  timeout: float) -> WatchResult:
+    waiter = Waiter()
+    with handle_interrupts(waiter):
+        try:
+            return Watcher(cfn, stack_id, emit=emit, timeout=timeout, waiter=waiter,
+                           deleting=True).run()
+        except Cancelled:
+            raise WebstackError(f"stopped watching; the delete of {stack_name} goes on",
+                                Exit.INTERRUPTED) from None

@@ -8,24 +8,16 @@ It polls (no boto3 waiters: they poll every 30 s) and stops on the root stack's 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from scripts.deploy.aws import AwsError, aws_errors, error_code, error_message
-from scripts.errors import UsageError
+from scripts.deploy.stacks import OPERATION_STARTS, ROLLBACK_STARTS, STACK_TYPE, StackStatus
+from scripts.deploy.waiting import Waiter
+from scripts.errors import UsageError, one_line
 
-STACK_TYPE = "AWS::CloudFormation::Stack"
-SUCCEEDED = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE", "IMPORT_COMPLETE"})
-# A root stack event with one of these starts an operation; since=None reads back to it.
-OPERATION_STARTS = frozenset(
-    {"CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "DELETE_IN_PROGRESS", "IMPORT_IN_PROGRESS"}
-)
-ROLLBACK_STARTS = frozenset(
-    {"ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS", "IMPORT_ROLLBACK_IN_PROGRESS"}
-)
 BACKOFF = 1.5
 
 # Failure reasons that only echo another failure: a cancellation, or a parent naming its child.
@@ -37,11 +29,6 @@ _ECHO = re.compile(
 )
 _RED, _GREEN, _YELLOW, _RESET = "\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[0m"
 _PATH_WIDTH, _STATUS_WIDTH, _TYPE_WIDTH = 20, 28, 32
-
-
-def is_final(status: str) -> bool:
-    """UPDATE_COMPLETE_CLEANUP_IN_PROGRESS contains COMPLETE but is still running."""
-    return status.endswith(("_COMPLETE", "_FAILED"))
 
 
 def _paint(status: str) -> str:
@@ -107,7 +94,7 @@ class WatchResult:
 
     @property
     def succeeded(self) -> bool:
-        return not self.timed_out and self.final_status in SUCCEEDED
+        return not self.timed_out and StackStatus(self.final_status).succeeded
 
 
 def root_causes(events: Iterable[StackEvent]) -> list[StackEvent]:
@@ -201,8 +188,7 @@ class Watcher:
         poll_min: float = 1.0,
         poll_max: float = POLL_MAX,
         timeout: float = 3600.0,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        waiter: Waiter | None = None,
         now: Callable[[], datetime] = _utcnow,
         color: bool = False,
         deleting: bool = False,
@@ -216,8 +202,7 @@ class Watcher:
         self._poll_min = poll_min
         self._poll_max = poll_max
         self._timeout = timeout
-        self._sleep = sleep
-        self._clock = clock
+        self._waiter = waiter or Waiter()
         self._now = now
         self._color = color
         self._deleting = deleting
@@ -236,7 +221,7 @@ class Watcher:
     def run(self) -> WatchResult:
         """Poll until the root's status is final or `timeout` passes; quiet polls back off."""
         self._reset()
-        started = self._clock()
+        started = self._waiter.clock()
         deadline = started + self._timeout
         interval = self._poll_min
         while True:  # ends on a final status or at the deadline
@@ -245,21 +230,21 @@ class Watcher:
             fresh = self._new_events()
             for event in fresh:
                 self._emit(event.line(self._color))
-            if is_final(status):
+            if StackStatus(status).settled:
                 return self._result(status, started, timed_out=False)
-            remaining = deadline - self._clock()
+            remaining = deadline - self._waiter.clock()
             if remaining <= 0:
                 return self._result(status, started, timed_out=True)
             if fresh or status != previous:
                 interval = self._poll_min
-            self._sleep(min(interval, remaining))
+            self._waiter.sleep(min(interval, remaining))
             interval = min(interval * BACKOFF, self._poll_max)
 
     def _result(self, status: str, started: float, *, timed_out: bool) -> WatchResult:
         result = WatchResult(
             stack_name=self._stack_name,
             final_status=status,
-            elapsed=self._clock() - started,
+            elapsed=self._waiter.clock() - started,
             events=list(self._events),
             timed_out=timed_out,
             last_event_time=(self._events[-1].timestamp if self._events
@@ -354,12 +339,12 @@ class Watcher:
         if physical_id == stack_id or event.is_stack_itself:
             nested = self._nested.get(stack_id)
             if nested is not None:
-                nested.finished = event.timestamp if is_final(event.status) else None
+                nested.finished = event.timestamp if StackStatus(event.status).settled else None
             return
         if not physical_id:
             return
         child = self._nested.setdefault(physical_id, _Nested((*event.stack_path, event.logical_id)))
-        if not is_final(event.status):
+        if not StackStatus(event.status).settled:
             child.started = event.timestamp
 
 
@@ -374,6 +359,6 @@ def _event(raw: dict[str, Any], path: tuple[str, ...]) -> StackEvent:
         logical_id=str(raw.get("LogicalResourceId", "")),
         resource_type=str(raw.get("ResourceType", "")),
         status=str(raw.get("ResourceStatus", "")),
-        reason=" ".join(str(raw.get("ResourceStatusReason") or "").split()),
+        reason=one_line(raw.get("ResourceStatusReason") or ""),
         event_id=str(raw["EventId"]),
     )

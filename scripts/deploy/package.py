@@ -270,7 +270,7 @@ def package(target: Target, build_dir: Path, *, url_for: UrlFor | None = None,
     s3 = target.client("s3")
     make_url = url_for or (
         lambda b, k: object_url(target, b, k, endpoint_url=s3.meta.endpoint_url))
-    uploader = _Uploader(s3, bucket, dry_run=dry_run)
+    uploader = Uploader(s3, bucket, dry_run=dry_run)
 
     hashes = {ROOT_FILE: hashlib.sha256(root_bytes).hexdigest()}
     child_urls: dict[str, str] = {}
@@ -293,7 +293,7 @@ def package(target: Target, build_dir: Path, *, url_for: UrlFor | None = None,
     )
 
 
-class _Uploader:
+class Uploader:
     """Puts content-addressed objects once: a key already present (and fresh) is skipped."""
 
     def __init__(self, s3: Any, bucket: str, *, dry_run: bool = False) -> None:

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scripts.deploy.changeset import Change, outcome, stateful_violations
+from scripts.deploy.changeset import Change
+from scripts.deploy.guard import outcome, stateful_violations
 from scripts.errors import UsageError
 
 PLAN_FORMAT = 1

@@ -17,6 +17,7 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
+from scripts.build.engine_versions import version_key
 from scripts.deploy.aws import AwsError, Target, aws_errors, error_code, error_message, is_local
 from scripts.errors import Exit, UsageError, WebstackError
 from templates_src.environments import AZ_COUNT, ENVIRONMENTS
@@ -98,10 +99,6 @@ def _pages(client: Any, operation: str, **kwargs: Any) -> Iterator[dict[str, Any
             return
 
 
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split(".") if part.isdigit())
-
-
 def check_ami(target: Target) -> Check:
     """The pinned AMI still exists in the region (AMIs are deregistered as they age)."""
     region = target.region
@@ -157,7 +154,7 @@ def check_engine_version(target: Target, *, strict: bool, version: str | None = 
             {v["EngineVersion"] for page in _pages(rds, "describe_db_engine_versions",
                                                    Engine=ENGINE)
              for v in page["DBEngineVersions"] if v["EngineVersion"].startswith(f"{major}.")},
-            key=_version_key,
+            key=version_key,
         )
     except _Unimplemented:
         return _unimplemented("engine-version", "rds.describe_db_engine_versions", strict,

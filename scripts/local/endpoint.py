@@ -8,7 +8,6 @@ its command line shows it is our server, because a pid in a stale file may belon
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import importlib.util
 import itertools
@@ -19,18 +18,17 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
 from urllib.parse import urlparse
 
 from scripts.deploy.aws import LOCAL_HOSTS
+from scripts.deploy.waiting import Waiter
 from scripts.errors import Exit, UsageError, WebstackError
 from scripts.paths import REPO_ROOT
 
@@ -302,11 +300,21 @@ def up(port: int | None = None) -> tuple[Server, bool]:
         server = Server(pid=process.pid, port=chosen, url=f"http://localhost:{chosen}",
                         started=datetime.now(UTC).isoformat(timespec="seconds"))
         _write_state(server)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline and process.poll() is None:
-            if healthy(server.url, timeout=1.0):
-                return server, True
-            time.sleep(POLL_INTERVAL)
+
+        def answering() -> tuple[bool, bool]:
+            if process.poll() is not None:
+                return True, False  # it exited: no point waiting
+            return (True, True) if healthy(server.url, timeout=1.0) else (False, False)
+
+        try:
+            _, ready = Waiter().poll(answering, timeout=START_TIMEOUT, first=POLL_INTERVAL,
+                                     maximum=POLL_INTERVAL)
+        except BaseException:  # Ctrl-C while it starts: leave no server behind
+            _terminate(process.pid)
+            state_file().unlink(missing_ok=True)
+            raise
+        if ready:
+            return server, True
         _terminate(process.pid)
         state_file().unlink(missing_ok=True)
         raise LocalError(f"the local endpoint did not answer on port {chosen} within "
@@ -314,12 +322,9 @@ def up(port: int | None = None) -> tuple[Server, bool]:
 
 
 def _gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while _alive(pid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(POLL_INTERVAL)
-    return True
+    gone, _ = Waiter().poll(lambda: (not _alive(pid), None), timeout=timeout,
+                            first=POLL_INTERVAL, maximum=POLL_INTERVAL)
+    return gone
 
 
 def _terminate(pid: int) -> None:
@@ -354,42 +359,3 @@ def down() -> str:
         _terminate(server.pid)
         path.unlink(missing_ok=True)
         return f"local endpoint down: stopped pid {server.pid} ({server.url})"
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="webstack local",
-                     description="run the local AWS endpoint (moto) that --local commands use")
-    sub = parser.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    start = sub.add_parser("up", help="start the local endpoint (no-op if it is up)")
-    start.add_argument("--port", type=int, default=None,
-                       help=f"port to try first (default ${PORT_ENV} or {DEFAULT_PORT})")
-    sub.add_parser("down", help="stop the local endpoint and forget its state")
-    sub.add_parser("status", help="say whether it is up; exit 0 if up, 1 if down")
-    return parser
-
-
-def main(argv: Sequence[str]) -> int:
-    try:
-        args = build_parser().parse_args(list(argv))
-        if args.action == "up":
-            server, started = up(args.port)
-            state = "up" if started else "already up"
-            print(f"local endpoint {state}: {server.url} (pid {server.pid})")
-            return int(Exit.OK)
-        if args.action == "down":
-            print(down())
-            return int(Exit.OK)
-        current = running()
-        if current:
-            print(f"local endpoint up: {current.url} (pid {current.pid})")
-            return int(Exit.OK)
-        print("local endpoint down")
-        return int(Exit.FINDINGS)
-    except WebstackError as err:
-        print(f"webstack local: {err}", file=sys.stderr)
-        return int(err.exit_code)

@@ -134,7 +134,7 @@ def _require(owner: Any, *names: str) -> None:
                         "scripts/moto_shim.py needs updating for this moto version")
 
 
-def _patches() -> list[tuple[Any, str, Any]]:
+def _patches() -> list[tuple[Any, str, Any]]:  # noqa: C901, PLR0915 - one closure per gap, side by side
     """Every (owner, attribute, replacement) the shim installs, checked against this moto."""
     import yaml
     from moto.cloudformation import models, responses, utils

@@ -15,198 +15,53 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
-import json
 import os
 import platform
 import random
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from scripts.paths import BUILD_DIR, REPO_ROOT
+from scripts.tools.measure import (
+    BenchError,
+    Figure,
+    Finished,
+    Results,
+    alternate,
+    clean_env,
+    execute,
+    load_average,
+    ratios,
+    report,
+    timed,
+    tool,
+)
+from scripts.tools.workloads import (
+    COST_CENTER,
+    gate_workload,
+    simulated_cloud,
+    write_scale_template,
+)
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
-CDK_SOURCE = REPO_ROOT.parent / "shared" / "bench" / "cdk"
 CDK_CACHE = REPO_ROOT / ".cache" / "bench-cdk"
 CDK_ENV = {"CDK_DISABLE_VERSION_CHECK": "1", "NESTED": "1"}
 REGION = "us-east-1"
-COST_CENTER = "CC-1234"
 SCALE_SIZES = (50, 200, 500)
 # Linear means the per-resource cost from 200 to 500 stays within this factor of 50 to 200.
 LINEAR_TOLERANCE = 1.3
-COMMAND_TIMEOUT = 300.0
 INSTALL_TIMEOUT = 600.0
-
-
-class BenchError(Exception):
-    """A measurement could not be taken; one line, says what to do."""
-
-
-# -- figures ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Figure:
-    """One row of the table: samples in seconds (or a ratio), and the target if there is one."""
-
-    key: str
-    label: str
-    samples: list[float]
-    unit: str = "s"  # "s" or "x" (a ratio)
-    target: float | None = None
-    judge: str = "median"  # which statistic the target applies to: "median" or "max"
-    note: str = ""
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples)
-
-    @property
-    def low(self) -> float:
-        return min(self.samples)
-
-    @property
-    def high(self) -> float:
-        return max(self.samples)
-
-    @property
-    def met(self) -> bool | None:
-        if self.target is None or not self.samples:
-            return None
-        value = self.high if self.judge == "max" else self.median
-        return value <= self.target
-
-    def cell(self, value: float) -> str:
-        return f"{value:.2f}x" if self.unit == "x" else f"{value:.2f} s"
-
-    def target_cell(self) -> str:
-        if self.target is None:
-            return ""
-        bound = f"{self.target:.2f}x" if self.unit == "x" else f"{self.target:.2f} s"
-        return f"<= {bound}" + (" (max)" if self.judge == "max" else "")
-
-    def as_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.update(median=self.median, min=self.low, max=self.high, met=self.met,
-                   runs=len(self.samples))
-        return out
-
-
-@dataclass
-class Results:
-    figures: list[Figure] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (what, why)
-    notes: list[str] = field(default_factory=list)
-
-    def add(self, figure: Figure) -> Figure:
-        self.figures.append(figure)
-        return figure
-
-    def skip(self, what: str, why: str) -> None:
-        print(f"  skipped {what}: {why}", flush=True)
-        self.skipped.append((what, why))
-
-
-def ratios(numerators: Sequence[float], denominators: Sequence[float]) -> list[float]:
-    """A/B pair by pair: round i of A over round i of B."""
-    return [a / b for a, b in zip(numerators, denominators, strict=True)]
-
-
-def alternate(commands: dict[str, Callable[[], float]], *, runs: int, warmup: int,
-              label: str) -> dict[str, list[float]]:
-    """Run each command once per round, in order (A, B, A, B, ...); drop the warm-up rounds."""
-    samples: dict[str, list[float]] = {name: [] for name in commands}
-    for round_ in range(warmup + runs):
-        kind = "warm-up" if round_ < warmup else f"run {round_ - warmup + 1}/{runs}"
-        print(f"  {label}: {kind}", flush=True)
-        for name, command in commands.items():
-            elapsed = command()
-            if round_ >= warmup:
-                samples[name].append(elapsed)
-    return samples
-
-
-# -- processes -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Finished:
-    """A finished command: wall time, exit code, and stdout lines with the time each arrived."""
-
-    elapsed: float
-    code: int
-    lines: list[tuple[float, str]]
-    stderr: str
-
-    def last_words(self) -> str:
-        text = self.stderr.strip().splitlines() or [line for _, line in self.lines] or [""]
-        return text[-1].strip()[:300]
-
-
-def execute(argv: Sequence[str], *, cwd: Path, env: dict[str, str],
-            timeout: float = COMMAND_TIMEOUT) -> Finished:
-    """Run ``argv`` to completion (killed after ``timeout``); wall time includes start-up."""
-    with tempfile.TemporaryFile() as errors:
-        started = time.perf_counter()
-        process = subprocess.Popen(list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=errors, text=True)
-        timer = threading.Timer(timeout, process.kill)
-        timer.start()
-        lines: list[tuple[float, str]] = []
-        try:
-            assert process.stdout is not None
-            for line in process.stdout:
-                lines.append((time.time(), line.rstrip("\n")))
-            code = process.wait()
-        finally:
-            timer.cancel()
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
-        elapsed = time.perf_counter() - started
-        errors.seek(0)
-        stderr = errors.read().decode(errors="replace")
-    if elapsed >= timeout:
-        raise BenchError(f"{' '.join(argv[:4])} ... did not finish within {timeout:.0f} s")
-    return Finished(elapsed, code, lines, stderr)
-
-
-def timed(argv: Sequence[str], *, cwd: Path, env: dict[str, str], ok: Sequence[int] = (0,),
-          timeout: float = COMMAND_TIMEOUT) -> float:
-    """Wall time of one command that must exit with one of ``ok``."""
-    done = execute(argv, cwd=cwd, env=env, timeout=timeout)
-    if done.code not in ok:
-        raise BenchError(f"'{' '.join(str(a) for a in argv[:6])} ...' exited {done.code}: "
-                         f"{done.last_words()}")
-    return done.elapsed
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without any AWS setting (profiles, endpoints, keys), plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(NO_COLOR="1", PYTHONDONTWRITEBYTECODE="1", **extra)
-    return env
-
-
-def tool(name: str) -> str | None:
-    """A console script of this interpreter's environment, else one on PATH."""
-    beside = Path(sys.executable).parent / name
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    return shutil.which(name)
 
 
 # -- the harness -----------------------------------------------------------------------------
@@ -218,7 +73,7 @@ class Settings:
     warmup: int
     slow_runs: int
     sections: tuple[str, ...]
-    cdk_source: Path
+    cdk_source: Path | None
     out: Path
     api_latency: float
     latency_trials: int
@@ -306,6 +161,9 @@ class Bench:
         """``npx cdk synth`` of the shared app, installed once under .cache/; None if skipped."""
         source = self.settings.cdk_source
         npm, npx = shutil.which("npm"), shutil.which("npx")
+        if source is None:
+            self.results.skip("cdk synth", "no CDK app given; pass --cdk-app FOLDER")
+            return None
         if not shutil.which("node") or npm is None or npx is None:
             self.results.skip("cdk synth", "node/npm/npx are not on PATH")
             return None
@@ -323,7 +181,7 @@ class Bench:
 
     # -- 5: deploys against the local endpoint --------------------------------------------
 
-    def deploys(self, endpoint: str) -> None:
+    def deploys(self, endpoint: str) -> None:  # noqa: C901, PLR0915 - closures share one run's names
         s, r = self.settings, self.results
         from scripts.deploy.aws import make_client
 
@@ -440,13 +298,14 @@ class Bench:
         durations = [2.0 + 8.0 * i / trials + rng.uniform(0.0, 0.25) for i in range(trials)]
         print(f"  completion latency: {trials} simulated deploys at once, "
               f"{s.api_latency * 1000:.0f} ms per API call", flush=True)
-        Simulation.make(0.3, s.api_latency, -1).run()  # warm-up: imports, first client
-        simulations = [Simulation.make(d, s.api_latency, i, quiet_tail=i % 2 == 1)
+        simulation = simulated_cloud().Simulation
+        simulation.make(0.3, s.api_latency, -1).run()  # warm-up: imports, first client
+        simulations = [simulation.make(d, s.api_latency, i, quiet_tail=i % 2 == 1)
                        for i, d in enumerate(durations)]
         found: list[float] = []
         errors: list[BaseException] = []
 
-        def one(simulation: Simulation) -> None:
+        def one(simulation: Any) -> None:
             try:
                 found.append(simulation.run())
             except BaseException as err:  # reported below, after every thread ended
@@ -522,23 +381,6 @@ class Bench:
                 f"x{growth:.2f})")
 
 
-def gate_workload() -> str:
-    """How many texts one cold build lints: build/ as written, and each resolved variant."""
-    from scripts.build import yamlio
-    from scripts.build.gate import load_lint_config, resolved_targets
-    from templates_src.environments import ENVIRONMENTS
-
-    written = {p.name: yamlio.load(p.read_text(encoding="utf-8"))
-               for p in sorted(BUILD_DIR.glob("*.yaml"))}
-    regions = tuple(load_lint_config().get("regions") or ())
-    resolved, _ = resolved_targets(written, list(ENVIRONMENTS), regions)
-    resources = sum(len(body.get("Resources") or {}) for body in written.values())
-    return (f"a cold build lints {len(written) + len(resolved)} texts: the {len(written)} "
-            f"templates of build/ ({resources} resources) as written, and {len(resolved)} "
-            f"resolved (environment x region, identical texts once); cfn-lint lints the "
-            f"{len(written)}")
-
-
 # -- the CDK app -----------------------------------------------------------------------------
 
 
@@ -582,206 +424,6 @@ def completion_latency(cfn: Any, stack: str, done: Finished, success: str) -> fl
     return float(reported - newest.timestamp())
 
 
-class SimulatedCloud:
-    """CloudFormation as a clock sees it: a root stack with seven nested stacks that starts at
-    ExecuteChangeSet and completes ``duration`` seconds later, children first.
-
-    Its answers are given to a real botocore client through ``before-call`` (the hook botocore's
-    Stubber uses), so the watcher runs through the client it uses against AWS. Each call costs
-    ``latency`` seconds, half before the state is read and half after, like a round trip.
-    """
-
-    CHILDREN = ("Network", "Security", "Iam", "Storage", "Database", "Compute", "Monitoring")
-    STACK = "AWS::CloudFormation::Stack"
-
-    def __init__(self, name: str, duration: float, latency: float, *,
-                 quiet_tail: bool = False) -> None:
-        self.name = name
-        self.duration = duration
-        # The last child finishes at 91% of the duration, or at 50% with a quiet tail.
-        self.settled = 0.5 if quiet_tail else 0.91
-        self.latency = latency
-        self.root_id = self._id(name)
-        self.started: float | None = None
-        self.events: dict[str, list[dict[str, Any]]] = {}
-
-    @staticmethod
-    def _id(name: str) -> str:
-        suffix = hashlib.sha256(name.encode()).hexdigest()[:12]
-        return f"arn:aws:cloudformation:{REGION}:123456789012:stack/{name}/{suffix}"
-
-    def _schedule(self, start: float) -> None:
-        """Children start one after another and finish one after another until ``settled``;
-        the root's CREATE_COMPLETE at 100% of the duration is the last event."""
-        def event(stack: tuple[str, str], logical: str, status: str, seconds: float, *,
-                  physical: str, type_: str = self.STACK) -> dict[str, Any]:
-            name, stack_id = stack
-            return {"StackId": stack_id, "StackName": name, "LogicalResourceId": logical,
-                    "PhysicalResourceId": physical, "ResourceType": type_,
-                    "ResourceStatus": status, "EventId": f"{name}-{logical}-{status}",
-                    "Timestamp": datetime.fromtimestamp(start + seconds, UTC)}
-
-        root_stack = (self.name, self.root_id)
-        root = [event(root_stack, self.name, "CREATE_IN_PROGRESS", 0.0, physical=self.root_id)]
-        for index, child in enumerate(self.CHILDREN):
-            child_stack = (f"{self.name}-{child}Stack", self._id(f"{self.name}-{child}Stack"))
-            child_id = child_stack[1]
-            finish = self.settled - (len(self.CHILDREN) - 1 - index) * 0.06
-            begin, end = 0.05 * (index + 1), self.duration * finish
-            root.append(event(root_stack, f"{child}Stack", "CREATE_IN_PROGRESS", begin,
-                              physical=child_id))
-            self.events[child_id] = [
-                event(child_stack, child_stack[0], "CREATE_IN_PROGRESS", begin + 0.01,
-                      physical=child_id),
-                event(child_stack, f"{child}Resource", "CREATE_IN_PROGRESS", begin + 0.02,
-                      physical="physical", type_="AWS::SSM::Parameter"),
-                event(child_stack, f"{child}Resource", "CREATE_COMPLETE", end - 0.02,
-                      physical="physical", type_="AWS::SSM::Parameter"),
-                event(child_stack, child_stack[0], "CREATE_COMPLETE", end - 0.01,
-                      physical=child_id),
-            ]
-            root.append(event(root_stack, f"{child}Stack", "CREATE_COMPLETE", end,
-                              physical=child_id))
-        root.append(event(root_stack, self.name, "CREATE_COMPLETE", self.duration,
-                          physical=self.root_id))
-        self.events[self.root_id] = root
-
-    @property
-    def last_event(self) -> datetime:
-        newest: datetime = max(e["Timestamp"] for e in self.events[self.root_id])
-        return newest
-
-    def attach(self, client: Any) -> None:
-        client.meta.events.register("before-parameter-build.cloudformation", self._remember)
-        client.meta.events.register("before-call.cloudformation", self._answer)
-
-    @staticmethod
-    def _remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        context["bench_params"] = dict(params)  # the call's own arguments, before serializing
-
-    def _answer(self, model: Any, context: dict[str, Any], **_: Any
-                ) -> tuple[Any, dict[str, Any]]:
-        from botocore.awsrequest import AWSResponse
-
-        time.sleep(self.latency / 2)
-        body = getattr(self, f"_{model.name}")(context["bench_params"], time.time())
-        time.sleep(self.latency / 2)
-        return AWSResponse(None, 200, {}, None), {"ResponseMetadata": {"HTTPStatusCode": 200},
-                                                  **body}
-
-    def _ExecuteChangeSet(self, params: dict[str, Any], now: float) -> dict[str, Any]:
-        self.started = now
-        self._schedule(now)
-        return {}
-
-    def _DescribeChangeSet(self, params: dict[str, Any], now: float) -> dict[str, Any]:
-        return {"ExecutionStatus": "EXECUTE_IN_PROGRESS", "Status": "CREATE_COMPLETE",
-                "ChangeSetId": params["ChangeSetName"], "StackName": self.name}
-
-    def _DescribeStacks(self, params: dict[str, Any], now: float) -> dict[str, Any]:
-        assert self.started is not None
-        done = now >= self.started + self.duration
-        return {"Stacks": [{
-            "StackName": self.name, "StackId": self.root_id,
-            "CreationTime": datetime.fromtimestamp(self.started, UTC),
-            "StackStatus": "CREATE_COMPLETE" if done else "CREATE_IN_PROGRESS",
-            "Outputs": [{"OutputKey": "AppUrl", "OutputValue": "http://example.invalid"}],
-        }]}
-
-    def _DescribeStackEvents(self, params: dict[str, Any], now: float) -> dict[str, Any]:
-        stack = params["StackName"]
-        events = self.events[self.root_id if stack == self.name else stack]
-        visible = [e for e in events if e["Timestamp"].timestamp() <= now]
-        return {"StackEvents": sorted(visible, key=lambda e: e["Timestamp"], reverse=True)}
-
-
-@dataclass
-class Simulation:
-    """One simulated deploy, its client built up front (a boto3 session is not thread-safe)."""
-
-    cloud: SimulatedCloud
-    options: Any
-    prepared: Any
-
-    @classmethod
-    def make(cls, duration: float, latency: float, index: int, *,
-             quiet_tail: bool = False) -> Simulation:
-        from scripts.deploy import pipeline as deploy
-        from scripts.deploy.aws import Target, make_client
-
-        name = f"latency-{index}"
-        cloud = SimulatedCloud(name, duration, latency, quiet_tail=quiet_tail)
-        client = make_client("cloudformation", REGION, None, "http://127.0.0.1:9")
-        cloud.attach(client)
-        target = Target("dev", REGION, name, None, "http://127.0.0.1:9",
-                        _clients={"cloudformation": client})
-        options = deploy.Options(environment="dev", regions=[REGION], stack_name=name,
-                                 yes=True, timeout=duration + 60.0)
-        prepared = deploy.Prepared(target, emit=lambda _line: None,
-                                   change_set_id=f"{name}-change-set", change_set_type="CREATE")
-        return cls(cloud, options, prepared)
-
-    def run(self) -> float:
-        """Execute and watch with webstack's own code; seconds from the last stack event to the
-        moment ``deploy.execute`` hands back its result, outputs included."""
-        from scripts.deploy import pipeline as deploy
-
-        result = deploy.execute(self.options, self.prepared, deploy._InterruptState())
-        reported = time.time()
-        if result.code != 0:
-            raise BenchError(f"the simulated deploy of {self.cloud.name} ended "
-                             f"'{result.result}'")
-        return reported - self.cloud.last_event.timestamp()
-
-
-# -- scale templates ---------------------------------------------------------------------
-
-
-def scale_template(count: int) -> dict[str, Any]:
-    """``count`` tagged resources (SNS topics and SSM parameters) that pass every project rule.
-
-    No ``Environment`` parameter, so the gate lints the text as written, exactly as cfn-lint
-    does: the comparison is the gate's own cost, not the resolved sets.
-    """
-    cost_tags = {"Environment": "bench", "CostCenter": {"Ref": "CostCenter"},
-                 "DeploymentDate": {"Ref": "DeploymentDate"}}
-    resources: dict[str, Any] = {}
-    for index in range(count):
-        if index % 2:
-            resources[f"Parameter{index:04d}"] = {
-                "Type": "AWS::SSM::Parameter",
-                "Properties": {"Type": "String", "Value": f"value-{index}",
-                               "Description": f"benchmark parameter {index}", "Tags": cost_tags},
-            }
-        else:
-            resources[f"Topic{index:04d}"] = {
-                "Type": "AWS::SNS::Topic",
-                "Properties": {"DisplayName": f"topic {index}", "Tags": [
-                    {"Key": key, "Value": value} for key, value in cost_tags.items()]},
-            }
-    return {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": f"Benchmark: {count} tagged resources",
-        # I3010 says 500 resources approach the quota; that is the point of this template.
-        "Metadata": {"cfn-lint": {"config": {"ignore_checks": ["I3010"]}}},
-        "Parameters": {
-            "CostCenter": {"Type": "String", "Default": COST_CENTER,
-                           "AllowedPattern": "^CC-[0-9]{4,6}$"},
-            "DeploymentDate": {"Type": "String", "Default": "2026-01-01",
-                               "AllowedPattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
-        },
-        "Resources": resources,
-    }
-
-
-def write_scale_template(folder: Path, count: int) -> Path:
-    from scripts.build import yamlio
-
-    path = folder / f"scale-{count}.yaml"
-    path.write_text(yamlio.dump(scale_template(count)), encoding="utf-8")
-    return path
-
-
 # -- the local endpoint ----------------------------------------------------------------------
 
 
@@ -807,52 +449,6 @@ def local_endpoint(state: Path) -> Iterator[str]:
             os.environ[local.STATE_DIR_ENV] = previous
 
 
-# -- output ----------------------------------------------------------------------------------
-
-
-def table(results: Results) -> list[str]:
-    rows = [["figure", "median", "min", "max", "runs", "target", "met"]]
-    for f in results.figures:
-        met = {None: "", True: "yes", False: "**no**"}[f.met]
-        rows.append([f.label, f.cell(f.median), f.cell(f.low), f.cell(f.high),
-                     str(len(f.samples)), f.target_cell(), met])
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
-    return lines
-
-
-def report(results: Results, meta: dict[str, Any], out: Path) -> Path:
-    """Print the table and write it as markdown and JSON; returns the markdown path."""
-    lines = [f"Measured {meta['finished']} on {meta['machine']} ({meta['cores']} cores, load "
-             f"{meta['load_before']} before, {meta['load_after']} after), "
-             f"{meta['elapsed']:.0f} s, with `{meta['command']}`.", "", *table(results)]
-    if results.notes or results.skipped or any(f.note for f in results.figures):
-        lines.append("")
-    lines += [f"- {f.label}: {f.note}" for f in results.figures if f.note]
-    lines += [f"- {note}" for note in results.notes]
-    lines += [f"- skipped {what}: {why}" for what, why in results.skipped]
-    text = "\n".join(lines) + "\n"
-    print()
-    print(text, end="")
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    document = {"meta": meta, "figures": [f.as_json() for f in results.figures],
-                "skipped": [{"what": w, "why": y} for w, y in results.skipped],
-                "notes": results.notes}
-    for name in (f"bench-{stamp}", "latest"):
-        (out / f"{name}.md").write_text(text, encoding="utf-8")
-        (out / f"{name}.json").write_text(json.dumps(document, indent=2, sort_keys=True,
-                                                     default=str) + "\n", encoding="utf-8")
-    return out / "latest.md"
-
-
-def _load() -> str:
-    try:
-        return " ".join(f"{value:.2f}" for value in os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
 # -- entry point -----------------------------------------------------------------------------
 
 SECTIONS = ("gate", "deploy", "latency", "scale")
@@ -867,8 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="runs of the slow figures: cfn-lint per file, scale (3)")
     parser.add_argument("--only", action="append", choices=SECTIONS,
                         help="measure only this section (repeatable)")
-    parser.add_argument("--cdk-app", type=Path, default=CDK_SOURCE,
-                        help=f"the equivalent CDK app (default {CDK_SOURCE})")
+    parser.add_argument("--cdk-app", type=Path, default=None,
+                        help="folder of the equivalent CDK app (its package.json) to time "
+                             "'cdk synth' beside the cold build; without it that figure is "
+                             "skipped")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR,
                         help="where the markdown and JSON go (default bench/results/)")
     parser.add_argument("--api-latency", type=float, default=0.05,
@@ -895,7 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         out=args.out, api_latency=args.api_latency,
                         latency_trials=args.latency_trials, one_worker=args.one_worker)
     command = " ".join(["python -m scripts.tools.bench", *(sys.argv[1:] if argv is None else argv)])
-    load_before, started = _load(), time.perf_counter()
+    load_before, started = load_average(), time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)  # the endpoint always stops
     try:
         return _run(settings, command, load_before, started)
@@ -933,7 +531,7 @@ def _run(settings: Settings, command: str, load_before: str, started: float) -> 
         "command": command, "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": platform.node() or "this machine", "cores": os.cpu_count(),
         "python": platform.python_version(), "load_before": load_before,
-        "load_after": _load(), "elapsed": time.perf_counter() - started,
+        "load_after": load_average(), "elapsed": time.perf_counter() - started,
         "runs": settings.runs, "warmup": settings.warmup, "slow_runs": settings.slow_runs,
     }
     written = report(bench.results, meta, settings.out)

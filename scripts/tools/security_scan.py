@@ -145,7 +145,7 @@ def run_checkov(folder: Path, checkov: str) -> dict[str, Any]:
     return report
 
 
-def _split(report: Mapping[str, Any], targets: Sequence[str]) -> dict[str, TargetReport]:
+def split_by_target(report: Mapping[str, Any], targets: Sequence[str]) -> dict[str, TargetReport]:
     """checkov's results grouped by target folder (the first part of each file path)."""
     out = {target: TargetReport() for target in targets}
     results = report.get("results") or {}
@@ -172,7 +172,7 @@ def scan(environments: Sequence[str] | None = None, checkov: str | None = None) 
         started = time.perf_counter()
         raw = run_checkov(root, checkov)
         seconds = time.perf_counter() - started
-    return ScanReport(_split(raw, targets), seconds, raw)
+    return ScanReport(split_by_target(raw, targets), seconds, raw)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

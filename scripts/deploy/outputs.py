@@ -1,0 +1,41 @@
+"""A stack's outputs: read, printed, and written in the CDK's ``--outputs-file`` format."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from scripts.deploy.aws import Target
+from scripts.deploy.stacks import describe_stack
+from scripts.errors import UsageError
+from scripts.paths import REPO_ROOT
+
+OUTPUTS_DIR = REPO_ROOT / ".webstack" / "outputs"
+
+
+def fetch_outputs(target: Target) -> dict[str, str]:
+    stack = describe_stack(target.client("cloudformation"), target.stack_name)
+    if stack is None:
+        raise UsageError(f"stack {target.stack_name} does not exist in {target.region}; "
+                         "deploy it first")
+    return {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])}
+
+
+def write_outputs(path: str | Path, stack_name: str, by_region: Mapping[str, Mapping[str, str]]
+                  ) -> Path:
+    """CDK's format: {"<stack>": {"Key": "value"}}; several regions key by stack@region."""
+    if len(by_region) == 1:
+        document = {stack_name: dict(next(iter(by_region.values())))}
+    else:
+        document = {f"{stack_name}@{region}": dict(o) for region, o in by_region.items()}
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return out
+
+
+def print_outputs(outputs: Mapping[str, str], emit: Callable[[str], None]) -> None:
+    width = max((len(k) for k in outputs), default=0)
+    for key in sorted(outputs):
+        emit(f"  {key.ljust(width)}  {outputs[key]}")

@@ -1,0 +1,282 @@
+"""One region made ready to execute: preflight, package, change set, plan and the data guard.
+
+Nothing here executes anything. Each step either finishes or leaves nothing behind: the change
+set is recorded on ``Prepared`` the moment CloudFormation returns its id, so an interrupt at any
+later instant can delete it (``discard``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from scripts import paths
+from scripts.build import yamlio
+from scripts.deploy import changeset, guard, package, plan, preflight
+from scripts.deploy.aws import Target, aws_errors
+from scripts.deploy.events import Watcher
+from scripts.deploy.options import Options
+from scripts.deploy.stacks import STACK_TYPE, StackStatus, describe_stack
+from scripts.deploy.waiting import Waiter
+from scripts.errors import Exit, UsageError, WebstackError
+from templates_src.environments import is_protected
+
+Emit = Callable[[str], None]
+# Parameters webstack sets itself; an unchanged deploy compares every other one.
+MANAGED_PARAMETERS = frozenset({"Environment", "DeploymentDate"})
+
+
+@dataclass
+class Prepared:
+    """A region ready to execute: its change set and plan, or nothing to do."""
+
+    target: Target
+    emit: Emit
+    change_set_id: str | None = None
+    change_set_type: str = "UPDATE"
+    changes: list[Any] = field(default_factory=list)
+    no_changes: bool = False
+    started: float = field(default_factory=time.perf_counter)
+    stack: dict[str, Any] | None = None
+
+
+def discard(prepared: Prepared) -> None:
+    """Delete an unexecuted change set, and the empty REVIEW_IN_PROGRESS stack a CREATE
+    change set brings with it, so a plan leaves the account as it found it."""
+    if prepared.change_set_id is None:
+        return
+    cfn = prepared.target.client("cloudformation")
+    changeset.delete_quietly(cfn, prepared.change_set_id)
+    if prepared.change_set_type == "CREATE":
+        with suppress(Exception):
+            cfn.delete_stack(StackName=prepared.target.stack_name)
+    prepared.change_set_id = None
+
+
+def prepare(options: Options, region: str, emit: Emit, waiter: Waiter | None = None
+            ) -> Prepared:
+    """Preflight, package and plan one region. Nothing is executed here."""
+    waiter = waiter or Waiter()
+    target = options.target(region)
+    prepared = Prepared(target, emit)
+    cfn = target.client("cloudformation")
+
+    stack = describe_stack(cfn, target.stack_name)
+    status = StackStatus(stack["StackStatus"]) if stack else None
+    if stack is not None and status == "ROLLBACK_COMPLETE" and options.recreate:
+        recreate(target, options, stack, emit, waiter)
+        stack = None
+    if stack is not None and not StackStatus(stack["StackStatus"]).in_progress and _unchanged(
+            options, target, stack):
+        emit(f"no changes: {target.stack_name} already runs this template set with "
+             "these parameters")
+        prepared.no_changes = True
+        return prepared
+    waiter.check()
+    _preflight(options, target, stack, emit)
+    waiter.check()
+    with aws_errors(f"package templates in {region}"):
+        packaged = package.package(target, paths.BUILD_DIR)
+    emit(f"packaged {len(packaged.child_urls)} child templates into s3://{packaged.bucket} "
+         f"({len(packaged.uploaded)} uploaded, the rest unchanged)")
+    waiter.check()
+    if stack is not None:
+        change_set_type, _ = changeset.change_set_type(
+            cfn, target.stack_name, waiter=waiter, reattach=options.reattach(region))
+        if change_set_type == "CREATE":
+            stack = None
+    prepared.stack = stack
+    prepared.change_set_type = "UPDATE" if stack is not None else "CREATE"
+    try:
+        _make_change_set(options, prepared, packaged, waiter)
+        if prepared.change_set_id is not None:
+            _review(options, prepared)
+    except BaseException:
+        discard(prepared)
+        raise
+    return prepared
+
+
+def _preflight(options: Options, target: Target, stack: dict[str, Any] | None,
+               emit: Emit) -> None:
+    """The account can take this deploy (AMI, AZs, engine version, DB class, stack state)."""
+    def stack_state() -> str | None:
+        return None if stack is None else changeset.blocking_state(
+            stack["StackStatus"], options.environment, target.stack_name, target.region,
+            options.reattach(target.region))
+
+    checks = preflight.run_preflight(target, strict=options.strict_preflight,
+                                     stack_state=stack_state, emit=emit)
+    blocked = stack_state()
+    if blocked is not None:  # a refused action (exit 2), as change_set_type would raise it
+        raise changeset.StackStateError(blocked)
+    preflight.raise_on_failure(checks, options.strict_preflight)
+
+
+def _make_change_set(options: Options, prepared: Prepared, packaged: package.Packaged,
+                     waiter: Waiter) -> None:
+    """Create the change set with the deployed date; if something real changes and the date
+    moved, make it again with today's (tags follow). No changes leaves no change set."""
+    target, stack = prepared.target, prepared.stack
+    cfn = target.client("cloudformation")
+    root_dict = yamlio.load(packaged.root_body) if packaged.root_body is not None else \
+        yamlio.load((paths.BUILD_DIR / "root.yaml").read_text(encoding="utf-8"))
+    triggers = rollback_triggers(target, stack) if options.rollback_triggers else []
+    kept_date = deployed_date(stack) or options.today
+    for date_value in dict.fromkeys([kept_date, options.today]):
+        if prepared.change_set_id is not None:  # the first pass found changes: redo it dated
+            changeset.delete_quietly(cfn, prepared.change_set_id)
+            prepared.change_set_id = None
+        name = f"webstack-{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}"
+        with aws_errors(f"create change set in {target.region}"):
+            prepared.change_set_id = changeset.create(
+                cfn, stack_name=target.stack_name, change_set_name=name,
+                change_set_type=prepared.change_set_type,
+                parameters=parameters_for(options, root_dict, stack, date_value),
+                tags=_tags(options, stack, date_value), template_body=packaged.root_body,
+                template_url=packaged.root_url, rollback_triggers=triggers,
+            )
+        if prepared.change_set_id is None:
+            break
+        result = changeset.wait_until_ready(cfn, prepared.change_set_id,
+                                            stack_name=target.stack_name,
+                                            timeout=options.timeout, waiter=waiter)
+        if result.no_changes:
+            prepared.change_set_id = None  # wait_until_ready deleted it
+            break
+    if prepared.change_set_id is None:
+        prepared.emit(f"no changes: {target.stack_name} is up to date")
+        prepared.no_changes = True
+
+
+def _review(options: Options, prepared: Prepared) -> None:
+    """Read every change, print the plan, and refuse what would lose data."""
+    assert prepared.change_set_id is not None
+    cfn = prepared.target.client("cloudformation")
+    with aws_errors(f"describe change set in {prepared.target.region}"):
+        prepared.changes = changeset.describe_all(cfn, prepared.change_set_id)
+    for line in plan.render(prepared.changes, color=options.color,
+                            allow_replacement=options.allow_replacement):
+        prepared.emit(line)
+    violations = guard.stateful_violations(prepared.changes)
+    if violations and not options.allow_replacement:
+        raise guard.StatefulChangeRefused(violations)
+
+
+def _tags(options: Options, existing: dict[str, Any] | None, date_value: str) -> dict[str, str]:
+    previous = {t["Key"]: t["Value"] for t in (existing or {}).get("Tags", [])}
+    params = {p["ParameterKey"]: p.get("ParameterValue", "")
+              for p in (existing or {}).get("Parameters", [])}
+    cost_center = options.overrides.get("CostCenter") or params.get("CostCenter") or \
+        previous.get("CostCenter", "")
+    return {"Environment": options.environment, "CostCenter": cost_center,
+            "DeploymentDate": date_value}
+
+
+def recreate(target: Target, options: Options, stack: dict[str, Any], emit: Emit,
+              waiter: Waiter) -> None:
+    if is_protected(options.environment):
+        raise UsageError(f"{target.stack_name} is a {options.environment} stack in "
+                         f"{stack['StackStatus']}; --recreate never deletes it: review and "
+                         "delete it by hand")
+    emit(f"--recreate: deleting {target.stack_name} ({stack['StackStatus']}) before creating it")
+    cfn = target.client("cloudformation")
+    with aws_errors("delete stack"):
+        cfn.delete_stack(StackName=stack["StackId"])
+    result = Watcher(cfn, stack["StackId"], emit=emit, timeout=options.timeout,
+                     waiter=waiter, deleting=True).run()
+    if not result.succeeded:
+        raise WebstackError(f"could not delete {target.stack_name}: {result.final_status}",
+                            Exit.FINDINGS)
+
+
+def parameters_for(options: Options, root: dict[str, Any], stack: dict[str, Any] | None,
+                   date_value: str) -> list[dict[str, Any]]:
+    """The change set's Parameters for the root template ``root``."""
+    declared = root.get("Parameters", {})
+    overrides = {"Environment": options.environment, "DeploymentDate": date_value,
+                 **options.overrides}
+    if stack is None and "CostCenter" not in overrides:
+        raise UsageError("a new stack needs a cost center: pass --param CostCenter=CC-1234")
+    existing = None if stack is None else {
+        p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])
+    }
+    return changeset.build_parameters(declared, overrides, existing)
+
+
+def deployed_date(stack: dict[str, Any] | None) -> str | None:
+    for parameter in (stack or {}).get("Parameters", []):
+        if parameter["ParameterKey"] == "DeploymentDate":
+            return str(parameter.get("ParameterValue") or "") or None
+    return None
+
+
+def _unchanged(options: Options, target: Target, stack: dict[str, Any]) -> bool:
+    """The deployed stack already runs exactly this set with these parameters: nothing would
+    be created, so neither preflight, uploads nor a change set are needed."""
+    if not StackStatus(stack["StackStatus"]).reusable:
+        return False
+    with aws_errors(f"compare with the deployed stack in {target.region}"):
+        preview = package.package(target, paths.BUILD_DIR, dry_run=True)
+    if preview.root_body is None:
+        return False
+    root = yamlio.load(preview.root_body)
+    parameters = parameters_for(options, root, stack, deployed_date(stack) or options.today)
+    deployed = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
+    if any(not p.get("UsePreviousValue") and p["ParameterKey"] not in MANAGED_PARAMETERS
+           and deployed.get(p["ParameterKey"]) != p.get("ParameterValue") for p in parameters):
+        return False
+    cfn = target.client("cloudformation")
+    with aws_errors("read the deployed template"):
+        deployed_body = cfn.get_template(StackName=stack["StackId"],
+                                         TemplateStage="Original")["TemplateBody"]
+    if not isinstance(deployed_body, str):
+        deployed_body = json.dumps(deployed_body)
+    return bool(deployed_body == preview.root_body)
+
+
+def rollback_triggers(target: Target, stack: dict[str, Any] | None) -> list[str]:
+    """The stack's own CloudWatch alarms (nested stacks too), so a bad update rolls back on
+    them; CloudFormation accepts at most five."""
+    if stack is None:
+        return []
+    cfn = target.client("cloudformation")
+    alarms: list[str] = []
+    stacks = [stack["StackId"]]
+    with aws_errors("list the stack's alarms"):
+        while stacks:
+            paginator = cfn.get_paginator("list_stack_resources")
+            for page in paginator.paginate(StackName=stacks.pop()):
+                for resource in page["StackResourceSummaries"]:
+                    physical = resource.get("PhysicalResourceId")
+                    if resource["ResourceType"] == STACK_TYPE and physical:
+                        stacks.append(physical)
+                    elif resource["ResourceType"] == "AWS::CloudWatch::Alarm":
+                        alarms.append(physical)
+        if not alarms:
+            return []
+        found = target.client("cloudwatch").describe_alarms(AlarmNames=alarms[:100])
+    return [alarm["AlarmArn"] for alarm in found.get("MetricAlarms", [])][:5]
+
+
+def prepare_from_plan(options: Options, emit: Emit) -> Prepared:
+    """The reviewed change set, refused if the templates or the stack moved since."""
+    assert options.plan_file is not None
+    reviewed = plan.read_plan(options.plan_file)
+    region = options.regions[0]
+    target = options.target(region)
+    stack = describe_stack(target.client("cloudformation"), target.stack_name)
+    plan.verify_plan(reviewed, plan.hash_templates(paths.BUILD_DIR), plan.stack_state(stack),
+                     environment=options.environment, region=region,
+                     stack_name=options.stack_name)
+    plan.verify_change_set(target.client("cloudformation"), reviewed)
+    emit(f"executing the reviewed change set from {options.plan_file} "
+         f"({len(reviewed.changes)} change(s))")
+    return Prepared(target, emit, change_set_id=reviewed.change_set_id,
+                    change_set_type=reviewed.change_set_type, changes=list(reviewed.changes),
+                    stack=stack)

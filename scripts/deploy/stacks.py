@@ -1,0 +1,113 @@
+"""What a CloudFormation stack is, in one place.
+
+Its status reduced to the questions webstack asks (is it busy, did it succeed, can it take an
+update), the one "describe it, or None when it does not exist", its default name, and the one
+command that reattaches to it. Everything else asks here instead of matching status strings.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Final
+
+from scripts.deploy.aws import aws_errors, error_code, error_message, is_local
+
+STACK_TYPE: Final = "AWS::CloudFormation::Stack"
+REVIEW_IN_PROGRESS: Final = "REVIEW_IN_PROGRESS"
+SUCCEEDED: Final = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE",
+                              "IMPORT_COMPLETE"})
+# A stack in one of these runs a known template and can take an update change set.
+REUSABLE: Final = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE",
+                             "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"})
+# A root stack event with one of these starts an operation.
+OPERATION_STARTS: Final = frozenset({"CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS",
+                                     "DELETE_IN_PROGRESS", "IMPORT_IN_PROGRESS"})
+ROLLBACK_STARTS: Final = frozenset({"ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS",
+                                    "IMPORT_ROLLBACK_IN_PROGRESS"})
+
+
+class StackStatus(str):
+    """A CloudFormation stack status, with the questions webstack asks of it."""
+
+    __slots__ = ()
+
+    @property
+    def in_progress(self) -> bool:
+        """CloudFormation is working on it and it will settle by itself.
+
+        REVIEW_IN_PROGRESS is not: a stack waiting for a change set to be executed never
+        moves until someone executes or deletes it.
+        """
+        return self.endswith("_IN_PROGRESS") and self != REVIEW_IN_PROGRESS
+
+    @property
+    def awaiting_review(self) -> bool:
+        return self == REVIEW_IN_PROGRESS
+
+    @property
+    def settled(self) -> bool:
+        """A final status (UPDATE_COMPLETE_CLEANUP_IN_PROGRESS contains COMPLETE, but runs)."""
+        return self.endswith(("_COMPLETE", "_FAILED"))
+
+    @property
+    def succeeded(self) -> bool:
+        return self in SUCCEEDED
+
+    @property
+    def reusable(self) -> bool:
+        """It runs a known template and can take an update change set."""
+        return self in REUSABLE
+
+    @property
+    def failed(self) -> bool:
+        return self.endswith("_FAILED")
+
+    @property
+    def rolled_back(self) -> bool:
+        """ROLLBACK_COMPLETE, UPDATE_ROLLBACK_COMPLETE and their kin: the change did not stick."""
+        return "ROLLBACK" in self and self.endswith("_COMPLETE")
+
+
+def status_of(stack: dict[str, Any] | None) -> StackStatus | None:
+    return None if stack is None else StackStatus(stack["StackStatus"])
+
+
+def default_stack_name(environment: str) -> str:
+    """The root stack's name when --stack-name is not given."""
+    return f"webstack-{environment}"
+
+
+def describe_stack(cfn: Any, stack: str, *, where: str | None = None) -> dict[str, Any] | None:
+    """The stack, or None when it does not exist; a deleted stack (by id) counts as gone."""
+    region = cfn.meta.region_name
+    try:
+        with aws_errors(where or f"describe stack {stack} in {region}"):
+            stacks = cfn.describe_stacks(StackName=stack)["Stacks"]
+    except Exception as err:  # the stack not existing is an answer, not an error
+        if error_code(err) == "ValidationError" and "does not exist" in error_message(err):
+            return None
+        raise
+    if not stacks or stacks[0]["StackStatus"] == "DELETE_COMPLETE":
+        return None
+    found: dict[str, Any] = stacks[0]
+    return found
+
+
+def reattach_command(environment: str, region: str, stack_name: str, *,
+                     profile: str | None = None, endpoint_url: str | None = None) -> str:
+    """The ``webstack watch`` command that finds this very stack again.
+
+    It names the stack when it is not the default, the profile and a non-local endpoint when
+    they were given and differ from what the environment already says, and ``--local`` for a
+    local endpoint.
+    """
+    command = f"webstack watch --env {environment} --region {region}"
+    if stack_name != default_stack_name(environment):
+        command += f" --stack-name {stack_name}"
+    if profile and profile != os.environ.get("AWS_PROFILE"):
+        command += f" --profile {profile}"
+    if is_local(endpoint_url):
+        return command + " --local"
+    if endpoint_url and endpoint_url != os.environ.get("AWS_ENDPOINT_URL"):
+        command += f" --endpoint-url {endpoint_url}"
+    return command

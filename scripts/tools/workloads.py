@@ -1,0 +1,90 @@
+"""What the bench runs besides webstack itself: generated templates of a given size, the gate's
+workload in words, and the simulated CloudFormation the latency figure watches."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from scripts.build import yamlio
+from scripts.paths import BUILD_DIR, REPO_ROOT
+from scripts.tools.measure import BenchError
+
+COST_CENTER = "CC-1234"
+
+
+def simulated_cloud() -> Any:
+    """tests/simulated_cloud.py, the time-driven CloudFormation the tests use too; it is test
+    support, not part of the installed package, so the bench needs a checkout."""
+    import importlib
+
+    support = REPO_ROOT / "tests"
+    if not (support / "simulated_cloud.py").is_file():
+        raise BenchError(f"no {support / 'simulated_cloud.py'}; run the bench from a checkout")
+    if str(support) not in sys.path:
+        sys.path.insert(0, str(support))
+    return importlib.import_module("simulated_cloud")
+
+
+def gate_workload() -> str:
+    """How many texts one cold build lints: build/ as written, and each resolved variant."""
+    from scripts.build.gate import load_lint_config, resolved_targets
+    from templates_src.environments import ENVIRONMENTS
+
+    written = {p.name: yamlio.load(p.read_text(encoding="utf-8"))
+               for p in sorted(BUILD_DIR.glob("*.yaml"))}
+    regions = tuple(load_lint_config().get("regions") or ())
+    resolved, _ = resolved_targets(written, list(ENVIRONMENTS), regions)
+    resources = sum(len(body.get("Resources") or {}) for body in written.values())
+    return (f"a cold build lints {len(written) + len(resolved)} texts: the {len(written)} "
+            f"templates of build/ ({resources} resources) as written, and {len(resolved)} "
+            f"resolved (environment x region, identical texts once); cfn-lint lints the "
+            f"{len(written)}")
+
+
+# -- scale templates ---------------------------------------------------------------------
+
+
+def scale_template(count: int) -> dict[str, Any]:
+    """``count`` tagged resources (SNS topics and SSM parameters) that pass every project rule.
+
+    No ``Environment`` parameter, so the gate lints the text as written, exactly as cfn-lint
+    does: the comparison is the gate's own cost, not the resolved sets.
+    """
+    cost_tags = {"Environment": "bench", "CostCenter": {"Ref": "CostCenter"},
+                 "DeploymentDate": {"Ref": "DeploymentDate"}}
+    resources: dict[str, Any] = {}
+    for index in range(count):
+        if index % 2:
+            resources[f"Parameter{index:04d}"] = {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {"Type": "String", "Value": f"value-{index}",
+                               "Description": f"benchmark parameter {index}", "Tags": cost_tags},
+            }
+        else:
+            resources[f"Topic{index:04d}"] = {
+                "Type": "AWS::SNS::Topic",
+                "Properties": {"DisplayName": f"topic {index}", "Tags": [
+                    {"Key": key, "Value": value} for key, value in cost_tags.items()]},
+            }
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"Benchmark: {count} tagged resources",
+        # I3010 says 500 resources approach the quota; that is the point of this template.
+        "Metadata": {"cfn-lint": {"config": {"ignore_checks": ["I3010"]}}},
+        "Parameters": {
+            "CostCenter": {"Type": "String", "Default": COST_CENTER,
+                           "AllowedPattern": "^CC-[0-9]{4,6}$"},
+            "DeploymentDate": {"Type": "String", "Default": "2026-01-01",
+                               "AllowedPattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+        },
+        "Resources": resources,
+    }
+
+
+def write_scale_template(folder: Path, count: int) -> Path:
+
+    path = folder / f"scale-{count}.yaml"
+    path.write_text(yamlio.dump(scale_template(count)), encoding="utf-8")
+    return path
