@@ -13,19 +13,19 @@ import re
 from dataclasses import dataclass, fields
 from typing import Final
 
+from templates_src import topology
 from templates_src.errors import TemplateSourceError
+from templates_src.topology import SUBNET_COUNT, TIERS
 
 ENVIRONMENT_NAMES: Final = ("dev", "staging", "prod")
+# The topology owns the number; preflight reads it here, beside the table it checks.
+AZ_COUNT: Final = topology.AZ_COUNT
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS: Final = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
      2557, 2922, 3288, 3653}
 )
-# Subnets per VPC: every tier in every AZ. Logical ids and CIDRs derive from this.
-TIERS: Final = ("Public", "Private", "Database")
-AZ_COUNT: Final = 2
-SUBNET_COUNT: Final = len(TIERS) * AZ_COUNT
 # Performance Insights keeps 7 days free, or whole months (31 days each) up to 23, or 731.
 PERFORMANCE_INSIGHTS_RETENTION_DAYS: Final = frozenset({7, 731, *(31 * m for m in range(1, 24))})
 
@@ -85,7 +85,7 @@ class Environment:
     def subnet_cidrs(self) -> dict[str, str]:
         """``{"PublicSubnet0": "10.10.0.0/24", ...}``: carved in order from the VPC range."""
         blocks = ipaddress.ip_network(self.vpc_cidr).subnets(new_prefix=self.subnet_prefix)
-        names = [f"{tier}Subnet{index}" for tier in TIERS for index in range(AZ_COUNT)]
+        names = [tier.subnet_logical_id(index) for tier in TIERS for index in range(AZ_COUNT)]
         return {name: str(next(blocks)) for name in names}
 
     def _fail(self, field: str, problem: str) -> EnvironmentTableError:

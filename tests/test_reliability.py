@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from templates_src.environments import AZ_COUNT
+from templates_src.topology import AZ_COUNT
 
 KEPT = [
     ("database", "Database", "Snapshot"),
