@@ -163,7 +163,7 @@ def _below_allocated_storage(value: int, row: Environment) -> str | None:
 
 
 _PERCENTAGE: Final = between(1, 100, "{value} is not a percentage in 1..100")
-# Field (dotted for nested rows) -> check, run in order: a check may rely
+# Field (dotted for nested rows) -> check, run in order after the types: a check may rely
 # on the fields checked before it (subnet_prefix on a valid vpc_cidr).
 CHECKS: Final[tuple[tuple[str, Check], ...]] = (
     ("name", one_of(ENVIRONMENT_NAMES, f"must be one of {', '.join(ENVIRONMENT_NAMES)}")),

@@ -1,13 +1,15 @@
 """Checks for rows of a data table, in troposphere's style: one small closure per check.
 
 A check takes one field's value and the whole row (for limits another field sets) and
-returns the problem in words, or None when the value is fine.
+returns the problem in words, or None when the value is fine. Types are checked first,
+from the dataclass annotations, so a check never sees a string where it expects a number.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
-from typing import Any
+from dataclasses import is_dataclass
+from typing import Any, get_type_hints
 
 Check = Callable[[Any, Any], str | None]
 
@@ -31,6 +33,23 @@ def one_of(allowed: Collection[object], problem: str) -> Check:
     return check
 
 
+def type_problems(row: object, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Each field whose value is not of its annotated type, nested rows included.
+
+    A bool is not an int here: ``True`` for a day count is a typo, not a 1.
+    """
+    for name, expected in get_type_hints(type(row)).items():
+        value = getattr(row, name)
+        stray_bool = isinstance(value, bool) and expected is not bool
+        if stray_bool or not isinstance(value, expected):
+            yield prefix + name, (
+                f"must be {getattr(expected, '__name__', expected)}, "
+                f"not {type(value).__name__} ({value!r})"
+            )
+        elif is_dataclass(expected):
+            yield from type_problems(value, f"{prefix}{name}.")
+
+
 def value_at(row: object, path: str) -> Any:
     """The value at a dotted field path, e.g. ``alarms.cpu_high_percent``."""
     for name in path.split("."):
@@ -39,8 +58,9 @@ def value_at(row: object, path: str) -> Any:
 
 
 def problems(row: object, checks: Sequence[tuple[str, Check]]) -> Iterator[tuple[str, str]]:
-    """``(field, problem)`` for each check in order. Lazy: a caller that stops at the first
-    problem lets each check rely on the fields checked before it."""
+    """``(field, problem)`` for the types, then for each check in order. Lazy: a caller that
+    stops at the first problem lets each check rely on the fields checked before it."""
+    yield from type_problems(row)
     for field, check in checks:
         problem = check(value_at(row, field), row)
         if problem is not None:
