@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from troposphere import (
     FindInMap,
@@ -115,6 +115,14 @@ ROOT_PARAMETERS: Final[dict[str, ParameterSpec]] = {
 }
 COMMON_PARAMETERS: Final = TAG_KEYS
 
+RemovalPolicy = Literal["Delete", "Retain", "Snapshot"]
+
+
+def removal_policy(policy: RemovalPolicy) -> dict[str, str]:
+    """DeletionPolicy and UpdateReplacePolicy together, as CDK's RemovalPolicy sets them: a
+    replacement deletes the old resource, so setting only one would lose the data anyway."""
+    return {"DeletionPolicy": policy, "UpdateReplacePolicy": policy}
+
 
 class Stack:
     """A child template under construction.
@@ -170,8 +178,7 @@ class Stack:
         table's retention."""
         return self.template.add_resource(logs.LogGroup(
             title,
-            DeletionPolicy="Retain",
-            UpdateReplacePolicy="Retain",
+            **removal_policy("Retain"),
             RetentionInDays=self.env("LogRetentionDays"),
             KmsKeyId=key,
             Tags=self.tags(role),

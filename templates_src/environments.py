@@ -13,19 +13,20 @@ import re
 from dataclasses import dataclass, fields
 from typing import Final
 
+from templates_src import topology
 from templates_src.errors import TemplateSourceError
+from templates_src.topology import SUBNET_COUNT, TIERS
+from templates_src.validators import Check, at_least, between, one_of, problems
 
 ENVIRONMENT_NAMES: Final = ("dev", "staging", "prod")
+# The topology owns the number; preflight reads it here, beside the table it checks.
+AZ_COUNT: Final = topology.AZ_COUNT
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS: Final = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
      2557, 2922, 3288, 3653}
 )
-# Subnets per VPC: every tier in every AZ. Logical ids and CIDRs derive from this.
-TIERS: Final = ("Public", "Private", "Database")
-AZ_COUNT: Final = 2
-SUBNET_COUNT: Final = len(TIERS) * AZ_COUNT
 # Performance Insights keeps 7 days free, or whole months (31 days each) up to 23, or 731.
 PERFORMANCE_INSIGHTS_RETENTION_DAYS: Final = frozenset({7, 731, *(31 * m for m in range(1, 24))})
 
@@ -85,7 +86,7 @@ class Environment:
     def subnet_cidrs(self) -> dict[str, str]:
         """``{"PublicSubnet0": "10.10.0.0/24", ...}``: carved in order from the VPC range."""
         blocks = ipaddress.ip_network(self.vpc_cidr).subnets(new_prefix=self.subnet_prefix)
-        names = [f"{tier}Subnet{index}" for tier in TIERS for index in range(AZ_COUNT)]
+        names = [tier.subnet_logical_id(index) for tier in TIERS for index in range(AZ_COUNT)]
         return {name: str(next(blocks)) for name in names}
 
     def _fail(self, field: str, problem: str) -> EnvironmentTableError:
@@ -95,81 +96,102 @@ class Environment:
         )
 
     def __post_init__(self) -> None:
-        if self.name not in ENVIRONMENT_NAMES:
-            raise self._fail("name", f"must be one of {', '.join(ENVIRONMENT_NAMES)}")
-        try:
-            vpc = ipaddress.ip_network(self.vpc_cidr)
-        except ValueError as err:
-            raise self._fail("vpc_cidr", f"{self.vpc_cidr!r} is not a valid CIDR ({err})") from err
-        if not 16 <= vpc.prefixlen <= 24:
-            raise self._fail("vpc_cidr", f"prefix /{vpc.prefixlen} must be between /16 and /24")
-        # SUBNET_COUNT subnets of subnet_prefix are carved out of the VPC range.
-        needed_bits = (SUBNET_COUNT - 1).bit_length()
-        if not vpc.prefixlen + needed_bits <= self.subnet_prefix <= 28:
-            raise self._fail(
-                "subnet_prefix",
-                f"{SUBNET_COUNT} subnets of /{self.subnet_prefix} do not fit inside "
-                f"{self.vpc_cidr} (use /{vpc.prefixlen + needed_bits} to /28)",
-            )
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            raise self._fail(
-                "log_retention_days",
-                f"{self.log_retention_days} is not a CloudWatch Logs retention period",
-            )
-        if not _INSTANCE_TYPE.match(self.instance_type) or self.instance_type.startswith("db."):
-            raise self._fail("instance_type", f"{self.instance_type!r} is not an EC2 instance type")
-        if not _DB_CLASS.match(self.db_instance_class):
-            raise self._fail(
-                "db_instance_class", f"{self.db_instance_class!r} is not an RDS instance class"
-            )
-        cap = self.asg
-        if not 0 <= cap.min <= cap.desired <= cap.max or cap.max < 1:
-            raise self._fail(
-                "asg", f"need 0 <= min <= desired <= max and max >= 1, got "
-                f"min={cap.min} desired={cap.desired} max={cap.max}"
-            )
-        if cap.min >= cap.max:
-            raise self._fail("asg", "min must be below max so a rolling update can proceed")
-        if not 10 <= self.cpu_target_percent <= 90:
-            raise self._fail("cpu_target_percent", "must be between 10 and 90")
-        if not 20 <= self.db_allocated_storage_gib <= self.db_max_allocated_storage_gib <= 65536:
-            raise self._fail(
-                "db_allocated_storage_gib",
-                "need 20 <= allocated <= max allocated <= 65536 GiB",
-            )
-        if not 1 <= self.db_backup_retention_days <= 35:
-            raise self._fail("db_backup_retention_days", "must be between 1 and 35 days")
-        if self.db_performance_insights_retention_days not in PERFORMANCE_INSIGHTS_RETENTION_DAYS:
-            raise self._fail(
-                "db_performance_insights_retention_days",
-                f"{self.db_performance_insights_retention_days} is not a Performance Insights "
-                "retention period (7, a multiple of 31 up to 713, or 731)",
-            )
-        if self.bucket_transition_days < 30:
-            raise self._fail(
-                "bucket_transition_days", "S3 needs at least 30 days before STANDARD_IA"
-            )
-        if self.bucket_noncurrent_expiry_days < 1:
-            raise self._fail("bucket_noncurrent_expiry_days", "must be at least 1 day")
-        a = self.alarms
-        for field, value in (("cpu_high_percent", a.cpu_high_percent),
-                             ("database_cpu_percent", a.database_cpu_percent)):
-            if not 1 <= value <= 100:
-                raise self._fail(f"alarms.{field}", f"{value} is not a percentage in 1..100")
-        if a.cpu_high_percent <= self.cpu_target_percent:
-            raise self._fail(
-                "alarms.cpu_high_percent",
-                "must be above cpu_target_percent, or scaling would page on every scale-out",
-            )
-        for field, value in (("alb_5xx_per_minute", a.alb_5xx_per_minute),
-                             ("unhealthy_hosts", a.unhealthy_hosts)):
-            if value < 1:
-                raise self._fail(f"alarms.{field}", "must be at least 1")
-        if not 1 <= a.database_free_storage_gib < self.db_allocated_storage_gib:
-            raise self._fail(
-                "alarms.database_free_storage_gib",
-                "must be at least 1 and below db_allocated_storage_gib",
-            )
+        found = next(problems(self, CHECKS), None)
+        if found is not None:
+            raise self._fail(*found)
+
+
+def _valid_cidr(value: str, _row: object) -> str | None:
+    try:
+        vpc = ipaddress.ip_network(value)
+    except ValueError as err:
+        return f"{value!r} is not a valid CIDR ({err})"
+    if not 16 <= vpc.prefixlen <= 24:
+        return f"prefix /{vpc.prefixlen} must be between /16 and /24"
+    return None
+
+
+def _subnets_fit(value: int, row: Environment) -> str | None:
+    """SUBNET_COUNT subnets of this prefix are carved out of the VPC range."""
+    vpc_prefix = ipaddress.ip_network(row.vpc_cidr).prefixlen
+    smallest = vpc_prefix + (SUBNET_COUNT - 1).bit_length()
+    if smallest <= value <= 28:
+        return None
+    return (f"{SUBNET_COUNT} subnets of /{value} do not fit inside {row.vpc_cidr} "
+            f"(use /{smallest} to /28)")
+
+
+def _ec2_instance_type(value: str, _row: object) -> str | None:
+    if _INSTANCE_TYPE.match(value) and not value.startswith("db."):
+        return None
+    return f"{value!r} is not an EC2 instance type"
+
+
+def _rds_instance_class(value: str, _row: object) -> str | None:
+    return None if _DB_CLASS.match(value) else f"{value!r} is not an RDS instance class"
+
+
+def _capacity_ordered(cap: Capacity, _row: object) -> str | None:
+    if 0 <= cap.min <= cap.desired <= cap.max and cap.max >= 1:
+        return None
+    return (f"need 0 <= min <= desired <= max and max >= 1, got "
+            f"min={cap.min} desired={cap.desired} max={cap.max}")
+
+
+def _capacity_can_roll(cap: Capacity, _row: object) -> str | None:
+    if cap.min < cap.max:
+        return None
+    return "min must be below max so a rolling update can proceed"
+
+
+def _storage_can_grow(value: int, row: Environment) -> str | None:
+    if 20 <= value <= row.db_max_allocated_storage_gib <= 65536:
+        return None
+    return "need 20 <= allocated <= max allocated <= 65536 GiB"
+
+
+def _above_scaling_target(value: int, row: Environment) -> str | None:
+    if value > row.cpu_target_percent:
+        return None
+    return "must be above cpu_target_percent, or scaling would page on every scale-out"
+
+
+def _below_allocated_storage(value: int, row: Environment) -> str | None:
+    if 1 <= value < row.db_allocated_storage_gib:
+        return None
+    return "must be at least 1 and below db_allocated_storage_gib"
+
+
+_PERCENTAGE: Final = between(1, 100, "{value} is not a percentage in 1..100")
+# Field (dotted for nested rows) -> check, run in order after the types: a check may rely
+# on the fields checked before it (subnet_prefix on a valid vpc_cidr).
+CHECKS: Final[tuple[tuple[str, Check], ...]] = (
+    ("name", one_of(ENVIRONMENT_NAMES, f"must be one of {', '.join(ENVIRONMENT_NAMES)}")),
+    ("vpc_cidr", _valid_cidr),
+    ("subnet_prefix", _subnets_fit),
+    ("log_retention_days",
+     one_of(LOG_RETENTION_DAYS, "{value} is not a CloudWatch Logs retention period")),
+    ("instance_type", _ec2_instance_type),
+    ("db_instance_class", _rds_instance_class),
+    ("asg", _capacity_ordered),
+    ("asg", _capacity_can_roll),
+    ("cpu_target_percent", between(10, 90, "must be between 10 and 90")),
+    ("db_allocated_storage_gib", _storage_can_grow),
+    ("db_backup_retention_days", between(1, 35, "must be between 1 and 35 days")),
+    ("db_performance_insights_retention_days", one_of(
+        PERFORMANCE_INSIGHTS_RETENTION_DAYS,
+        "{value} is not a Performance Insights retention period "
+        "(7, a multiple of 31 up to 713, or 731)",
+    )),
+    ("bucket_transition_days", at_least(30, "S3 needs at least 30 days before STANDARD_IA")),
+    ("bucket_noncurrent_expiry_days", at_least(1, "must be at least 1 day")),
+    ("alarms.cpu_high_percent", _PERCENTAGE),
+    ("alarms.database_cpu_percent", _PERCENTAGE),
+    ("alarms.cpu_high_percent", _above_scaling_target),
+    ("alarms.alb_5xx_per_minute", at_least(1, "must be at least 1")),
+    ("alarms.unhealthy_hosts", at_least(1, "must be at least 1")),
+    ("alarms.database_free_storage_gib", _below_allocated_storage),
+)
 
 
 def validate_table(table: dict[str, Environment]) -> dict[str, Environment]:

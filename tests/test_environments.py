@@ -43,6 +43,31 @@ def test_a_bad_value_fails_naming_env_and_field(change, message):
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.parametrize(("change", "message"), [
+    ({"db_backup_retention_days": "1"},
+     r"prod\.db_backup_retention_days: must be int, not str \('1'\)"),
+    ({"multi_az_database": 1}, r"prod\.multi_az_database: must be bool, not int \(1\)"),
+    ({"subnet_prefix": True}, r"prod\.subnet_prefix: must be int, not bool \(True\)"),
+    ({"vpc_cidr": 10}, r"prod\.vpc_cidr: must be str, not int"),
+    ({"cpu_target_percent": 50.0}, r"prod\.cpu_target_percent: must be int, not float"),
+    ({"asg": {"min": 2, "desired": 3, "max": 6}}, r"prod\.asg: must be Capacity, not dict"),
+    ({"asg": Capacity(min=2, desired="3", max=6)},
+     r"prod\.asg\.desired: must be int, not str"),
+    ({"alarms": dataclasses.replace(PROD.alarms, unhealthy_hosts=None)},
+     r"prod\.alarms\.unhealthy_hosts: must be int, not NoneType"),
+])
+def test_a_value_of_the_wrong_type_fails_naming_env_and_field(change, message):
+    """A typo in the table is the user's to fix, not an internal error of the tooling."""
+    with pytest.raises(EnvironmentTableError, match=message) as error:
+        dataclasses.replace(PROD, **change)
+    assert "templates_src/environments.py" in str(error.value)
+
+
+def test_types_are_checked_before_any_limit():
+    with pytest.raises(EnvironmentTableError, match="subnet_prefix: must be int"):
+        dataclasses.replace(PROD, subnet_prefix="22", vpc_cidr="not a cidr")
+
+
 def test_overlapping_cidrs_across_environments_fail():
     table = dict(ENVIRONMENTS)
     table["staging"] = dataclasses.replace(table["staging"], vpc_cidr="10.30.0.0/16")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from templates_src.environments import AZ_COUNT
+from templates_src.topology import AZ_COUNT
 
 KEPT = [
     ("database", "Database", "Snapshot"),
@@ -63,3 +63,16 @@ def test_prod_has_one_nat_per_az_each_serving_its_own_az(prod):
     routes = [r["Properties"] for r in prod.resources("network", "AWS::EC2::Route").values()
               if "NatGatewayId" in r["Properties"]]
     assert sorted(r["NatGatewayId"]["Ref"] for r in routes) == sorted(nats)
+
+
+def test_every_resource_replaces_as_it_deletes(rendered):
+    """A replacement deletes the old resource: a Retain that only covers delete keeps nothing."""
+    policies = {
+        f"{stack}.{logical_id}": (resource.get("DeletionPolicy"),
+                                  resource.get("UpdateReplacePolicy"))
+        for stack, template in rendered.items()
+        for logical_id, resource in template["Resources"].items()
+        if "DeletionPolicy" in resource or "UpdateReplacePolicy" in resource
+    }
+    assert policies
+    assert {name: pair for name, pair in policies.items() if pair[0] != pair[1]} == {}

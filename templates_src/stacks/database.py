@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from troposphere import GetAtt, Ref, Sub, Template, iam, rds
 
-from templates_src.common import Stack, scanner_exception
+from templates_src.common import Stack, removal_policy, scanner_exception
 from templates_src.policies import assume_role
 from templates_src.versions import (
     POSTGRES_FAMILY,
@@ -16,7 +16,6 @@ from templates_src.versions import (
     POSTGRES_VERSION,
 )
 
-SNAPSHOT = "Snapshot"
 # Seconds between enhanced-monitoring samples. The same everywhere: the cost is a few log
 # events a minute, and a literal lets every scanner see that monitoring is on.
 MONITORING_INTERVAL_SECONDS = 60
@@ -59,8 +58,7 @@ def build() -> Template:
     ))
     database = t.add_resource(rds.DBInstance(
         "Database",
-        DeletionPolicy=SNAPSHOT,
-        UpdateReplacePolicy=SNAPSHOT,
+        **removal_policy("Snapshot"),
         Metadata=scanner_exception(
             "CKV_AWS_157", "Multi-AZ comes from the environment table: on in prod "
             "(tests/test_reliability.py), off in dev and staging to halve their cost",

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from troposphere import GetAtt, Ref, Template, cloudformation
 
-from templates_src.common import ROOT_PARAMETERS, Stack
+from templates_src.common import ROOT_PARAMETERS, Stack, removal_policy
 from templates_src.errors import TemplateSourceError
 
 # Root output -> the child output it re-exports. Integration tests read these.
@@ -67,8 +67,7 @@ def build(children: Mapping[str, Template]) -> Template:
         t.add_resource(cloudformation.Stack(
             logical_id(child),
             # Explicit: what holds data inside a child carries its own Retain/Snapshot.
-            DeletionPolicy="Delete",
-            UpdateReplacePolicy="Delete",
+            **removal_policy("Delete"),
             TemplateURL=f"{child}.yaml",
             Parameters=parameters,
             Tags=s.tags(),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from troposphere import GetAtt, Ref, Template, kms, s3
 
-from templates_src.common import Stack, scanner_exception
+from templates_src.common import Stack, removal_policy, scanner_exception
 from templates_src.policies import (
     S3_ACCESS_LOG_PREFIX,
     data_key_policy,
@@ -17,7 +17,6 @@ from templates_src.policies import (
     log_bucket_policy,
 )
 
-RETAIN = "Retain"
 # KMS waits this long before deleting a key scheduled for deletion (the maximum).
 KEY_DELETION_WINDOW_DAYS = 30
 NONCURRENT_LOG_EXPIRY_DAYS = 7
@@ -44,8 +43,7 @@ def build() -> Template:
     t = s.template
     key = t.add_resource(kms.Key(
         "DataKey",
-        DeletionPolicy=RETAIN,
-        UpdateReplacePolicy=RETAIN,
+        **removal_policy("Retain"),
         Description="webstack data key: app bucket, database, log groups and alarm topic",
         EnableKeyRotation=True,
         PendingWindowInDays=KEY_DELETION_WINDOW_DAYS,
@@ -54,8 +52,7 @@ def build() -> Template:
     ))
     log_bucket = t.add_resource(s3.Bucket(
         "LogBucket",
-        DeletionPolicy=RETAIN,
-        UpdateReplacePolicy=RETAIN,
+        **removal_policy("Retain"),
         Metadata=scanner_exception(
             "CKV_AWS_18", "the log bucket is the access-log destination; it cannot log to itself"
         ),
@@ -93,8 +90,7 @@ def build() -> Template:
         "AppBucket",
         # S3 delivers access logs only where the log bucket's policy already lets it.
         DependsOn=log_policy.title,
-        DeletionPolicy=RETAIN,
-        UpdateReplacePolicy=RETAIN,
+        **removal_policy("Retain"),
         BucketEncryption=s3.BucketEncryption(
             ServerSideEncryptionConfiguration=[s3.ServerSideEncryptionRule(
                 ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(
