@@ -78,6 +78,20 @@ def _off_no_value_ref(found: Any, where: Validator) -> Validator:
     return where.evolve(context=where.context.evolve(path=path))
 
 
+def literal_entries(value: Any, where: Validator) -> Iterator[tuple[dict[str, Any], Validator]]:
+    """Each literal object in a list value, following ``Fn::If`` on the list and on each entry.
+
+    Entries that are ``AWS::NoValue``, intrinsics that cannot be read or not objects are skipped.
+    """
+    for items, items_where in outcomes(value, where):
+        if not isinstance(items, list):
+            continue
+        for index, item in enumerate(items):
+            for entry, entry_where in outcomes(item, descend(items_where, index)):
+                if isinstance(entry, dict) and not is_intrinsic(entry):
+                    yield entry, entry_where
+
+
 def branch_note(path: NodePath, fn_if: str = "an Fn::If") -> str:
     """Tells a reader that the finding holds in one branch only."""
     return f" in one branch of {fn_if}" if "Fn::If" in path else ""

@@ -7,36 +7,23 @@ cfn-lint loads this file by path (``append_rules``); what the rules share comes 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from cfnlint.jsonschema import Validator
 from cfnlint.rules import CloudFormationLintRule, RuleMatch
 from cfnlint.template import Template
 
-from scripts.rules._helpers import NodePath, descend, is_intrinsic, outcomes, path_of, resources
+from scripts.rules._helpers import (
+    NodePath,
+    descend,
+    is_intrinsic,
+    literal_entries,
+    path_of,
+    resources,
+)
 
 WEB_PORTS = frozenset({80, 443})
 CIDR_KEYS = ("CidrIp", "CidrIpv6")
 CONFIG_KEY = "load_balancer_security_groups"
-
-
-def _inline_rules(
-    resource: dict[str, Any], where: Validator
-) -> Iterator[tuple[dict[str, Any], NodePath]]:
-    """Each readable rule of a group's ``SecurityGroupIngress``, following ``Fn::If``.
-
-    ``AWS::NoValue``, absent values and intrinsics that cannot be read yield nothing.
-    """
-    ingress = resource.get("Properties", {}).get("SecurityGroupIngress")
-    ingress_where = descend(where, "Properties", "SecurityGroupIngress")
-    for rules, rules_where in outcomes(ingress, ingress_where):
-        if not isinstance(rules, list):
-            continue
-        for index, item in enumerate(rules):
-            for rule, rule_where in outcomes(item, descend(rules_where, index)):
-                if isinstance(rule, dict) and not is_intrinsic(rule):
-                    yield rule, path_of(rule_where)
 
 
 def _world_source(rule: dict[str, Any]) -> tuple[str, str] | None:
@@ -115,8 +102,10 @@ class WorldIngressOnlyOnLoadBalancer(CloudFormationLintRule):
     def match(self, cfn: Template) -> list[RuleMatch]:
         matches = self._metadata_override(cfn)
         for name, resource, where in resources(cfn, ["AWS::EC2::SecurityGroup"]):
-            for rule, path in _inline_rules(resource, where):
-                matches.extend(self._check(name, name, rule, path))
+            ingress = resource.get("Properties", {}).get("SecurityGroupIngress")
+            ingress_where = descend(where, "Properties", "SecurityGroupIngress")
+            for rule, rule_where in literal_entries(ingress, ingress_where):
+                matches.extend(self._check(name, name, rule, path_of(rule_where)))
         for name, resource, _ in resources(cfn, ["AWS::EC2::SecurityGroupIngress"]):
             properties = resource.get("Properties")
             if isinstance(properties, dict):
