@@ -6,7 +6,7 @@ cfn-lint loads this file by path (``append_rules``); what the rules share comes 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from cfnlint.jsonschema import Validator
@@ -18,6 +18,7 @@ from scripts.rules._helpers import (
     NodePath,
     descend,
     is_intrinsic,
+    literal_entries,
     outcomes,
     path_of,
     resources,
@@ -84,15 +85,6 @@ def tag_keys(tags: Any, where: Validator) -> set[str] | None:
     return _certain(
         _outcome_keys(value, value_where) for value, value_where in outcomes(tags, where)
     )
-
-
-def _literal_tags(tags: Any, where: Validator) -> Iterator[tuple[dict[str, Any], Validator]]:
-    """Each literal ``{Key, ...}`` entry of a tag list, following ``Fn::If`` on the list."""
-    for items, items_where in outcomes(tags, where):
-        if isinstance(items, list):
-            for index, item in enumerate(items):
-                if isinstance(item, dict) and not is_intrinsic(item):
-                    yield item, descend(items_where, index)
 
 
 def _is_false(value: Any) -> bool:
@@ -179,7 +171,7 @@ class RequiredCostTags(CloudFormationLintRule):
                 )
             )
         if resource_type == ASG_TYPE:
-            for item, item_where in _literal_tags(tags, tags_where):
+            for item, item_where in literal_entries(tags, tags_where):
                 key = item.get("Key")
                 if key in REQUIRED_TAGS and _is_false(item.get("PropagateAtLaunch")):
                     matches.append(
