@@ -34,6 +34,7 @@ EXPECTED_FAILURES: dict[str, list[str]] = {
         "TopicWithConditionalTag",
         "TopicWithConditionalTags",
         "FleetNotPropagating",
+        "FleetNotPropagatingInOneBranch",
     ],
     "E9102": [
         "DatabaseDeleted",

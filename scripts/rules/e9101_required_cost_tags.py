@@ -1,104 +1,93 @@
 """E9101: every resource taggable through ``Tags`` carries the cost tags.
 
-cfn-lint loads this file on its own (``append_rules``), so it imports only cfnlint and the
-standard library.
+cfn-lint loads this file by path (``append_rules``); what the rules share comes from
+``scripts.rules._helpers``.
 """
+
+# cfnlint ships no type information: to mypy its CloudFormationLintRule is Any.
+# mypy: allow-subclassing-any
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
+from cfnlint.jsonschema import Validator
 from cfnlint.rules import CloudFormationLintRule, RuleMatch
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER, ResourceNotFoundError
 from cfnlint.template import Template
+
+from scripts.rules._helpers import (
+    NodePath,
+    descend,
+    is_intrinsic,
+    literal_entries,
+    outcomes,
+    path_of,
+    resources,
+)
 
 REQUIRED_TAGS = ("Environment", "CostCenter", "DeploymentDate")
 TAG_PROPERTY = "/properties/Tags"
 ASG_TYPE = "AWS::AutoScaling::AutoScalingGroup"
 
-Path = list[str | int]
 
+def _certain(key_sets: Iterable[set[str] | None]) -> set[str] | None:
+    """Keys present whichever way the conditions go: the intersection over the outcomes.
 
-def _is_intrinsic(value: Any) -> bool:
-    if not isinstance(value, dict) or len(value) != 1:
-        return False
-    (key,) = value
-    return isinstance(key, str) and (key == "Ref" or key.startswith("Fn::"))
-
-
-def _is_no_value(value: Any) -> bool:
-    return isinstance(value, dict) and value == {"Ref": "AWS::NoValue"}
-
-
-def _if_branches(value: Any) -> list[Any] | None:
-    """The two outcomes of an ``Fn::If``, or None for any other (opaque) intrinsic."""
-    args = value.get("Fn::If")
-    if isinstance(args, list) and len(args) == 3:
-        return [args[1], args[2]]
-    return None
-
-
-def _certain_keys(branches: list[Any], keys_of: Any) -> set[str] | None:
-    """Keys present whichever way the condition goes: the intersection over the branches."""
-    per_branch = [keys_of(branch) for branch in branches]
-    if any(keys is None for keys in per_branch):
-        return None
-    return set.intersection(*per_branch)
+    None when an outcome cannot be inspected, or when there is none (a malformed ``Fn::If``).
+    """
+    certain: set[str] | None = None
+    for keys in key_sets:
+        if keys is None:
+            return None
+        certain = keys if certain is None else certain & keys
+    return certain
 
 
 def _item_keys(item: Any) -> set[str] | None:
     """Keys one entry of a tag list certainly sets; None when an intrinsic hides them."""
-    if _is_no_value(item):
-        return set()
-    if _is_intrinsic(item):
-        branches = _if_branches(item)
-        return None if branches is None else _certain_keys(branches, _item_keys)
+    if item is None:
+        return set()  # AWS::NoValue
+    if is_intrinsic(item):
+        return None
     if not isinstance(item, dict):
         return set()
     key = item.get("Key")
     if isinstance(key, str):
         return {key}
-    return None if _is_intrinsic(key) else set()
+    return None if is_intrinsic(key) else set()
 
 
-def tag_keys(tags: Any) -> set[str] | None:
-    """Tag keys a ``Tags`` value certainly carries, or None when it cannot be inspected.
-
-    Handles a list of ``{Key, Value}`` (with or without ``PropagateAtLaunch``) and a
-    key->value map; ``Fn::If`` is followed into both branches.
-    """
-    if _is_no_value(tags):
-        return set()
-    if _is_intrinsic(tags):
-        branches = _if_branches(tags)
-        return None if branches is None else _certain_keys(branches, tag_keys)
+def _outcome_keys(tags: Any, where: Validator) -> set[str] | None:
+    """Tag keys one outcome of a ``Tags`` value carries; None when they cannot be read."""
+    if tags is None:
+        return set()  # absent, or AWS::NoValue
     if isinstance(tags, list):
         keys: set[str] = set()
-        for item in tags:
-            item_keys = _item_keys(item)
+        for index, item in enumerate(tags):
+            item_outcomes = outcomes(item, descend(where, index))
+            item_keys = _certain(_item_keys(entry) for entry, _ in item_outcomes)
             if item_keys is None:
                 return None
             keys |= item_keys
         return keys
-    if isinstance(tags, dict):
+    if isinstance(tags, dict) and not is_intrinsic(tags):
         return {key for key in tags if isinstance(key, str)}
-    # A JSON string (a few types accept one) or something malformed that schema rules report.
+    # An intrinsic that cannot be read, a JSON string (a few types accept one) or something
+    # malformed that schema rules report.
     return None
 
 
-def _literal_tags(tags: Any, path: Path) -> Iterator[tuple[dict[str, Any], Path]]:
-    """Each ``{Key, ...}`` entry of a tag list, following ``Fn::If`` branches."""
-    if _is_intrinsic(tags):
-        branches = _if_branches(tags)
-        for index, branch in enumerate(branches or [], start=1):
-            yield from _literal_tags(branch, [*path, "Fn::If", index])
-    elif isinstance(tags, list):
-        for index, item in enumerate(tags):
-            if _is_intrinsic(item):
-                yield from _literal_tags(item, [*path, index])
-            elif isinstance(item, dict):
-                yield item, [*path, index]
+def tag_keys(tags: Any, where: Validator) -> set[str] | None:
+    """Tag keys a ``Tags`` value certainly carries, or None when it cannot be inspected.
+
+    Handles a list of ``{Key, Value}`` (with or without ``PropagateAtLaunch``) and a
+    key->value map; ``Fn::If`` is followed into the branches that can apply.
+    """
+    return _certain(
+        _outcome_keys(value, value_where) for value, value_where in outcomes(tags, where)
+    )
 
 
 def _is_false(value: Any) -> bool:
@@ -124,14 +113,14 @@ class RequiredCostTags(CloudFormationLintRule):
 
     def match(self, cfn: Template) -> list[RuleMatch]:
         matches: list[RuleMatch] = []
-        for name, resource in cfn.get_resources().items():
+        for name, resource, where in resources(cfn):
             resource_type = resource.get("Type")
             properties = resource.get("Properties", {})
             if not isinstance(resource_type, str) or not isinstance(properties, dict):
                 continue
             if not self._taggable_through_tags(resource_type, cfn.regions):
                 continue
-            matches.extend(self._check(str(name), resource_type, resource))
+            matches.extend(self._check(name, resource_type, resource, where))
         return matches
 
     @staticmethod
@@ -158,10 +147,13 @@ class RequiredCostTags(CloudFormationLintRule):
             )
         return False
 
-    def _check(self, name: str, resource_type: str, resource: dict[str, Any]) -> list[RuleMatch]:
-        base: Path = ["Resources", name, "Properties"]
+    def _check(
+        self, name: str, resource_type: str, resource: dict[str, Any], where: Validator
+    ) -> list[RuleMatch]:
+        base: NodePath = ["Resources", name, "Properties"]
         tags = resource.get("Properties", {}).get("Tags")
-        keys = set() if tags is None else tag_keys(tags)
+        tags_where = descend(where, "Properties", "Tags")
+        keys = tag_keys(tags, tags_where)
         if keys is None:
             return []
         matches: list[RuleMatch] = []
@@ -182,12 +174,12 @@ class RequiredCostTags(CloudFormationLintRule):
                 )
             )
         if resource_type == ASG_TYPE:
-            for item, item_path in _literal_tags(tags, [*base, "Tags"]):
+            for item, item_where in literal_entries(tags, tags_where):
                 key = item.get("Key")
                 if key in REQUIRED_TAGS and _is_false(item.get("PropagateAtLaunch")):
                     matches.append(
                         RuleMatch(
-                            [*item_path, "PropagateAtLaunch"],
+                            path_of(descend(item_where, "PropagateAtLaunch")),
                             f"{name} ({resource_type}) does not propagate cost tag {key} to "
                             "the instances it launches; set PropagateAtLaunch: true on it",
                         )

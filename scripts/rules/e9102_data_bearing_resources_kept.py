@@ -1,16 +1,20 @@
 """E9102: deleting or replacing a data-bearing resource keeps its data.
 
-cfn-lint loads this file on its own (``append_rules``), so it imports only cfnlint and the
-standard library.
+cfn-lint loads this file by path (``append_rules``); what the rules share comes from
+``scripts.rules._helpers``.
 """
+
+# cfnlint ships no type information: to mypy its CloudFormationLintRule is Any.
+# mypy: allow-subclassing-any
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from cfnlint.rules import CloudFormationLintRule, RuleMatch
 from cfnlint.template import Template
+
+from scripts.rules._helpers import branch_note, descend, outcomes, path_of, resources
 
 # A database is kept as a final snapshot; a bucket cannot be snapshotted, so it is retained.
 # A KMS key is retained too: whatever it encrypted (snapshots, logs, objects) dies with it.
@@ -21,25 +25,6 @@ KEPT_AS = {
     "AWS::KMS::Key": "Retain",
 }
 POLICIES = ("DeletionPolicy", "UpdateReplacePolicy")
-
-Path = list[str | int]
-
-
-def _outcomes(value: Any, path: Path) -> Iterator[tuple[Any, Path]]:
-    """Each value ``value`` can take, following ``Fn::If``; ``AWS::NoValue`` is None (unset)."""
-    if value == {"Ref": "AWS::NoValue"}:
-        value = None
-    if isinstance(value, dict) and len(value) == 1 and "Fn::If" in value:
-        args = value["Fn::If"]
-        if isinstance(args, list) and len(args) == 3:
-            for index in (1, 2):
-                yield from _outcomes(args[index], [*path, "Fn::If", index])
-            return
-    yield value, path
-
-
-def _branch(path: Path) -> str:
-    return " in one branch of its Fn::If" if "Fn::If" in path else ""
 
 
 def _is_opaque(value: Any) -> bool:
@@ -66,17 +51,19 @@ class DataBearingResourcesKept(CloudFormationLintRule):
 
     def match(self, cfn: Template) -> list[RuleMatch]:
         matches: list[RuleMatch] = []
-        for name, resource in cfn.get_resources(list(KEPT_AS)).items():
+        for name, resource, where in resources(cfn, list(KEPT_AS)):
             resource_type = resource["Type"]
             wanted = KEPT_AS[resource_type]
             for policy in POLICIES:
-                for value, path in _outcomes(resource.get(policy), ["Resources", name, policy]):
+                for value, value_where in outcomes(resource.get(policy), descend(where, policy)):
                     if value == wanted or _is_opaque(value):
                         continue
+                    path = path_of(value_where)
+                    note = branch_note(path, "its Fn::If")
                     if value is None:
-                        problem = f"has no {policy}{_branch(path)}"
+                        problem = f"has no {policy}{note}"
                     else:
-                        problem = f"{policy} is {value!r}{_branch(path)}"
+                        problem = f"{policy} is {value!r}{note}"
                     matches.append(
                         RuleMatch(
                             path if policy in resource else ["Resources", name],

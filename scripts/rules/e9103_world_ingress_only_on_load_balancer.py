@@ -1,43 +1,32 @@
 """E9103: only the load balancer's security group takes traffic from the whole internet.
 
-cfn-lint loads this file on its own (``append_rules``), so it imports only cfnlint and the
-standard library.
+cfn-lint loads this file by path (``append_rules``); what the rules share comes from
+``scripts.rules._helpers``.
 """
+
+# cfnlint ships no type information: to mypy its CloudFormationLintRule is Any.
+# mypy: allow-subclassing-any
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from cfnlint.rules import CloudFormationLintRule, RuleMatch
 from cfnlint.template import Template
 
+from scripts.rules._helpers import (
+    NodePath,
+    descend,
+    is_intrinsic,
+    literal_entries,
+    path_of,
+    resources,
+)
+
 WEB_PORTS = frozenset({80, 443})
 CIDR_KEYS = ("CidrIp", "CidrIpv6")
 CONFIG_KEY = "load_balancer_security_groups"
-
-Path = list[str | int]
-
-
-def _is_intrinsic(value: Any) -> bool:
-    if not isinstance(value, dict) or len(value) != 1:
-        return False
-    (key,) = value
-    return isinstance(key, str) and (key == "Ref" or key.startswith("Fn::"))
-
-
-def _outcomes(value: Any, path: Path) -> Iterator[tuple[Any, Path]]:
-    """Each value ``value`` can take, following ``Fn::If``; ``AWS::NoValue`` yields nothing."""
-    if value == {"Ref": "AWS::NoValue"}:
-        return
-    if isinstance(value, dict) and len(value) == 1 and "Fn::If" in value:
-        args = value["Fn::If"]
-        if isinstance(args, list) and len(args) == 3:
-            for index in (1, 2):
-                yield from _outcomes(args[index], [*path, "Fn::If", index])
-            return
-    yield value, path
 
 
 def _world_source(rule: dict[str, Any]) -> tuple[str, str] | None:
@@ -115,22 +104,17 @@ class WorldIngressOnlyOnLoadBalancer(CloudFormationLintRule):
 
     def match(self, cfn: Template) -> list[RuleMatch]:
         matches = self._metadata_override(cfn)
-        for name, resource in cfn.get_resources("AWS::EC2::SecurityGroup").items():
+        for name, resource, where in resources(cfn, ["AWS::EC2::SecurityGroup"]):
             ingress = resource.get("Properties", {}).get("SecurityGroupIngress")
-            base: Path = ["Resources", name, "Properties", "SecurityGroupIngress"]
-            for rules, rules_path in _outcomes(ingress, base):
-                if not isinstance(rules, list):
-                    continue  # absent, or an intrinsic that cannot be read
-                for index, item in enumerate(rules):
-                    for rule, path in _outcomes(item, [*rules_path, index]):
-                        if isinstance(rule, dict) and not _is_intrinsic(rule):
-                            matches.extend(self._check(str(name), str(name), rule, path))
-        for name, resource in cfn.get_resources("AWS::EC2::SecurityGroupIngress").items():
+            ingress_where = descend(where, "Properties", "SecurityGroupIngress")
+            for rule, rule_where in literal_entries(ingress, ingress_where):
+                matches.extend(self._check(name, name, rule, path_of(rule_where)))
+        for name, resource, _ in resources(cfn, ["AWS::EC2::SecurityGroupIngress"]):
             properties = resource.get("Properties")
             if isinstance(properties, dict):
                 group = _group_logical_id(properties)
-                path = ["Resources", name, "Properties"]
-                matches.extend(self._check(str(name), group, properties, path))
+                path: NodePath = ["Resources", name, "Properties"]
+                matches.extend(self._check(name, group, properties, path))
         return matches
 
     def _metadata_override(self, cfn: Template) -> list[RuleMatch]:
@@ -139,7 +123,7 @@ class WorldIngressOnlyOnLoadBalancer(CloudFormationLintRule):
         cfn-lint lets a template's ``Metadata: cfn-lint: config: configure_rules`` override
         the configuration file, which would let a template wave its own world ingress through.
         """
-        path: Path = ["Metadata", "cfn-lint", "config", "configure_rules", self.id]
+        path: NodePath = ["Metadata", "cfn-lint", "config", "configure_rules", self.id]
         node: Any = cfn.template
         for key in path:
             if not isinstance(node, dict) or key not in node:
@@ -154,7 +138,7 @@ class WorldIngressOnlyOnLoadBalancer(CloudFormationLintRule):
         ]
 
     def _check(
-        self, resource: str, group: str | None, rule: dict[str, Any], path: Path
+        self, resource: str, group: str | None, rule: dict[str, Any], path: NodePath
     ) -> list[RuleMatch]:
         source = _world_source(rule)
         if source is None:
@@ -189,8 +173,8 @@ class WorldIngressOnlyOnLoadBalancer(CloudFormationLintRule):
     @staticmethod
     def _web_only(protocol: Any, from_port: Any, to_port: Any) -> bool:
         """tcp 80 or tcp 443 exactly; an intrinsic protocol or port cannot be read: accepted."""
-        if not _is_intrinsic(protocol) and str(protocol).strip().lower() not in {"tcp", "6"}:
+        if not is_intrinsic(protocol) and str(protocol).strip().lower() not in {"tcp", "6"}:
             return False
-        if _is_intrinsic(from_port) or _is_intrinsic(to_port):
+        if is_intrinsic(from_port) or is_intrinsic(to_port):
             return True
         return _port(from_port) == _port(to_port) and _port(from_port) in WEB_PORTS
