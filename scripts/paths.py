@@ -7,4 +7,3 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"
 LINT_CONFIG = REPO_ROOT / ".cfnlintrc.yaml"
-RULES_DIR = REPO_ROOT / "scripts" / "rules"

@@ -21,14 +21,12 @@ from scripts.build import yamlio
 from scripts.deploy.aws import AwsError, Target
 from scripts.deploy.package import (
     TEMPLATE_BODY_LIMIT,
-    Packaged,
     PackageError,
     Uploader,
     artifact_bucket_name,
     ensure_artifact_bucket,
     object_url,
     package,
-    packaged_fingerprint,
     rewrite_root,
 )
 from scripts.errors import Exit
@@ -370,32 +368,3 @@ def test_on_a_moto_server_at_127_0_0_1_the_urls_say_localhost_and_resolve(
     # Plain http: a TLS-only policy would refuse every request, so there is none.
     with pytest.raises(ClientError, match="NoSuchBucketPolicy"):
         local.client("s3").get_bucket_policy(Bucket=packaged.bucket)
-
-
-# --- the fingerprint -------------------------------------------------------------------------
-
-def packaged_with(root_body: str | None = "body", root_url: str | None = None,
-                  network: str = "n1") -> Packaged:
-    return Packaged(root_body=root_body, root_url=root_url, child_urls={},
-                    template_hashes={"root.yaml": "r1", "network.yaml": network},
-                    uploaded=[], bucket=BUCKET)
-
-
-def test_the_fingerprint_names_template_set_and_parameters() -> None:
-    params = {"Environment": "dev", "CostCenter": "CC-1234"}
-    base = packaged_fingerprint(packaged_with(), params)
-    assert base == packaged_fingerprint(packaged_with(), dict(reversed(params.items())))
-    assert base != packaged_fingerprint(packaged_with(), {**params, "CostCenter": "CC-9999"})
-    assert base != packaged_fingerprint(packaged_with(network="n2"), params)
-    assert base != packaged_fingerprint(packaged_with(root_body="other"), params)
-    assert base != packaged_fingerprint(packaged_with(None, "https://b/k.yaml"), params)
-
-
-def test_the_fingerprint_reads_cloudformation_parameter_lists() -> None:
-    listed = [{"ParameterKey": "CostCenter", "ParameterValue": "CC-1234"},
-              {"ParameterKey": "Environment", "ParameterValue": "dev"}]
-    assert packaged_fingerprint(packaged_with(), listed) == packaged_fingerprint(
-        packaged_with(), {"Environment": "dev", "CostCenter": "CC-1234"})
-    previous = [{"ParameterKey": "CostCenter", "UsePreviousValue": True}]
-    assert packaged_fingerprint(packaged_with(), previous) != packaged_fingerprint(
-        packaged_with(), [{"ParameterKey": "CostCenter", "ParameterValue": ""}])

@@ -180,27 +180,23 @@ def resolved_targets(
     looks at its region only through ``AWS::Region`` unless it reads a region-keyed map, so
     only those are resolved per region; the rest keep ``AWS::Region`` and are linted once per
     environment for every region, as cfn-lint evaluates region references itself.
-    ``templates`` maps a label (``build/compute.yaml``) to the parsed template.
+    ``templates`` maps a label (``build/compute.yaml``) to the parsed template; they are
+    resolved as ``webstack show`` resolves them (``resolve_set``).
     """
-    from scripts.build.resolve import ResolveError, reads_region_map, resolve
+    from scripts.build.resolve import reads_region_map
 
+    ours = {label: body for label, body in templates.items()
+            if "Environment" in body.get("Parameters", {})  # not ours: nothing to resolve
+            and (body.get("Mappings") or body.get("Conditions"))}
+    per_region = {label for label, body in ours.items() if reads_region_map(body)}
     seen: dict[tuple[str, str], list[str]] = {}  # (label, text) -> regions
     order: list[tuple[str, str, str]] = []  # (label, text, environment)
     problems: list[Finding] = []
-    for label, body in templates.items():
-        if "Environment" not in body.get("Parameters", {}):
-            continue  # not one of ours: nothing environment-specific to resolve
-        if not body.get("Mappings") and not body.get("Conditions"):
-            continue  # resolving would only substitute parameter values
-        per_region = reads_region_map(body)
-        for environment in environments:
-            for region in regions if per_region else (None,):
-                try:
-                    text = yamlio.dump(resolve(body, environment, region))
-                except ResolveError as err:
-                    where = f"{environment}/{region or 'any region'}"
-                    problems.append(Finding(label, where, "resolve", str(err)))
-                    continue
+    for environment in environments:
+        for region in (None, *regions):
+            wanted = {label: body for label, body in ours.items()
+                      if (label in per_region) == (region is not None)}
+            for label, text in _resolved_texts(wanted, environment, region, problems).items():
                 key = (label, text)
                 if key not in seen:
                     seen[key] = []
@@ -216,6 +212,22 @@ def resolved_targets(
         for label, text, environment in order
     ]
     return targets, problems
+
+
+def _resolved_texts(templates: Mapping[str, Mapping[str, Any]], environment: str,
+                    region: str | None, problems: list[Finding]) -> dict[str, str]:
+    """label -> resolved text; a template that cannot be resolved becomes a finding."""
+    from scripts.build.resolve import ResolveError, resolve_set
+
+    if not templates:
+        return {}
+    try:
+        resolved = resolve_set(templates, environment, region)
+    except ResolveError as err:
+        where = f"{environment}/{region or 'any region'}"
+        problems.append(Finding(err.source, where, "resolve", str(err)))
+        return {}
+    return {label: yamlio.dump(body) for label, body in resolved.items()}
 
 
 def gate_set(texts: Mapping[str, str], gate: Gate | None = None) -> list[Finding]:

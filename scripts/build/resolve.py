@@ -30,7 +30,14 @@ _PARTITION: Final = "AWS::Partition"
 
 
 class ResolveError(ValueError):
-    """The template cannot be resolved for this environment and region; one line, says where."""
+    """The template cannot be resolved for this environment and region; one line, says where.
+
+    ``source`` names the template, as ``resolve`` was told it.
+    """
+
+    def __init__(self, message: str, source: str = "template") -> None:
+        super().__init__(message)
+        self.source = source
 
 
 class _Absent(Enum):
@@ -75,32 +82,39 @@ def reads_region_map(template: Mapping[str, Any]) -> bool:
 def resolve_set(
     templates: Mapping[str, Mapping[str, Any]],
     environment: str,
-    region: str,
+    region: str | None,
     parameters: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``resolve`` every template of a nested set, keyed and ordered as given.
 
-    A resolved child no longer declares the parameters that resolution filled in
-    (Environment, defaults), so the parent stops passing them too: the resolved set
-    stays consistent for cfn-lint's nested-stack checks (E3043).
+    This is how ``webstack show``, the gate and the security scan all see an environment.
+    Keys name the templates (``network`` or ``build/network.yaml``); a parent finds a child by
+    its TemplateURL's file name. A resolved child no longer declares the parameters that
+    resolution filled in (Environment, defaults), so the parent stops passing them too: the
+    resolved set stays consistent for cfn-lint's nested-stack checks (E3043).
     """
     out = {
-        name: resolve(template, environment, region, parameters, source=f"{name}.yaml")
+        name: resolve(template, environment, region, parameters, source=_file_name(name))
         for name, template in templates.items()
     }
+    by_file = {_file_name(name).rsplit("/", 1)[-1]: body for name, body in out.items()}
     for body in out.values():
         for resource in (body.get("Resources") or {}).values():
             if not isinstance(resource, dict) or resource.get("Type") != _NESTED_STACK:
                 continue
             props = resource.get("Properties") or {}
             url = props.get("TemplateURL")
-            child = out.get(url.removesuffix(".yaml")) if isinstance(url, str) else None
+            child = by_file.get(url) if isinstance(url, str) else None
             if child is not None and isinstance(props.get("Parameters"), dict):
                 declared = child.get("Parameters") or {}
                 props["Parameters"] = {
                     key: value for key, value in props["Parameters"].items() if key in declared
                 }
     return out
+
+
+def _file_name(name: str) -> str:
+    return name if name.endswith(".yaml") else f"{name}.yaml"
 
 
 def _partition(region: str) -> tuple[str, str]:
@@ -202,7 +216,8 @@ class _Resolver:
         }
 
     def error(self, what: str, hint: str = "") -> ResolveError:
-        return ResolveError(f"{what} ({self.source})" + (f"; {hint}" if hint else ""))
+        return ResolveError(f"{what} ({self.source})" + (f"; {hint}" if hint else ""),
+                            self.source)
 
     # -- the whole template ------------------------------------------------------------
 

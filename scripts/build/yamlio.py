@@ -52,7 +52,7 @@ _Dump.add_representer(_Tagged, _represent_tagged)
 _Dump.add_representer(str, _represent_str)
 
 
-def _shorten(node: Any, in_conditions: bool = False) -> Any:
+def _shorten(node: Any) -> Any:
     if isinstance(node, dict):
         if len(node) == 1:
             ((key, value),) = node.items()

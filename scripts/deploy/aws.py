@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from scripts.errors import Exit, WebstackError
+from scripts.errors import Exit, WebstackError, one_line
 
 # Standard mode retries throttling with backoff; 10 attempts rides out a busy account.
 RETRIES = {"mode": "standard", "total_max_attempts": 10}
@@ -130,8 +130,7 @@ def error_code(err: Exception) -> str:
 
 def error_message(err: Exception) -> str:
     response = getattr(err, "response", None) or {}
-    message = str(response.get("Error", {}).get("Message", "")) or str(err)
-    return " ".join(message.split())
+    return one_line(str(response.get("Error", {}).get("Message", "")) or str(err))
 
 
 @contextmanager

@@ -21,8 +21,6 @@ from scripts.deploy.waiting import Waiter
 from scripts.errors import Exit, UsageError, WebstackError, one_line
 
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
-# Parameters whose deployed value is kept unless something else changes (see build_parameters).
-STICKY_PARAMETERS = frozenset({"DeploymentDate"})
 NO_CHANGE_REASONS = ("didn't contain changes", "no updates are to be performed")
 _NESTED_ARN = re.compile(r"arn:aws[\w-]*:cloudformation:[\w-]+:\d+:changeSet/[\w/-]+")
 
@@ -80,7 +78,6 @@ class ChangeSetResult:
     status: str
     reason: str = ""
     no_changes: bool = False
-    execution_status: str = ""
 
 
 # -- stack state -----------------------------------------------------------------------------
@@ -223,32 +220,23 @@ def build_parameters(
     template_params: Mapping[str, Mapping[str, Any]],
     overrides: Mapping[str, str],
     existing: Mapping[str, str] | None,
-    *,
-    keep_previous: Collection[str] = frozenset(),
 ) -> list[dict[str, Any]]:
     """The Parameters of a change set, like ``aws cloudformation deploy`` sends them.
 
     UPDATE (``existing`` given): an override is sent as its value; every other parameter the
     stack already has is sent as UsePreviousValue; a new one falls back to its Default.
     CREATE: the overrides only; a parameter with no Default must be among them.
-    Names in ``keep_previous`` are sent as UsePreviousValue on UPDATE even when overridden.
 
-    DeploymentDate (STICKY_PARAMETERS) must not move, and retag every resource, when nothing
-    else changes. The flow: make the change set with the deployed date, either as
-    ``keep_previous=STICKY_PARAMETERS`` or as an override holding the deployed value (and the
-    deployed DeploymentDate stack tag). If that change set has no changes, the deploy stops.
-    If it has changes and today differs from the deployed date, delete it and make it again
-    with today's date; that second change set is the one reviewed and executed. Overrides are
-    sent verbatim by default so the second pass really carries the new date.
+    DeploymentDate must not move, and retag every resource, when nothing else changes: the
+    deployer first sends the deployed date as an override, and only when that change set has
+    changes makes it again with today's (scripts/deploy/prepare.py).
     """
     check_parameter_names(overrides, template_params)
     parameters: list[dict[str, Any]] = []
     missing: list[str] = []
     for key in sorted(template_params):
         previous = existing is not None and key in existing
-        if previous and key in keep_previous:
-            parameters.append({"ParameterKey": key, "UsePreviousValue": True})
-        elif key in overrides:
+        if key in overrides:
             parameters.append({"ParameterKey": key, "ParameterValue": overrides[key]})
         elif previous:
             parameters.append({"ParameterKey": key, "UsePreviousValue": True})
@@ -408,8 +396,7 @@ def wait_until_ready(
         detail = _failure_reason(cfn, reason) or "no reason given"
         delete_quietly(cfn, change_set_id)
         raise ChangeSetFailed(f"change set for {stack_name} in {region} failed: {detail}")
-    return ChangeSetResult(change_set_id, status, reason,
-                           execution_status=str(described.get("ExecutionStatus", "")))
+    return ChangeSetResult(change_set_id, status, reason)
 
 
 # -- reading the changes ---------------------------------------------------------------------

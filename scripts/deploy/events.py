@@ -90,7 +90,6 @@ class WatchResult:
     events: list[StackEvent] = field(default_factory=list)
     timed_out: bool = False
     root_causes: list[StackEvent] = field(default_factory=list)
-    last_event_time: datetime | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -162,10 +161,6 @@ class _Nested:
         return self.finished is None or (self.started is not None and self.started > self.finished)
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 # The longest wait between polls. Completion is reported at most this plus one round of
 # calls after the stack settles, so 1.5 s keeps that under 2 s (and polling within 1-2 s).
 POLL_MAX = 1.5
@@ -189,7 +184,6 @@ class Watcher:
         poll_max: float = POLL_MAX,
         timeout: float = 3600.0,
         waiter: Waiter | None = None,
-        now: Callable[[], datetime] = _utcnow,
         color: bool = False,
         deleting: bool = False,
     ) -> None:
@@ -203,7 +197,6 @@ class Watcher:
         self._poll_max = poll_max
         self._timeout = timeout
         self._waiter = waiter or Waiter()
-        self._now = now
         self._color = color
         self._deleting = deleting
         self._reset()
@@ -247,8 +240,6 @@ class Watcher:
             elapsed=self._waiter.clock() - started,
             events=list(self._events),
             timed_out=timed_out,
-            last_event_time=(self._events[-1].timestamp if self._events
-                             else self._from or self._now()),
         )
         if not result.succeeded:
             result.root_causes = root_causes(self._events)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,9 +34,6 @@ _TEMPLATE_URL_LINE = re.compile(r"^(?P<lead>\s*TemplateURL:\s*)(?P<value>\S+?)\s
 
 UrlFor = Callable[[str, str], str]
 """(bucket, key) -> the URL CloudFormation fetches the object from."""
-
-Parameters = Mapping[str, str] | Sequence[Mapping[str, Any]]
-"""Either ``{key: value}`` or CloudFormation's ``[{"ParameterKey": ..., ...}]`` list."""
 
 
 class PackageError(WebstackError):
@@ -329,31 +325,3 @@ class Uploader:
         modified = head.get("LastModified")
         fresh_after = datetime.now(UTC) - timedelta(days=REFRESH_AFTER_DAYS)
         return not isinstance(modified, datetime) or modified > fresh_after
-
-
-def _parameter_pairs(parameters: Parameters) -> list[tuple[str, str]]:
-    if isinstance(parameters, Mapping):
-        return sorted((str(k), str(v)) for k, v in parameters.items())
-    pairs = []
-    for p in parameters:
-        value = "<previous>" if p.get("UsePreviousValue") else str(p.get("ParameterValue", ""))
-        pairs.append((str(p["ParameterKey"]), value))
-    return sorted(pairs)
-
-
-def packaged_fingerprint(packaged: Packaged, parameters: Parameters) -> str:
-    """sha256 naming "this packaged template set with these parameters".
-
-    Equal fingerprints mean a deploy would send CloudFormation exactly what it already has,
-    so the deployer can skip the change set. A root sent by URL is named by its URL, which
-    carries its content hash.
-    """
-    root = (hashlib.sha256(packaged.root_body.encode("utf-8")).hexdigest()
-            if packaged.root_body is not None else f"url:{packaged.root_url}")
-    document = {
-        "root": root,
-        "templates": sorted(packaged.template_hashes.items()),
-        "parameters": _parameter_pairs(parameters),
-    }
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -62,15 +62,6 @@ class StackStatus(str):
     def failed(self) -> bool:
         return self.endswith("_FAILED")
 
-    @property
-    def rolled_back(self) -> bool:
-        """ROLLBACK_COMPLETE, UPDATE_ROLLBACK_COMPLETE and their kin: the change did not stick."""
-        return "ROLLBACK" in self and self.endswith("_COMPLETE")
-
-
-def status_of(stack: dict[str, Any] | None) -> StackStatus | None:
-    return None if stack is None else StackStatus(stack["StackStatus"])
-
 
 def default_stack_name(environment: str) -> str:
     """The root stack's name when --stack-name is not given."""
