@@ -164,6 +164,7 @@ def _endpoint(args: argparse.Namespace) -> str | None:
 def _options(args: argparse.Namespace) -> Any:
     from scripts.deploy.options import DEFAULT_TIMEOUT, Options
     from scripts.deploy.stacks import default_stack_name
+    from scripts.deploy.validate import check_stack_name, check_writable_file
 
     regions = list(dict.fromkeys(args.region or [os.environ.get("AWS_REGION", "")]))
     if not regions or not regions[0]:
@@ -171,10 +172,19 @@ def _options(args: argparse.Namespace) -> Any:
     for region in regions:
         _check_env_region(args.env, region)
     overrides = _parameters(getattr(args, "param", []))
+    stack_name = default_stack_name(args.env) if args.stack_name is None else args.stack_name
+    check_stack_name(stack_name)
+    timeout = getattr(args, "timeout", None)
+    if timeout is not None and not (0 < timeout < float("inf")):
+        raise UsageError(f"--timeout {timeout:g} is not a positive number of seconds; "
+                         "give e.g. --timeout 1800")
+    outputs_file = getattr(args, "outputs_file", None)
+    if outputs_file is not None:
+        check_writable_file(outputs_file, "--outputs-file")
     return Options(
         environment=args.env,
         regions=regions,
-        stack_name=args.stack_name or default_stack_name(args.env),
+        stack_name=stack_name,
         profile=args.profile or None,
         endpoint_url=_endpoint(args),
         overrides=overrides,
@@ -183,8 +193,8 @@ def _options(args: argparse.Namespace) -> Any:
         recreate=getattr(args, "recreate", False),
         strict_preflight=getattr(args, "strict_preflight", False),
         rollback_triggers=not getattr(args, "no_rollback_triggers", False),
-        timeout=getattr(args, "timeout", None) or DEFAULT_TIMEOUT,
-        outputs_file=getattr(args, "outputs_file", None),
+        timeout=timeout or DEFAULT_TIMEOUT,
+        outputs_file=outputs_file,
         plan_file=getattr(args, "plan_file", None),
         color=sys.stdout.isatty() and not os.environ.get("NO_COLOR"),
         interactive=sys.stdin.isatty(),

@@ -9,8 +9,9 @@ CloudFormation, and each region prints its state and the command that reattaches
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
 from scripts import paths
@@ -19,6 +20,7 @@ from scripts.deploy import guard
 from scripts.deploy import plan as plans
 from scripts.deploy.aws import Target, aws_errors, error_code, error_message
 from scripts.deploy.events import Watcher, summary
+from scripts.deploy.lock import target_lock
 from scripts.deploy.options import Console, Options, RegionResult
 from scripts.deploy.outputs import OUTPUTS_DIR, fetch_outputs, print_outputs, write_outputs
 from scripts.deploy.prepare import Prepared, discard, prepare, prepare_from_plan
@@ -38,7 +40,24 @@ class Interrupted(WebstackError):
 
 def deploy(options: Options) -> int:
     """The whole pipeline for every region; returns the exit code."""
+    if not options.yes and not options.interactive:
+        raise UsageError("refusing to deploy without confirmation: stdin is not a terminal; "
+                         "review the plan with 'webstack plan', then rerun with --yes")
     check_build()
+    with locked(options, "deploy"):
+        return _deploy(options)
+
+
+@contextmanager
+def locked(options: Options, command: str) -> Iterator[None]:
+    """Every target region's lock (scripts/deploy/lock.py) while the block runs."""
+    with ExitStack() as stack:
+        for region in options.regions:
+            stack.enter_context(target_lock(options.target(region), command))
+        yield
+
+
+def _deploy(options: Options) -> int:
     console = Console(prefix=len(options.regions) > 1)
     waiter = Waiter()
     with handle_interrupts(waiter) as interrupts:
@@ -272,6 +291,11 @@ def plan_only(options: Options) -> int:
     check_build()
     if options.plan_file and len(options.regions) != 1:
         raise UsageError("--plan-file takes one --region")
+    with locked(options, "plan"):
+        return _plan(options)
+
+
+def _plan(options: Options) -> int:
     console = Console(prefix=len(options.regions) > 1)
     waiter = Waiter()
     with handle_interrupts(waiter):
@@ -292,12 +316,15 @@ def plan_only(options: Options) -> int:
         if p.no_changes or p.change_set_id is None:
             print("no changes: no plan file written")
             return Exit.OK
+        cfn = p.target.client("cloudformation")
+        stack = None if p.stack is None else describe_stack(cfn, p.target.stack_name)
         plans.write_plan(options.plan_file, plans.Plan(
             stack_name=options.stack_name, region=p.target.region,
             environment=options.environment, change_set_id=p.change_set_id,
             change_set_type=p.change_set_type,
             template_hashes=plans.hash_templates(paths.BUILD_DIR),
-            stack=plans.stack_state(p.stack), changes=p.changes,
+            stack=plans.stack_state(stack, plans.stack_fingerprint(cfn, stack)),
+            changes=p.changes,
         ))
         print(f"plan written to {options.plan_file}; the change set is kept for "
               f"'webstack deploy --plan-file {options.plan_file}'")

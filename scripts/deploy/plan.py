@@ -114,9 +114,27 @@ class StackState:
 
     status: str | None = None
     last_updated: str | None = None
+    # sha256 of the deployed parameters and the id of the stack's latest event: an update
+    # within the same second as the plan, or one that LastUpdatedTime misses, still moves it.
+    fingerprint: str | None = None
 
 
-def stack_state(stack: Mapping[str, Any] | None) -> StackState:
+def stack_fingerprint(cfn: Any, stack: Mapping[str, Any] | None) -> str | None:
+    """What the stack runs with and the last thing that happened to it, as one hash."""
+    if stack is None:
+        return None
+    from scripts.deploy.aws import aws_errors
+
+    with aws_errors(f"read the events of {stack.get('StackName', 'the stack')}"):
+        events = cfn.describe_stack_events(StackName=stack["StackId"]).get("StackEvents", [])
+    parameters = sorted((str(p.get("ParameterKey")), str(p.get("ParameterValue", "")))
+                        for p in stack.get("Parameters", []))
+    latest = events[0].get("EventId") if events else None
+    document = json.dumps({"parameters": parameters, "last_event": latest}, sort_keys=True)
+    return hashlib.sha256(document.encode("utf-8")).hexdigest()
+
+
+def stack_state(stack: Mapping[str, Any] | None, fingerprint: str | None = None) -> StackState:
     """From a describe_stacks entry (None: no stack); any update moves LastUpdatedTime.
 
     Creating a change set does not touch an existing stack, so this may be taken before or
@@ -126,7 +144,7 @@ def stack_state(stack: Mapping[str, Any] | None) -> StackState:
         return StackState()
     when = stack.get("LastUpdatedTime") or stack.get("CreationTime")
     stamp = when.isoformat() if isinstance(when, datetime) else (str(when) if when else None)
-    return StackState(str(stack["StackStatus"]), stamp)
+    return StackState(str(stack["StackStatus"]), stamp, fingerprint)
 
 
 def hash_templates(build_dir: Path) -> dict[str, str]:
@@ -167,7 +185,8 @@ def to_json(plan: Plan) -> str:
         "change_set_id": plan.change_set_id,
         "change_set_type": plan.change_set_type,
         "template_hashes": dict(plan.template_hashes),
-        "stack": {"status": plan.stack.status, "last_updated": plan.stack.last_updated},
+        "stack": {"status": plan.stack.status, "last_updated": plan.stack.last_updated,
+                  "fingerprint": plan.stack.fingerprint},
         "parameters": [dict(p) for p in plan.parameters],
         "changes": [
             {"action": c.action, "path": list(c.path), "logical_id": c.logical_id,
@@ -196,7 +215,8 @@ def from_json(text: str, source: str = "the plan file") -> Plan:
             change_set_id=str(data["change_set_id"]),
             change_set_type=str(data["change_set_type"]),
             template_hashes={str(k): str(v) for k, v in data["template_hashes"].items()},
-            stack=StackState(data["stack"]["status"], data["stack"]["last_updated"]),
+            stack=StackState(data["stack"]["status"], data["stack"]["last_updated"],
+                             data["stack"].get("fingerprint")),
             changes=[
                 Change(
                     action=c["action"], path=tuple(c["path"]), logical_id=c["logical_id"],
@@ -227,6 +247,9 @@ def write_plan(path: str | Path, plan: Plan) -> Path:
 def read_plan(path: str | Path) -> Plan:
     try:
         text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UsageError(f"plan file {path} is not text (byte {err.start} is not UTF-8): not "
+                         f"a webstack plan; {REPLAN}") from err
     except OSError as err:
         raise UsageError(f"cannot read the plan file {path}: {err.strerror}; {REPLAN}") from err
     return from_json(text, source=f"plan file {path}")
@@ -276,10 +299,11 @@ def verify_plan(
     created_by_plan = plan.stack.status is None and current_stack_state.status == (
         "REVIEW_IN_PROGRESS")
     if current_stack_state != plan.stack and not created_by_plan:
-        raise UsageError(
-            f"stack {plan.stack_name} in {plan.region} changed since the plan was made "
-            f"({_describe(plan.stack)}, now {_describe(current_stack_state)}); {REPLAN}"
-        )
+        was, now = _describe(plan.stack), _describe(current_stack_state)
+        moved = f"{was}, now {now}" if was != now else \
+            f"{now}, but its parameters or events moved: another deploy ran"
+        raise UsageError(f"stack {plan.stack_name} in {plan.region} changed since the plan was "
+                         f"made ({moved}); {REPLAN}")
 
 
 def verify_change_set(cfn: Any, plan: Plan) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from scripts import paths
 from scripts.build import yamlio
-from scripts.deploy import changeset, guard, package, plan, preflight
+from scripts.deploy import changeset, guard, package, plan, preflight, validate
 from scripts.deploy.aws import Target, aws_errors
 from scripts.deploy.events import Watcher
 from scripts.deploy.options import Options
@@ -68,6 +68,7 @@ def prepare(options: Options, region: str, emit: Emit, waiter: Waiter | None = N
 
     stack = describe_stack(cfn, target.stack_name)
     status = StackStatus(stack["StackStatus"]) if stack else None
+    validate_parameters(options, stack)
     if stack is not None and status == "ROLLBACK_COMPLETE" and options.recreate:
         recreate(target, options, stack, emit, waiter)
         stack = None
@@ -209,6 +210,23 @@ def parameters_for(options: Options, root: dict[str, Any], stack: dict[str, Any]
     return changeset.build_parameters(declared, overrides, existing)
 
 
+def validate_parameters(options: Options, stack: dict[str, Any] | None) -> None:
+    """Every value the change set will carry, checked against build/root.yaml's constraints
+    and Rules before anything is created: the overrides, what an update keeps with
+    UsePreviousValue, and the defaults a create uses."""
+    root = yamlio.load((paths.BUILD_DIR / "root.yaml").read_text(encoding="utf-8"))
+    kept = stack is not None and StackStatus(stack["StackStatus"]).reusable
+    if not kept and "CostCenter" not in options.overrides:
+        raise UsageError("a new stack needs a cost center: pass --param CostCenter=CC-1234")
+    previous = {p["ParameterKey"]: str(p.get("ParameterValue", ""))
+                for p in (stack or {}).get("Parameters", [])} if kept else {}
+    declared = root.get("Parameters") or {}
+    values = {key: value for key, value in previous.items() if key in declared}
+    values.update({"DeploymentDate": deployed_date(stack) or options.today,
+                   **options.overrides})
+    validate.check_parameters(root, values, environment=options.environment)
+
+
 def deployed_date(stack: dict[str, Any] | None) -> str | None:
     for parameter in (stack or {}).get("Parameters", []):
         if parameter["ParameterKey"] == "DeploymentDate":
@@ -270,8 +288,11 @@ def prepare_from_plan(options: Options, emit: Emit) -> Prepared:
     reviewed = plan.read_plan(options.plan_file)
     region = options.regions[0]
     target = options.target(region)
-    stack = describe_stack(target.client("cloudformation"), target.stack_name)
-    plan.verify_plan(reviewed, plan.hash_templates(paths.BUILD_DIR), plan.stack_state(stack),
+    cfn = target.client("cloudformation")
+    stack = describe_stack(cfn, target.stack_name)
+    fingerprint = plan.stack_fingerprint(cfn, stack) if reviewed.stack.status else None
+    plan.verify_plan(reviewed, plan.hash_templates(paths.BUILD_DIR),
+                     plan.stack_state(stack, fingerprint),
                      environment=options.environment, region=region,
                      stack_name=options.stack_name)
     plan.verify_change_set(target.client("cloudformation"), reviewed)
