@@ -328,7 +328,13 @@ def test_a_failed_create_prints_the_nested_root_cause_and_exits_1(cloud: Cloud,
 
     result = pipeline.execute(options(), prepared, fake_time.waiter())
 
-    assert result == RegionResult(REGION, "failed (ROLLBACK_COMPLETE)", result.elapsed, 1)
+    assert result == RegionResult(REGION, "failed (ROLLBACK_COMPLETE)", result.elapsed, 1,
+                                  detail=result.detail)
+    # The line stderr gets: the root cause, then what to do with the stack left behind.
+    assert result.detail == (f"ended ROLLBACK_COMPLETE; root cause: root/DatabaseStack "
+                             f"Database: {VERSION_GONE}; stack {STACK} in {REGION} is "
+                             "ROLLBACK_COMPLETE: it was never created successfully; rerun "
+                             "with --recreate to delete and create it again")
     causes = [line for line in lines if line.startswith("root cause:")]
     assert causes == ["root cause: root/DatabaseStack Database (AWS::RDS::DBInstance): "
                       f"{VERSION_GONE}"]
@@ -523,7 +529,8 @@ class _Terminal(io.StringIO):
 def test_ctrl_c_at_the_prompt_is_one_line_and_exit_130_from_the_cli(
         cloud: Cloud, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def prepared(opts: Options, region: str, emit: Any, _waiter: Any = None) -> Prepared:
+    def prepared(opts: Options, region: str, emit: Any, _waiter: Any = None,
+                 **_: Any) -> Prepared:
         return Prepared(opts.target(region), emit, change_set_id=ROOT_CS)
 
     def ctrl_c(_prompt: str) -> str:
@@ -545,9 +552,10 @@ def test_ctrl_c_at_the_prompt_is_one_line_and_exit_130_from_the_cli(
     assert cloud.calls == ["DeleteChangeSet"]
 
 
-def test_no_terminal_and_no_yes_refuses_with_exit_2_and_deletes(cloud: Cloud) -> None:
-    cloud.planned(LAUNCH_TEMPLATE_CHANGED)
-    cloud.deleted()
+def test_no_terminal_and_no_yes_refuses_with_exit_2_before_any_upload(
+        cloud: Cloud, packaged: list[str]) -> None:
+    cloud.stack("UPDATE_COMPLETE")
+    cloud.deployed_template("# the previous root\n")
 
     with pytest.raises(UsageError) as refused:
         pipeline.deploy(options(interactive=False, yes=False))
@@ -555,7 +563,8 @@ def test_no_terminal_and_no_yes_refuses_with_exit_2_and_deletes(cloud: Cloud) ->
     assert refused.value.exit_code == 2
     assert str(refused.value).startswith("refusing to deploy without confirmation: stdin is "
                                          "not a terminal")
-    assert cloud.calls[-1] == "DeleteChangeSet" and "ExecuteChangeSet" not in cloud.calls
+    assert packaged == []
+    assert "CreateChangeSet" not in cloud.calls and "ExecuteChangeSet" not in cloud.calls
 
 
 # -- 6. Ctrl-C while the stack changes ---------------------------------------------------------
@@ -568,7 +577,8 @@ def test_no_terminal_and_no_yes_refuses_with_exit_2_and_deletes(cloud: Cloud) ->
 def test_ctrl_c_while_watching_leaves_the_stack_running_and_says_how_to_reattach(
         *, cloud: Cloud, fake_time: FakeTime, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str], name: str, reattach: str) -> None:
-    def prepared(opts: Options, region: str, emit: Any, _waiter: Any = None) -> Prepared:
+    def prepared(opts: Options, region: str, emit: Any, _waiter: Any = None,
+                 **_: Any) -> Prepared:
         return Prepared(opts.target(region), emit, change_set_id=ROOT_CS)
 
     monkeypatch.setattr(pipeline, "prepare", prepared)
@@ -636,8 +646,11 @@ def test_nothing_to_change_exits_0_with_no_changes_and_leaves_no_change_set(
     cloud.stack("UPDATE_COMPLETE", outputs={"LoadBalancerUrl": "http://lb.example"})
     outputs = tmp_path / "outputs.json"
 
-    # No --yes and no terminal: with nothing to execute there is nothing to confirm.
-    code = pipeline.deploy(options(outputs_file=str(outputs)))
+    # No --yes and no terminal: when webstack itself sees nothing would change, nothing is
+    # uploaded and there is nothing to confirm. When only CloudFormation can tell (a change
+    # set), the templates are uploaded first, which an unattended run must have said --yes to.
+    unattended_ok = answer is _no_change_set
+    code = pipeline.deploy(options(outputs_file=str(outputs), yes=not unattended_ok))
 
     out = capsys.readouterr().out
     assert code == Exit.OK == 0

@@ -68,3 +68,5 @@ class RegionResult:
     elapsed: float
     code: int
     outputs: dict[str, str] = field(default_factory=dict)
+    # A failure's root cause and the next step, for the one line on stderr.
+    detail: str = ""

@@ -19,19 +19,27 @@ from scripts.build.verify import check_build
 from scripts.deploy import guard
 from scripts.deploy import plan as plans
 from scripts.deploy.aws import Target, aws_errors, error_code, error_message
+from scripts.deploy.changeset import blocking_state
 from scripts.deploy.events import Watcher, summary
 from scripts.deploy.lock import target_lock
 from scripts.deploy.options import Console, Options, RegionResult
 from scripts.deploy.outputs import OUTPUTS_DIR, fetch_outputs, print_outputs, write_outputs
-from scripts.deploy.prepare import Prepared, discard, prepare, prepare_from_plan
+from scripts.deploy.prepare import (
+    Prepared,
+    discard,
+    prepare,
+    prepare_from_plan,
+    refuse_unconfirmed,
+)
 from scripts.deploy.stacks import STACK_TYPE, StackStatus, describe_stack
 from scripts.deploy.waiting import Cancelled, Waiter, handle_interrupts
-from scripts.errors import Exit, UsageError, WebstackError
+from scripts.errors import Exit, UsageError, WebstackError, one_line
 from templates_src.environments import is_protected
 
 T = TypeVar("T")
 # How long the stack may keep showing its previous status after ExecuteChangeSet.
 EXECUTE_START_LIMIT = 30.0
+NOT_EXECUTED = "interrupted before execute"
 
 
 class Interrupted(WebstackError):
@@ -40,9 +48,8 @@ class Interrupted(WebstackError):
 
 def deploy(options: Options) -> int:
     """The whole pipeline for every region; returns the exit code."""
-    if not options.yes and not options.interactive:
-        raise UsageError("refusing to deploy without confirmation: stdin is not a terminal; "
-                         "review the plan with 'webstack plan', then rerun with --yes")
+    if options.plan_file:
+        refuse_unconfirmed(options)
     check_build()
     with locked(options, "deploy"):
         return _deploy(options)
@@ -68,7 +75,7 @@ def _deploy(options: Options) -> int:
                     raise UsageError("--plan-file takes one --region")
                 prepared = [prepare_from_plan(options, console.emitter(options.regions[0]))]
             else:
-                prepared = _prepare_all(options, console, waiter)
+                prepared = _prepare_all(options, console, waiter, deploying=True)
             with interrupts.raising():
                 _confirm(options, prepared)
             waiter.check()
@@ -105,7 +112,7 @@ def execute(options: Options, prepared: Prepared, waiter: Waiter | None = None) 
     assert prepared.change_set_id is not None
     if waiter.cancelled:
         discard(prepared)
-        return _result(prepared, "interrupted before execute", Exit.INTERRUPTED)
+        return _result(prepared, NOT_EXECUTED, Exit.INTERRUPTED)
     cfn = target.client("cloudformation")
     try:
         with aws_errors(f"execute change set in {target.region}"):
@@ -119,7 +126,10 @@ def execute(options: Options, prepared: Prepared, waiter: Waiter | None = None) 
         # The local endpoint reports failures from ExecuteChangeSet itself.
         emit(f"execute failed: {error_message(err)}")
         discard(prepared)
-        return _result(prepared, f"failed: {error_message(err)}", Exit.FINDINGS)
+        result = _result(prepared, "failed to execute", Exit.FINDINGS)
+        result.detail = (f"CloudFormation refused to execute: {one_line(error_message(err))}; "
+                         f"{_next_step(options, target, None)}")
+        return result
     try:
         return _watch_execution(options, prepared, waiter)
     except Cancelled:
@@ -144,13 +154,30 @@ def _watch_execution(options: Options, prepared: Prepared, waiter: Waiter) -> Re
     if result.timed_out:
         emit(f"still {result.final_status} after {options.timeout:.0f}s; reattach with "
              f"'{options.reattach(target.region)}'")
-        return _result(prepared, f"timed out ({result.final_status})", Exit.FINDINGS)
+        timed_out = _result(prepared, f"timed out ({result.final_status})", Exit.FINDINGS)
+        timed_out.detail = (f"still {result.final_status} after {options.timeout:.0f}s; "
+                            f"reattach with '{options.reattach(target.region)}'")
+        return timed_out
     if not result.succeeded:
-        return _result(prepared, f"failed ({result.final_status})", Exit.FINDINGS)
+        failed = _result(prepared, f"failed ({result.final_status})", Exit.FINDINGS)
+        cause = next((f"{e.path} {e.logical_id}: {one_line(e.reason)}"
+                      for e in result.root_causes), "no resource reported a reason")
+        failed.detail = (f"ended {result.final_status}; root cause: {cause}; "
+                         f"{_next_step(options, target, result.final_status)}")
+        return failed
     if is_protected(options.environment):
         protect(target, emit)
     return _result(prepared, result.final_status.lower().replace("_", " "), Exit.OK,
                    fetch_outputs(target))
+
+
+def _next_step(options: Options, target: Target, status: str | None) -> str:
+    """What the user does about a stack a deploy left failed or rolled back."""
+    if status is None:
+        return "fix the cause, then deploy again"
+    blocked = blocking_state(status, options.environment, target.stack_name, target.region,
+                             options.reattach(target.region))
+    return blocked or f"{target.stack_name} is {status}: fix the cause, then deploy again"
 
 
 def _result(prepared: Prepared, result: str, code: int,
@@ -226,19 +253,29 @@ def _finish(options: Options, results: list[RegionResult], console: Console) -> 
         for r in results:
             print(f"{options.stack_name} ({options.environment}) in {r.region}: {r.result} "
                   f"[{r.elapsed:.1f}s]")
-    interrupted = [r.region for r in results if r.code == Exit.INTERRUPTED]
+    interrupted = [r.region for r in results if r.code == Exit.INTERRUPTED
+                   and r.result != NOT_EXECUTED]
     if interrupted:
         commands = "; ".join(options.reattach(region) for region in interrupted)
         raise Interrupted(f"interrupted after execute; {options.stack_name} goes on in "
                           f"{', '.join(interrupted)}; reattach with: {commands}")
-    return max((int(r.code) for r in results), default=0)
+    if any(r.code == Exit.INTERRUPTED for r in results):
+        raise Interrupted("interrupted before execute; change sets deleted, nothing changed")
+    failed = [r for r in results if r.code != Exit.OK]
+    if failed:
+        raise WebstackError("; ".join(
+            f"{options.stack_name} in {r.region}: {r.detail or r.result}" for r in failed),
+            Exit(max(int(r.code) for r in failed)))
+    return Exit.OK
 
 
-def _prepare_all(options: Options, console: Console, waiter: Waiter) -> list[Prepared]:
+def _prepare_all(options: Options, console: Console, waiter: Waiter, *,
+                 deploying: bool = False) -> list[Prepared]:
     """Every region prepared, or none: when one region fails or is interrupted, the change
     sets the others made are deleted before the first error is raised."""
     outcomes = _parallel(options.regions, lambda region: _outcome(
-        lambda: prepare(options, region, console.emitter(region), waiter)))
+        lambda: prepare(options, region, console.emitter(region), waiter,
+                        deploying=deploying)))
     errors = [error for _, error in outcomes if error is not None]
     if errors:
         for prepared, _ in outcomes:
@@ -270,6 +307,13 @@ def watch(target: Target, options: Options) -> int:
     if stack is None:
         raise UsageError(f"stack {target.stack_name} does not exist in {target.region}")
     status = StackStatus(stack["StackStatus"])
+    if status.awaiting_review:
+        where = options.reattach(target.region).replace("webstack watch", "{}", 1)
+        raise WebstackError(
+            f"{target.stack_name} in {target.region} is REVIEW_IN_PROGRESS: only an unexecuted "
+            "change set holds it and it will not move by itself; create it with "
+            f"'{where.format('webstack deploy')}', or remove it with "
+            f"'{where.format('webstack destroy')}'", Exit.FINDINGS)
     if not status.in_progress:
         print(f"{target.stack_name}: {status} (nothing in progress)")
         return Exit.OK if status.succeeded else Exit.FINDINGS

@@ -58,9 +58,20 @@ def discard(prepared: Prepared) -> None:
     prepared.change_set_id = None
 
 
-def prepare(options: Options, region: str, emit: Emit, waiter: Waiter | None = None
-            ) -> Prepared:
-    """Preflight, package and plan one region. Nothing is executed here."""
+def refuse_unconfirmed(options: Options) -> None:
+    """No terminal to ask and no --yes: refuse before anything is uploaded or created."""
+    if not options.yes and not options.interactive:
+        raise UsageError("refusing to deploy without confirmation: stdin is not a terminal; "
+                         "review the plan with 'webstack plan', then rerun with --yes")
+
+
+def prepare(options: Options, region: str, emit: Emit, waiter: Waiter | None = None, *,
+            deploying: bool = False) -> Prepared:
+    """Preflight, package and plan one region. Nothing is executed here.
+
+    ``deploying``: a deploy that cannot ask (no terminal, no --yes) is refused once it is
+    known to change something, before the preflight and any upload.
+    """
     waiter = waiter or Waiter()
     target = options.target(region)
     prepared = Prepared(target, emit)
@@ -78,6 +89,8 @@ def prepare(options: Options, region: str, emit: Emit, waiter: Waiter | None = N
              "these parameters")
         prepared.no_changes = True
         return prepared
+    if deploying:
+        refuse_unconfirmed(options)
     waiter.check()
     _preflight(options, target, stack, emit)
     waiter.check()
@@ -215,7 +228,12 @@ def validate_parameters(options: Options, stack: dict[str, Any] | None) -> None:
     and Rules before anything is created: the overrides, what an update keeps with
     UsePreviousValue, and the defaults a create uses."""
     root = yamlio.load((paths.BUILD_DIR / "root.yaml").read_text(encoding="utf-8"))
-    kept = stack is not None and StackStatus(stack["StackStatus"]).reusable
+    status = StackStatus(stack["StackStatus"]) if stack is not None else None
+    # An update keeps the deployed values; a stack that will be created anew keeps none. A
+    # stack in a blocking state keeps them too, so its own refusal is what the user reads.
+    kept = status is not None and not status.awaiting_review and not (
+        status == "ROLLBACK_COMPLETE" and options.recreate
+        and not is_protected(options.environment))
     if not kept and "CostCenter" not in options.overrides:
         raise UsageError("a new stack needs a cost center: pass --param CostCenter=CC-1234")
     previous = {p["ParameterKey"]: str(p.get("ParameterValue", ""))
