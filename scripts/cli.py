@@ -14,8 +14,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from scripts.errors import Exit, UsageError, WebstackError
+from scripts import paths
+from scripts.errors import Exit, SourceError, UsageError, WebstackError, one_line
 from scripts.paths import BUILD_DIR
+from templates_src.errors import TemplateSourceError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -396,6 +398,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def source_location(err: BaseException) -> str | None:
+    """``templates_src/x.py:LINE`` where a template source error or a syntax error sits: the
+    outermost frame in templates_src/ (the table row, the wiring call), or the bad line."""
+    source = paths.REPO_ROOT / "templates_src"
+    if isinstance(err, SyntaxError) and err.filename:
+        where = Path(err.filename).resolve()
+        return f"{where.relative_to(paths.REPO_ROOT)}:{err.lineno}" \
+            if where.is_relative_to(source) else None
+    found: list[tuple[Path, int, bool]] = []
+    tb = err.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        where = Path(code.co_filename).resolve()
+        if where.is_relative_to(source):
+            # The start of the expression that failed: a table row's "Environment(" line,
+            # not the first line of the statement around it.
+            positions = list(code.co_positions())
+            start = positions[tb.tb_lasti // 2][0] if tb.tb_lasti // 2 < len(positions) \
+                else None
+            found.append((where, start or tb.tb_lineno, code.co_name == "<module>"))
+        tb = tb.tb_next
+    modules = [entry for entry in found if entry[2]]
+    if not found:
+        return None
+    where, line, _ = modules[-1] if modules else found[0]
+    return f"{where.relative_to(paths.REPO_ROOT)}:{line}"
+
+
+def _source_error(err: BaseException) -> SourceError | None:
+    """An error of templates_src/ itself (a wrong type in the table, a syntax error): exit 3
+    naming the file and line, not an internal error."""
+    from templates_src.errors import TemplateSourceError
+
+    cause = err.__cause__ if isinstance(err, SourceError) and err.__cause__ else err
+    if not isinstance(cause, TemplateSourceError | SyntaxError):
+        return None
+    where = source_location(cause)
+    if where is None:
+        return None if isinstance(cause, SyntaxError) else (
+            err if isinstance(err, SourceError) else SourceError(one_line(cause)))
+    text = f"{where}: {cause.msg}" if isinstance(cause, SyntaxError) else one_line(cause)
+    return SourceError(f"{text} ({where})" if where not in text else text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Every error a user can hit ends as one line on stderr and its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -403,17 +449,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args: Any = build_parser().parse_args(argv)
         return int(args.handler(args))
-    except WebstackError as err:
-        print(f"webstack{' ' + command if command else ''}: {err}", file=sys.stderr)
-        return int(err.exit_code)
+    except (WebstackError, SyntaxError, TemplateSourceError) as err:
+        known = _source_error(err)
+        if known is None and not isinstance(err, WebstackError):
+            return _internal(err)
+        shown = known or err
+        assert isinstance(shown, WebstackError)
+        print(f"webstack{' ' + command if command else ''}: {shown}", file=sys.stderr)
+        return int(shown.exit_code)
     except KeyboardInterrupt:
         print("webstack: interrupted", file=sys.stderr)
         return int(Exit.INTERRUPTED)
     except BrokenPipeError:
         return int(Exit.OK)
     except Exception as err:
-        if os.environ.get("WEBSTACK_DEBUG"):
-            raise
-        print(f"webstack: internal error: {type(err).__name__}: {err} "
-              "(rerun with WEBSTACK_DEBUG=1 for the traceback, and report it)", file=sys.stderr)
-        return 70
+        return _internal(err)
+
+
+def _internal(err: Exception) -> int:
+    """A bug in webstack: the only exit 70."""
+    if os.environ.get("WEBSTACK_DEBUG"):
+        raise err
+    print(f"webstack: internal error: {type(err).__name__}: {one_line(err)} "
+          "(rerun with WEBSTACK_DEBUG=1 for the traceback, and report it)", file=sys.stderr)
+    return 70

@@ -27,9 +27,76 @@ class Kept:
     physical_id: str
     policy: str
 
+    @property
+    def address(self) -> str:
+        return f"{self.path}/{self.logical_id} ({self.resource_type}) {self.physical_id}"
+
     def line(self) -> str:
         what = "snapshotted" if self.policy == "Snapshot" else "retained"
-        return f"{what}: {self.path}/{self.logical_id} ({self.resource_type}) {self.physical_id}"
+        return f"{what}: {self.address}"
+
+
+def _exists(target: Target, kind: str, physical: str) -> bool | None:
+    """Whether a retained resource still exists; None when webstack cannot check the type."""
+    from scripts.deploy.aws import error_code
+
+    checks: dict[str, Callable[[], bool]] = {
+        "AWS::S3::Bucket": lambda: bool(target.client("s3").head_bucket(Bucket=physical)),
+        "AWS::KMS::Key": lambda: target.client("kms").describe_key(KeyId=physical)[
+            "KeyMetadata"]["KeyState"] not in {"PendingDeletion", "PendingReplicaDeletion"},
+        "AWS::Logs::LogGroup": lambda: any(
+            group["logGroupName"] == physical for group in target.client("logs")
+            .describe_log_groups(logGroupNamePrefix=physical).get("logGroups", [])),
+        "AWS::RDS::DBInstance": lambda: bool(target.client("rds").describe_db_instances(
+            DBInstanceIdentifier=physical).get("DBInstances")),
+    }
+    if kind not in checks or not physical:
+        return None
+    try:
+        return checks[kind]()
+    except Exception as err:
+        if error_code(err):
+            return False  # NotFound, NoSuchBucket, DBInstanceNotFound, ...
+        raise
+
+
+def _snapshotted(target: Target, kind: str, physical: str) -> bool | None:
+    """Whether the final snapshot of a deleted database exists; None for another type."""
+    from scripts.deploy.aws import error_code
+
+    try:
+        if kind == "AWS::RDS::DBInstance":
+            found = target.client("rds").describe_db_snapshots(
+                DBInstanceIdentifier=physical).get("DBSnapshots", [])
+        elif kind == "AWS::RDS::DBCluster":
+            found = target.client("rds").describe_db_cluster_snapshots(
+                DBClusterIdentifier=physical).get("DBClusterSnapshots", [])
+        else:
+            return None
+    except Exception as err:
+        if error_code(err):
+            return False
+        raise
+    return bool(physical) and any(s.get("Status") != "failed" for s in found)
+
+
+def verified_lines(target: Target, kept: list[Kept]) -> list[str]:
+    """What destroy can say of each kept resource, checked against the account."""
+    lines = []
+    for item in kept:
+        if item.policy == "Snapshot":
+            found = _snapshotted(target, item.resource_type, item.physical_id)
+            lines.append(item.line() if found else
+                         f"NOT snapshotted: {item.address}: no final snapshot found"
+                         if found is False else
+                         f"could not verify the snapshot of {item.address}")
+        else:
+            found = _exists(target, item.resource_type, item.physical_id)
+            lines.append(item.line() if found else
+                         f"NOT retained: {item.address} no longer exists"
+                         if found is False else
+                         f"could not verify that {item.address} was retained")
+    return lines
 
 
 def kept_resources(cfn: Any, stack: str, path: str = "root") -> list[Kept]:
@@ -66,7 +133,7 @@ def destroy(target: Target, *, environment: str, yes: bool, force: bool, interac
         kept = kept_resources(cfn, stack["StackId"])
     emit(f"destroying {target.stack_name} in {target.region} ({stack['StackStatus']})")
     for item in kept:
-        emit(f"  will be {item.line()}")
+        emit(f"  will keep ({item.policy}): {item.address}")
     _confirm(target.stack_name, yes=yes, interactive=interactive)
     with aws_errors("delete the stack"):
         if stack.get("EnableTerminationProtection"):
@@ -80,8 +147,9 @@ def destroy(target: Target, *, environment: str, yes: bool, force: bool, interac
     if not result.succeeded:
         raise WebstackError(f"delete of {target.stack_name} ended {result.final_status}; "
                             "see the root cause above", Exit.FINDINGS)
-    for item in kept:
-        emit(item.line())
+    with aws_errors("check what the stack kept"):
+        for line in verified_lines(target, kept):
+            emit(line)
     return Exit.OK
 
 
