@@ -43,30 +43,23 @@ def _report(findings: Sequence[object], checked: int, started: float) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from scripts.build.verify import fresh_render
+    from scripts.build.verify import fresh_render, write_set
 
     rendered = fresh_render()
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, text in rendered.items():
-        (out / name).write_text(text, encoding="utf-8")
+    write_set(rendered, out, "--output")
     print(f"rendered {len(rendered)} templates into {out}")
     return Exit.OK
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from scripts.build.verify import fresh_render, gate, stale_files
+    from scripts.build.verify import fresh_render, gate, stale_files, write_set
 
     started = time.perf_counter()
     rendered = fresh_render()
     stale = stale_files(rendered, BUILD_DIR)
-    if not args.check:
-        BUILD_DIR.mkdir(exist_ok=True)
-        for name, text in rendered.items():
-            (BUILD_DIR / name).write_text(text, encoding="utf-8")
-        for extra in BUILD_DIR.glob("*.yaml"):
-            if extra.name not in rendered:
-                extra.unlink()
+    if not args.check and stale:
+        write_set(rendered, BUILD_DIR, "build/")
     code = _report(gate(rendered, cached=not args.no_cache), len(rendered), started)
     if args.check and stale:
         for name in stale:
@@ -92,9 +85,20 @@ def cmd_lint(args: argparse.Namespace) -> int:
     if not paths:
         raise UsageError("nothing to lint: build/ is empty and no template was given; "
                          "run 'webstack build' first")
-    texts = {relative(p): p.read_text(encoding="utf-8") for p in paths}
+    texts = {relative(p): _read_text(p) for p in paths}
     findings = gate_set(texts) if args.no_cache else gate_set_cached(texts)
     return _report(findings, len(texts), started)
+
+
+def _read_text(path: Path) -> str:
+    """A template's text; binary or unreadable input is one line and exit 2."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{path} is not a text template (byte {err.start} is not UTF-8); "
+                         "give a YAML or JSON template") from err
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror}") from err
 
 
 def _parameters(pairs: Sequence[str]) -> dict[str, str]:
@@ -137,11 +141,23 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     _check_env_region(args.env, args.region)
     parameters = _parameters(args.param)
-    names = sorted(p.stem for p in BUILD_DIR.glob("*.yaml"))
-    if args.stack and args.stack not in names:
-        raise UsageError(f"unknown stack '{args.stack}'; valid: {', '.join(names)}")
-    templates = {name: yamlio.load((BUILD_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
-                 for name in ["root", *(n for n in names if n != "root")]}
+    import yaml
+
+    from templates_src.stacks import CHILDREN
+
+    expected = ["root", *CHILDREN]
+    missing = [name for name in expected if not (BUILD_DIR / f"{name}.yaml").is_file()]
+    if args.stack and args.stack not in expected:
+        raise UsageError(f"unknown stack '{args.stack}'; valid: {', '.join(sorted(expected))}")
+    if missing:
+        raise UsageError(f"build/ is incomplete: build/{missing[0]}.yaml is missing; run "
+                         "'webstack build'")
+    try:
+        templates = {name: yamlio.load(_read_text(BUILD_DIR / f"{name}.yaml"))
+                     for name in expected}
+    except (ValueError, yaml.YAMLError) as err:
+        raise UsageError(f"build/ does not parse ({one_line(err)}); run 'webstack build'"
+                         ) from err
     try:
         resolved = resolve_set(templates, args.env, args.region, parameters)
     except ResolveError as err:
@@ -255,6 +271,9 @@ def cmd_destroy(args: argparse.Namespace) -> int:
 def cmd_engine_versions(args: argparse.Namespace) -> int:
     from scripts.build.engine_versions import report
 
+    if not args.major.isdigit():
+        raise UsageError(f"--major {args.major!r} is not a major version; give a number such "
+                         "as --major 13")
     return report(args.major)
 
 

@@ -6,7 +6,10 @@ so "what build/ should hold" and "is it safe to ship" are answered one way.
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -58,3 +61,59 @@ def check_build() -> None:
             print(finding, file=sys.stderr)
         raise WebstackError(f"the gate found {len(findings)} problem(s); nothing was deployed",
                             Exit.FINDINGS)
+
+
+def _writable(rendered: Mapping[str, str], folder: Path) -> tuple[Path, str] | None:
+    """The first path a write of ``rendered`` into ``folder`` would fail on, and why."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        return folder, err.strerror or str(err)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return folder, "permission denied"
+    for name in rendered:
+        path = folder / name
+        if path.is_dir():
+            return path, "is a directory"
+        if path.exists() and not os.access(path, os.W_OK):
+            return path, "read-only file"
+    return None
+
+
+def write_set(rendered: Mapping[str, str], folder: Path, label: str) -> None:
+    """Replace ``folder``'s templates with ``rendered`` all at once, or not at all.
+
+    Anything that cannot be written (a read-only folder or file) is found first; then the set
+    is written into a temporary folder beside it and each file renamed into place (atomic
+    within one filesystem), and templates no longer rendered are removed. Should a rename
+    still fail, the files already replaced are put back: build/ is never half-written.
+    """
+    blocked = _writable(rendered, folder)
+    if blocked is not None:
+        raise UsageError(f"cannot write {label} ({blocked[0]}: {blocked[1]}); make it "
+                         "writable and run again")
+    staging = Path(tempfile.mkdtemp(prefix=".render-", dir=folder))
+    replaced: list[str] = []
+    try:
+        (staging / "previous").mkdir()
+        for name, text in rendered.items():
+            (staging / name).write_text(text, encoding="utf-8")
+            if (folder / name).exists():
+                shutil.copy2(folder / name, staging / "previous" / name)
+        for name in rendered:
+            os.replace(staging / name, folder / name)
+            replaced.append(name)
+        for extra in folder.glob("*.yaml"):
+            if extra.name not in rendered:
+                extra.unlink()
+    except OSError as err:
+        for name in replaced:
+            previous = staging / "previous" / name
+            if previous.exists():
+                os.replace(previous, folder / name)
+            else:
+                (folder / name).unlink(missing_ok=True)
+        raise UsageError(f"cannot write {label} ({err.filename or folder}: "
+                         f"{err.strerror or err}); nothing was changed") from err
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
