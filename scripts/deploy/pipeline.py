@@ -32,6 +32,7 @@ from scripts.deploy.prepare import (
     refuse_unconfirmed,
 )
 from scripts.deploy.stacks import STACK_TYPE, StackStatus, describe_stack
+from scripts.deploy.validate import check_writable_file
 from scripts.deploy.waiting import Cancelled, Waiter, handle_interrupts
 from scripts.errors import Exit, UsageError, WebstackError, one_line
 from templates_src.environments import is_protected
@@ -131,7 +132,11 @@ def execute(options: Options, prepared: Prepared, waiter: Waiter | None = None) 
                          f"{_next_step(options, target, None)}")
         return result
     try:
-        return _watch_execution(options, prepared, waiter)
+        result = _watch_execution(options, prepared, waiter)
+        if waiter.cancelled:  # the interrupt came after execute, and the stack settled anyway
+            emit(f"interrupted after execute; {target.stack_name} had already settled: "
+                 f"{result.result}")
+        return result
     except Cancelled:
         state = describe_stack(cfn, target.stack_name)
         status = state["StackStatus"] if state else "unknown"
@@ -332,9 +337,11 @@ def watch(target: Target, options: Options) -> int:
 
 def plan_only(options: Options) -> int:
     """Create the change set and print the plan; keep it only for a --plan-file."""
-    check_build()
     if options.plan_file and len(options.regions) != 1:
         raise UsageError("--plan-file takes one --region")
+    if options.plan_file:
+        check_writable_file(options.plan_file, "--plan-file")
+    check_build()
     with locked(options, "plan"):
         return _plan(options)
 
