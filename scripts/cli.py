@@ -482,7 +482,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return int(Exit.OK)
     except Exception as err:
+        return _unexpected(err, command)
+
+
+def _unexpected(err: Exception, command: str | None) -> int:
+    """An AWS error no step turned into a sentence is exit 4; anything else is a bug."""
+    aws = _aws_error(err)
+    if aws is None:
         return _internal(err)
+    print(f"webstack{' ' + command if command else ''}: {aws}", file=sys.stderr)
+    return int(Exit.AWS)
+
+
+def _aws_error(err: Exception) -> str | None:
+    """An AWS or endpoint error no step turned into a sentence: AWS trouble (exit 4) with
+    what the service said, not an internal error."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(err, ClientError):
+        operation = getattr(err, "operation_name", "") or "a call"
+        error = err.response.get("Error", {})
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return (f"AWS refused {operation} ({error.get('Code', status)}): "
+                f"{one_line(error.get('Message', err))}; check the stack's events with "
+                "'webstack watch', then retry")
+    if isinstance(err, BotoCoreError):
+        return f"AWS call failed: {one_line(err)}; retry, or check the endpoint"
+    return None
 
 
 def _internal(err: Exception) -> int:

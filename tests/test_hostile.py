@@ -522,3 +522,90 @@ def test_ctrl_c_after_packaging_leaves_no_change_set_and_no_review_stack(
     moved = changed(before, after)
     moved.pop("buckets", None)  # packaging ran: the artifact bucket and its objects may exist
     assert moved == {}, moved
+
+
+# -- errors that used to end as "internal error" (exit 70) -----------------------------------
+
+
+def _source_copy(tmp: Path) -> Path:
+    """The parts of the repository a render needs, to break templates_src/ in a copy."""
+    root = tmp / "repo"
+    root.mkdir()
+    for name in ("scripts", "templates_src", "build"):
+        shutil.copytree(REPO / name, root / name,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / ".cfnlintrc.yaml", root)
+    return root
+
+
+@pytest.mark.parametrize(("edit", "argv", "expected"), [
+    pytest.param(("db_backup_retention_days=7,", 'db_backup_retention_days="7",'),
+                 ("show", "--env", "dev", "--region", "us-east-1", "root"),
+                 r"staging\.db_backup_retention_days: must be int, not str \('7'\).*"
+                 r"\(templates_src/environments\.py:\d+\)$", id="quoted-number-in-table"),
+    pytest.param(("db_backup_retention_days=7,", "db_backup_retention_days=7,,"),
+                 ("build", "--check"),
+                 r"templates_src/environments\.py:\d+: invalid syntax", id="syntax-error"),
+])
+def test_a_broken_template_source_is_exit_3_naming_file_and_line(
+        tmp_path: Path, edit: tuple[str, str], argv: tuple[str, ...], expected: str) -> None:
+    root = _source_copy(tmp_path)
+    table = root / "templates_src" / "environments.py"
+    text = table.read_text(encoding="utf-8")
+    assert edit[0] in text
+    table.write_text(text.replace(edit[0], edit[1], 1), encoding="utf-8")
+    broken_line = next(number for number, line in enumerate(
+        table.read_text(encoding="utf-8").splitlines(), 1) if edit[1] in line)
+    result = subprocess.run([sys.executable, "-m", "scripts", *argv], cwd=root,
+                            capture_output=True, text=True, timeout=120, check=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 3, result.stderr
+    assert len(lines) == 1 and re.search(expected, lines[0]), result.stderr
+    if "syntax" in expected:
+        assert f"environments.py:{broken_line}:" in lines[0]
+
+
+def test_an_aws_error_no_step_explains_is_exit_4_not_an_internal_error(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """An endpoint answering HTTP 500 must not read as a webstack bug."""
+    from botocore.exceptions import ClientError
+
+    from scripts.deploy import pipeline
+
+    def failing(_options: object) -> int:
+        raise ClientError({"Error": {"Code": "InternalFailure", "Message": "boom\nat line 2"},
+                           "ResponseMetadata": {"HTTPStatusCode": 500}}, "DescribeStacks")
+
+    monkeypatch.setattr(pipeline, "deploy", failing)
+    code, _, err = run(["deploy", "--env", "dev", "--region", "us-east-1", "--yes",
+                        "--endpoint-url", "http://127.0.0.1:9"], monkeypatch, capsys)
+    assert code == 4
+    assert err.strip().splitlines() == [
+        "webstack deploy: AWS refused DescribeStacks (InternalFailure): boom at line 2; check "
+        "the stack's events with 'webstack watch', then retry"]
+
+
+def test_a_create_change_set_racing_another_first_deploy_is_one_clear_line() -> None:
+    """Across machines the lock cannot help: CloudFormation's own refusal is reported."""
+    from botocore.exceptions import ClientError
+
+    from scripts.deploy import changeset
+
+    class Cfn:
+        class meta:
+            region_name = "us-east-1"
+
+        def create_change_set(self, **_: Any) -> None:
+            raise ClientError({"Error": {"Code": "AlreadyExistsException",
+                                         "Message": "Stack [hx-race] already exists"}},
+                              "CreateChangeSet")
+
+    with pytest.raises(changeset.StackStateError) as refused:
+        changeset.create(Cfn(), stack_name="hx-race", change_set_name="c",
+                         change_set_type="CREATE", parameters=[],
+                         tags={"Environment": "dev"}, template_body="{}")
+    assert refused.value.exit_code == 2
+    assert str(refused.value) == (
+        "stack hx-race in us-east-1 was created by another deploy meanwhile (Stack [hx-race] "
+        "already exists); wait for it with 'webstack watch --env dev --region us-east-1 "
+        "--stack-name hx-race', then deploy again")

@@ -311,10 +311,26 @@ def create(
         message = error_message(err)
         if _is_no_changes(message):
             return None
+        if error_code(err) == "AlreadyExistsException" or "already exists" in message.lower():
+            raise StackStateError(
+                f"stack {stack_name} in {region} was created by another deploy meanwhile "
+                f"({one_line(message)}); wait for it with "
+                f"'{reattach_command(_tag(tags, 'Environment'), region, stack_name)}', then "
+                "deploy again") from err
+        if "_IN_PROGRESS state" in message:
+            raise StackStateError(
+                f"stack {stack_name} in {region} is busy with another operation "
+                f"({one_line(message)}); wait for it with "
+                f"'{reattach_command(_tag(tags, 'Environment'), region, stack_name)}', then "
+                "deploy again") from err
         raise ChangeSetFailed(
             f"cannot create a change set for {stack_name} in {region}: {message}"
         ) from err
     return str(response["Id"])
+
+
+def _tag(tags: Mapping[str, str], key: str) -> str:
+    return tags.get(key) or "ENV"
 
 
 def delete_quietly(cfn: Any, change_set_id: str) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scripts.build.yamlio import load
-from scripts.deploy.aws import Target, aws_errors
+from scripts.deploy.aws import Target, aws_errors, error_code
 from scripts.deploy.events import Watcher, WatchResult, summary
 from scripts.deploy.stacks import STACK_TYPE, describe_stack
 from scripts.deploy.waiting import Cancelled, Waiter, handle_interrupts
@@ -15,6 +15,7 @@ from scripts.errors import Exit, UsageError, WebstackError
 from templates_src.environments import is_protected
 
 KEPT_POLICIES = frozenset({"Retain", "RetainExceptOnCreate", "Snapshot"})
+UNREADABLE = "Unreadable"  # a nested stack whose template could not be read
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,6 @@ class Kept:
 
 def _exists(target: Target, kind: str, physical: str) -> bool | None:
     """Whether a retained resource still exists; None when webstack cannot check the type."""
-    from scripts.deploy.aws import error_code
-
     checks: dict[str, Callable[[], bool]] = {
         "AWS::S3::Bucket": lambda: bool(target.client("s3").head_bucket(Bucket=physical)),
         "AWS::KMS::Key": lambda: target.client("kms").describe_key(KeyId=physical)[
@@ -62,8 +61,6 @@ def _exists(target: Target, kind: str, physical: str) -> bool | None:
 
 def _snapshotted(target: Target, kind: str, physical: str) -> bool | None:
     """Whether the final snapshot of a deleted database exists; None for another type."""
-    from scripts.deploy.aws import error_code
-
     try:
         if kind == "AWS::RDS::DBInstance":
             found = target.client("rds").describe_db_snapshots(
@@ -84,7 +81,10 @@ def verified_lines(target: Target, kept: list[Kept]) -> list[str]:
     """What destroy can say of each kept resource, checked against the account."""
     lines = []
     for item in kept:
-        if item.policy == "Snapshot":
+        if item.policy == UNREADABLE:
+            lines.append(f"could not verify what {item.address} kept: its template could "
+                         "not be read before the delete")
+        elif item.policy == "Snapshot":
             found = _snapshotted(target, item.resource_type, item.physical_id)
             lines.append(item.line() if found else
                          f"NOT snapshotted: {item.address}: no final snapshot found"
@@ -111,7 +111,12 @@ def kept_resources(cfn: Any, stack: str, path: str = "root") -> list[Kept]:
             logical_id = resource["LogicalResourceId"]
             physical = resource.get("PhysicalResourceId", "")
             if resource["ResourceType"] == STACK_TYPE and physical:
-                kept += kept_resources(cfn, physical, f"{path}/{logical_id}")
+                try:
+                    kept += kept_resources(cfn, physical, f"{path}/{logical_id}")
+                except Exception as err:  # a child a failed run left half-made or gone
+                    if not error_code(err):
+                        raise
+                    kept.append(Kept(path, logical_id, STACK_TYPE, physical, UNREADABLE))
                 continue
             policy = resources.get(logical_id, {}).get("DeletionPolicy", "Delete")
             if policy in KEPT_POLICIES:
@@ -133,7 +138,8 @@ def destroy(target: Target, *, environment: str, yes: bool, force: bool, interac
         kept = kept_resources(cfn, stack["StackId"])
     emit(f"destroying {target.stack_name} in {target.region} ({stack['StackStatus']})")
     for item in kept:
-        emit(f"  will keep ({item.policy}): {item.address}")
+        emit(f"  cannot read what {item.address} keeps" if item.policy == UNREADABLE
+             else f"  will keep ({item.policy}): {item.address}")
     _confirm(target.stack_name, yes=yes, interactive=interactive)
     with aws_errors("delete the stack"):
         if stack.get("EnableTerminationProtection"):
