@@ -141,11 +141,10 @@ def check_parameters(root_template: Mapping[str, Any], values: Mapping[str, str]
     for name in sorted(declared):
         spec = declared[name]
         if name not in effective:
-            if "Default" in spec:
-                effective[name] = str(spec["Default"])
-                continue
-            raise UsageError(f"parameter {name} has no value and no default; pass "
-                             f"--param {name}=VALUE")
+            if "Default" not in spec:
+                raise UsageError(f"parameter {name} has no value and no default; pass "
+                                 f"--param {name}=VALUE")
+            effective[name] = str(spec["Default"])
         problem = _constraint_problem(spec, effective[name])
         if problem:
             hint = spec.get("ConstraintDescription") or spec.get("Description") or ""
