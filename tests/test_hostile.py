@@ -609,3 +609,29 @@ def test_a_create_change_set_racing_another_first_deploy_is_one_clear_line() -> 
         "stack hx-race in us-east-1 was created by another deploy meanwhile (Stack [hx-race] "
         "already exists); wait for it with 'webstack watch --env dev --region us-east-1 "
         "--stack-name hx-race', then deploy again")
+
+
+def test_losing_the_endpoint_after_execute_still_says_how_to_reattach(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from scripts.deploy import pipeline
+    from scripts.deploy.aws import AwsError
+    from scripts.deploy.options import Options
+    from scripts.deploy.prepare import Prepared
+
+    class Cfn:
+        def execute_change_set(self, **_: Any) -> None:
+            return None
+
+    def unreachable(*_: Any) -> None:
+        raise AwsError("describe stack hx-dev in us-east-1: cannot reach the endpoint")
+
+    monkeypatch.setattr(Target, "client", lambda self, service: Cfn())
+    monkeypatch.setattr(pipeline, "_watch_execution", unreachable)
+    options = Options(environment="dev", regions=["us-east-1"], stack_name=STACK, yes=True)
+    lines: list[str] = []
+    result = pipeline.execute(options, Prepared(options.target("us-east-1"), lines.append,
+                                                change_set_id="cs-1"))
+    assert result.code == 4
+    assert result.detail == (
+        "describe stack hx-dev in us-east-1: cannot reach the endpoint; the stack goes on: "
+        "reattach with 'webstack watch --env dev --region us-east-1 --stack-name hx-dev'")

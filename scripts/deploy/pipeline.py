@@ -143,6 +143,11 @@ def execute(options: Options, prepared: Prepared, waiter: Waiter | None = None) 
         emit(f"interrupted; {target.stack_name} goes on ({status}). Reattach with: "
              f"{options.reattach(target.region)}")
         return _result(prepared, f"interrupted ({status})", Exit.INTERRUPTED)
+    except WebstackError as err:  # the endpoint failed while the stack changes: it goes on
+        lost = _result(prepared, "lost track after execute", err.exit_code)
+        lost.detail = (f"{err}; the stack goes on: reattach with "
+                       f"'{options.reattach(target.region)}'")
+        return lost
 
 
 def _watch_execution(options: Options, prepared: Prepared, waiter: Waiter) -> RegionResult:
