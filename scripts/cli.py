@@ -261,11 +261,14 @@ def cmd_outputs(args: argparse.Namespace) -> int:
 
 def cmd_destroy(args: argparse.Namespace) -> int:
     from scripts.deploy.destroy import destroy
+    from scripts.deploy.lock import target_lock
 
     options = _options(args)
     target = options.target(_single_region(options, "destroy"))
-    return destroy(target, environment=options.environment, yes=args.yes, force=args.force,
-                   interactive=options.interactive, timeout=options.timeout)
+    with target_lock(target, "destroy"):
+        return destroy(target, environment=options.environment, yes=args.yes,
+                       force=args.force, interactive=options.interactive,
+                       timeout=options.timeout)
 
 
 def cmd_engine_versions(args: argparse.Namespace) -> int:
