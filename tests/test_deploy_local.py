@@ -143,7 +143,7 @@ def test_destroy_deletes_the_stack_and_retains_the_bucket(deployed, webstack, lo
     assert f"retained: root/StorageStack/AppBucket (AWS::S3::Bucket) {bucket}" in out
     # "snapshotted" only when the final snapshot really exists on the endpoint.
     snapshots = [s for d in database for s in rds.describe_db_snapshots(
-        DBInstanceIdentifier=d["DBInstanceIdentifier"])["DBSnapshots"]]
+        DBInstanceIdentifier=d["DBInstanceIdentifier"], SnapshotType="manual")["DBSnapshots"]]
     line = next(line for line in out.splitlines() if "root/DatabaseStack/Database" in line
                 and "will keep" not in line)
     assert line.startswith("snapshotted: " if snapshots else "NOT snapshotted: "), line

@@ -658,6 +658,7 @@ def test_destroy_says_snapshotted_and_the_final_snapshot_exists(
     code, out, err = run(["destroy", *base, "--yes"], monkeypatch, capsys)
     assert code == 0, err
     snapshots = [s for db in before for s in rds.describe_db_snapshots(
-        DBInstanceIdentifier=db)["DBSnapshots"]]
-    assert "snapshotted: root/DatabaseStack/Database" in out
+        DBInstanceIdentifier=db, SnapshotType="manual")["DBSnapshots"]]
+    assert [line for line in out.splitlines()
+            if line.startswith("snapshotted: root/DatabaseStack/Database")]
     assert snapshots

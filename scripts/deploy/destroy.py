@@ -74,7 +74,9 @@ def _snapshotted(target: Target, kind: str, physical: str) -> bool | None:
         if error_code(err):
             return False
         raise
-    return bool(physical) and any(s.get("Status") != "failed" for s in found)
+    # The final snapshot is a manual one; automated backups go with the instance.
+    return bool(physical) and any(s.get("Status") != "failed" and s.get("SnapshotType")
+                                  in {None, "manual"} for s in found)
 
 
 def verified_lines(target: Target, kept: list[Kept]) -> list[str]:
