@@ -768,3 +768,11 @@ def test_the_reattach_hint_names_everything_needed_to_find_the_stack_again(
                     endpoint_url="http://localhost:5000")
     assert local.reattach(REGION) == (
         "webstack watch --env dev --region us-east-1 --local")
+
+
+def test_recreate_without_a_terminal_or_yes_deletes_nothing(cloud: Cloud,
+                                                            packaged: list[str]) -> None:
+    cloud.stack("ROLLBACK_COMPLETE")
+    with pytest.raises(UsageError, match="refusing to deploy without confirmation"):
+        pipeline.deploy(options(recreate=True, overrides={"CostCenter": "CC-1234"}))
+    assert "DeleteStack" not in cloud.calls and packaged == []

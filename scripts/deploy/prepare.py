@@ -81,6 +81,8 @@ def prepare(options: Options, region: str, emit: Emit, waiter: Waiter | None = N
     status = StackStatus(stack["StackStatus"]) if stack else None
     validate_parameters(options, stack)
     if stack is not None and status == "ROLLBACK_COMPLETE" and options.recreate:
+        if deploying:  # --recreate deletes a stack: never before the user could confirm
+            refuse_unconfirmed(options)
         recreate(target, options, stack, emit, waiter)
         stack = None
     if stack is not None and not StackStatus(stack["StackStatus"]).in_progress and _unchanged(
