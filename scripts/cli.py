@@ -151,6 +151,53 @@ def cmd_show(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def _choices(given: Sequence[str] | None, valid: Sequence[str], what: str) -> list[str]:
+    for name in given or ():
+        if name not in valid:
+            raise UsageError(f"unknown {what} '{name}'; valid: {', '.join(valid)}")
+    return list(dict.fromkeys(given)) if given else list(valid)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from scripts.build import diff
+    from scripts.paths import REPO_ROOT
+    from templates_src.environments import ENVIRONMENT_NAMES
+    from templates_src.regions import REGIONS
+
+    environments = _choices(args.env, ENVIRONMENT_NAMES, "environment")
+    regions = _choices(args.region, REGIONS, "region")
+    parameters = _parameters(args.param)
+    if args.deployed:
+        from scripts.deploy.deployed import deployed_diff
+
+        if args.revisions:
+            raise UsageError("--deployed compares the live stack with build/; "
+                             "give no BASE or HEAD")
+        if not (args.env and args.region and len(environments) == len(regions) == 1):
+            raise UsageError("--deployed takes one --env and one --region")
+        options = _options(argparse.Namespace(**{**vars(args), "env": environments[0]}))
+        rows, labels = deployed_diff(options.target(regions[0]), parameters)
+        pairs = 1
+    else:
+        if len(args.revisions) > 2:
+            raise UsageError("give at most BASE and HEAD")
+        base_spec = args.revisions[0] if args.revisions else "HEAD"
+        head_spec = args.revisions[1] if len(args.revisions) > 1 else None
+        repo = diff.repository(REPO_ROOT)
+        base_label, base = diff.load_side(base_spec, repo, role="BASE")
+        head_label, head = diff.load_side(head_spec, repo, role="HEAD")
+        labels = (base_label, head_label)
+        rows = diff.diff_sets(base, head, environments, regions, parameters, labels)
+        pairs = len(environments) * len(regions)
+    sys.stdout.write(diff.report(rows, args.format, pairs, labels))
+    refused = diff.refusals(rows)
+    if args.fail_on_replacement and refused:
+        print(f"diff: {len(refused)} data-bearing resource(s) replaced or removed "
+              "(--fail-on-replacement)", file=sys.stderr)
+        return Exit.FINDINGS
+    return Exit.OK
+
+
 def _endpoint(args: argparse.Namespace) -> str | None:
     if args.local and args.endpoint_url:
         raise UsageError("give --local or --endpoint-url, not both")
@@ -313,6 +360,25 @@ def _build_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser])
     p.add_argument("--no-build", action="store_true", help="lint only the given templates")
     p.add_argument("--no-cache", action="store_true",
                    help="lint even if this exact input passed before (.cache/gate)")
+
+    p = add("diff", cmd_diff, "what a release does to each environment and region, offline: "
+            "resources added, modified, replaced or removed between BASE and HEAD")
+    p.add_argument("revisions", nargs="*", metavar="BASE [HEAD]",
+                   help="git revisions or folders holding build/ (default: BASE is the last "
+                        "commit, HEAD the working tree's build/)")
+    p.add_argument("--env", action="append", help="environment (repeatable; default all)")
+    p.add_argument("--region", action="append", help="region (repeatable; default all)")
+    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    p.add_argument("--fail-on-replacement", action="store_true",
+                   help="exit 1 when a data-bearing resource would be replaced or removed")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a root parameter value both sides are resolved with (repeatable)")
+    p.add_argument("--deployed", action="store_true",
+                   help="compare the live stack (its templates and parameters) with build/")
+    p.add_argument("--stack-name", help="--deployed: root stack name (default webstack-<env>)")
+    p.add_argument("--local", action="store_true", help="--deployed: the local endpoint")
+    p.add_argument("--endpoint-url", help="--deployed: AWS endpoint")
+    p.add_argument("--profile", default=os.environ.get("AWS_PROFILE"), help="AWS profile")
 
     p = add("show", cmd_show, "print a template resolved for one environment and region")
     p.add_argument("--env", required=True, help="dev, staging or prod")
