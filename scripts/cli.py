@@ -170,13 +170,15 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if args.deployed:
         from scripts.deploy.deployed import deployed_diff
 
-        if args.revisions:
-            raise UsageError("--deployed compares the live stack with build/; "
-                             "give no BASE or HEAD")
+        if len(args.revisions) > 1:
+            raise UsageError("--deployed compares the live stack with one HEAD (default the "
+                             "working tree's build/); give at most one")
         if not (args.env and args.region and len(environments) == len(regions) == 1):
             raise UsageError("--deployed takes one --env and one --region")
+        head_label, head = diff.load_side(args.revisions[0] if args.revisions else None,
+                                          diff.repository(REPO_ROOT), role="HEAD")
         options = _options(argparse.Namespace(**{**vars(args), "env": environments[0]}))
-        rows, labels = deployed_diff(options.target(regions[0]), parameters)
+        rows, labels = deployed_diff(options.target(regions[0]), parameters, head, head_label)
         pairs = 1
     else:
         if len(args.revisions) > 2:
@@ -374,7 +376,8 @@ def _build_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser])
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="a root parameter value both sides are resolved with (repeatable)")
     p.add_argument("--deployed", action="store_true",
-                   help="compare the live stack (its templates and parameters) with build/")
+                   help="compare the live stack (its templates and parameters) with HEAD "
+                        "(default build/), without a change set")
     p.add_argument("--stack-name", help="--deployed: root stack name (default webstack-<env>)")
     p.add_argument("--local", action="store_true", help="--deployed: the local endpoint")
     p.add_argument("--endpoint-url", help="--deployed: AWS endpoint")

@@ -348,8 +348,7 @@ def _shown(value: Any, limit: int = 60) -> str:
         return "(absent)"
     if value == "":
         return '""'
-    text = value if isinstance(value, str) else yaml.safe_dump(
-        value, default_flow_style=True, width=10_000).strip()
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
