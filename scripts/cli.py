@@ -189,7 +189,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
         base_label, base = diff.load_side(base_spec, repo, role="BASE")
         head_label, head = diff.load_side(head_spec, repo, role="HEAD")
         labels = (base_label, head_label)
-        rows = diff.diff_sets(base, head, environments, regions, parameters, labels)
+        rows = diff.diff_sets(base, head, environments, regions, parameters=parameters,
+                              labels=labels)
         pairs = len(environments) * len(regions)
     sys.stdout.write(diff.report(rows, args.format, pairs, labels))
     refused = diff.refusals(rows)
@@ -278,6 +279,23 @@ def cmd_outputs(args: argparse.Namespace) -> int:
         written = write_outputs(options.outputs_file, options.stack_name, by_region)
         print(f"outputs written to {written}")
     return Exit.OK
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from scripts.deploy.drift import DEFAULT_TIMEOUT, detect, report
+    from scripts.deploy.pipeline import Interrupted
+    from scripts.deploy.waiting import Cancelled, Waiter, handle_interrupts
+
+    options = _options(args)
+    target = options.target(_single_region(options, "drift"))
+    waiter = Waiter()
+    with handle_interrupts(waiter):
+        try:
+            drifts = detect(target, waiter, timeout=args.timeout or DEFAULT_TIMEOUT)
+        except Cancelled:
+            raise Interrupted("interrupted; drift detection goes on in CloudFormation "
+                              "and changes nothing") from None
+    return report(drifts, print, options.stack_name, args.format)
 
 
 def cmd_destroy(args: argparse.Namespace) -> int:
@@ -420,6 +438,11 @@ def _deploy_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser]
     p = add("outputs", cmd_outputs, "print a stack's outputs")
     _target_args(p)
     p.add_argument("--outputs-file", help="write them here (CDK format)")
+
+    p = add("drift", cmd_drift, "detect drift on the root and every nested stack; exit 1 "
+            "when a resource changed behind CloudFormation's back")
+    _target_args(p, many_regions=False)
+    p.add_argument("--format", choices=("text", "json"), default="text")
 
     p = add("destroy", cmd_destroy, "delete the stack set; data-bearing resources are kept")
     _target_args(p, many_regions=False)

@@ -178,7 +178,7 @@ def file_children(templates: Templates) -> ChildOf:
     return child_of
 
 
-def resolve_tree(root: Mapping[str, Any], child_of: ChildOf, environment: str, region: str,
+def resolve_tree(root: Mapping[str, Any], child_of: ChildOf, environment: str, region: str, *,
                  parameters: Mapping[str, str] | None = None, where: str = "") -> Tree:
     """Every stack of the set resolved, keyed by its address; each child with the literal
     values its parent passes (so a root default or an environment value reaches it)."""
@@ -316,7 +316,7 @@ def refusals(rows: Iterable[Row]) -> list[Row]:
     from scripts.deploy.guard import stateful_violations
 
     actions = {"add": "Add", "modify": "Modify", "replace": "Modify", "remove": "Remove"}
-    by_change = {}
+    by_change: dict[Change, list[Row]] = {}
     for row in rows:
         change = Change(actions[row.action], tuple(row.stack.split("/")) if row.stack != ROOT
                         else (), row.logical_id, row.type, row.replacement or "")
@@ -325,7 +325,7 @@ def refusals(rows: Iterable[Row]) -> list[Row]:
 
 
 def diff_sets(base: Templates, head: Templates, environments: Sequence[str],
-              regions: Sequence[str], parameters: Mapping[str, str] | None = None,
+              regions: Sequence[str], *, parameters: Mapping[str, str] | None = None,
               labels: tuple[str, str] = ("base", "head")) -> list[Row]:
     """Every environment x region pair of two template sets, compared as resolved."""
     from scripts.deploy.guard import STATEFUL_TYPES
@@ -334,7 +334,7 @@ def diff_sets(base: Templates, head: Templates, environments: Sequence[str],
     for environment in environments:
         for region in regions:
             trees = [resolve_tree(side[ROOT], file_children(side), environment, region,
-                                  parameters, where=f"{label} ({environment}, {region})")
+                                  parameters=parameters, where=f"{label} ({environment}, {region})")
                      for side, label in ((base, labels[0]), (head, labels[1]))]
             rows += compare_trees(trees[0], trees[1], environment, region, STATEFUL_TYPES)
     return rows

@@ -92,9 +92,9 @@ def deployed_diff(target: Target, parameters: Mapping[str, str], head: diff.Temp
         return templates.get(logical_id if address == diff.ROOT else f"{address}/{logical_id}")
 
     base = diff.resolve_tree(templates[diff.ROOT], child_of, target.environment, target.region,
-                             given, where=label)
+                             parameters=given, where=label)
     wanted = diff.resolve_tree(head[diff.ROOT], diff.file_children(head), target.environment,
-                               target.region, given, where=head_label)
+                               target.region, parameters=given, where=head_label)
     rows = diff.compare_trees(base, wanted, target.environment, target.region, STATEFUL_TYPES)
     return rows, (label, head_label)
 

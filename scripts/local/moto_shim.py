@@ -316,7 +316,8 @@ def _stack_drift(models: Any, validation_error: Any, action_result: Any
         actual = {k: v for k, v in actual.items() if k in expected}
         differences = [{"PropertyPath": f"/{k}", "ExpectedValue": json.dumps(want),
                         "ActualValue": json.dumps(actual[k]), "DifferenceType": "NOT_EQUAL"}
-                       for k, want in sorted(expected.items()) if f"{want}" != f"{actual[k]}"]
+                       for k, want in sorted(expected.items())
+                       if f"{want}".lower() != f"{actual[k]}".lower()]  # "false" is False
         return {**row, "StackResourceDriftStatus": "MODIFIED" if differences else "IN_SYNC",
                 "ExpectedProperties": json.dumps(expected, sort_keys=True, default=str),
                 "ActualProperties": json.dumps(actual, sort_keys=True, default=str),
@@ -524,7 +525,7 @@ def _probe_stack_drift() -> bool:
         if not hasattr(backend, "detect_stack_drift"):
             return True
         backend.create_stack("probe", template, parameters={})
-        logs_backends[DEFAULT_ACCOUNT_ID][_PROBE_REGION].put_retention_policy("probe", 30)
+        logs_backends[DEFAULT_ACCOUNT_ID][_PROBE_REGION].put_retention_policy("probe", "30")
         found = backend.stack_drift_detection(backend.detect_stack_drift("probe"))
         return not (found["status"] == "DRIFTED" and found["drifts"][0]["PropertyDifferences"])
 
