@@ -211,6 +211,16 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def cmd_graph(args: argparse.Namespace) -> int:
+    from scripts.build import graph, yamlio
+
+    root = BUILD_DIR / "root.yaml"
+    if not root.is_file():
+        raise UsageError("no build/root.yaml; run 'webstack build' first")
+    sys.stdout.write(graph.render(yamlio.load(root.read_text(encoding="utf-8")), args.format))
+    return Exit.OK
+
+
 def _endpoint(args: argparse.Namespace) -> str | None:
     if args.local and args.endpoint_url:
         raise UsageError("give --local or --endpoint-url, not both")
@@ -413,6 +423,10 @@ def _build_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser])
     p.add_argument("--local", action="store_true", help="--deployed: the local endpoint")
     p.add_argument("--endpoint-url", help="--deployed: AWS endpoint")
     p.add_argument("--profile", default=os.environ.get("AWS_PROFILE"), help="AWS profile")
+
+    p = add("graph", cmd_graph, "the root, its children and the output -> parameter wiring, "
+            "from build/")
+    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
 
     p = add("show", cmd_show, "print a template resolved for one environment and region")
     p.add_argument("--env", required=True, help="dev, staging or prod")
