@@ -256,6 +256,8 @@ def _options(args: argparse.Namespace) -> Any:
         timeout=getattr(args, "timeout", None) or DEFAULT_TIMEOUT,
         outputs_file=getattr(args, "outputs_file", None),
         plan_file=getattr(args, "plan_file", None),
+        plan_format=getattr(args, "plan_format", None) or "text",
+        plan_output=getattr(args, "plan_output", None),
         color=sys.stdout.isatty() and not os.environ.get("NO_COLOR"),
         interactive=sys.stdin.isatty(),
     )
@@ -270,6 +272,9 @@ def _single_region(options: Any, command: str) -> str:
 def cmd_deploy(args: argparse.Namespace) -> int:
     from scripts.deploy.pipeline import deploy
 
+    if args.plan_format != "text" and not args.plan_output:
+        raise UsageError(f"deploy --format {args.plan_format} writes the plan to a file: "
+                         "add --plan-output FILE")
     return deploy(_options(args))
 
 
@@ -383,6 +388,11 @@ def _change_args(p: argparse.ArgumentParser) -> None:
                    help="do not pass the stack's alarms as rollback triggers on update")
     p.add_argument("--plan-file", help="plan: write the plan here and keep the change set; "
                    "deploy: execute exactly that reviewed change set")
+    p.add_argument("--format", dest="plan_format", choices=("text", "markdown", "json"),
+                   default="text", help="the plan as markdown or json (plan: on stdout, the "
+                   "progress on stderr; deploy: needs --plan-output)")
+    p.add_argument("--plan-output", metavar="FILE",
+                   help="also write the plan document (--format) to FILE, e.g. for a CI job")
 
 
 def _build_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:

@@ -172,3 +172,21 @@ def test_a_detection_that_never_ends_is_bounded_and_cancellable():
                            _status("DETECTION_IN_PROGRESS"))])
     with pytest.raises(Cancelled):
         drift.detect(target, Waiter(cancel), timeout=60)
+
+
+def test_a_plan_goes_to_stdout_as_json_with_the_progress_on_stderr(
+        deployed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    code, out, err = _run(capsys, deployed, "plan", "--param", "AlarmEmail=ops@example.com",
+                          "--format", "json")
+    assert code == 0
+    (region,) = json.loads(out)
+    assert (region["region"], region["no_changes"]) == (REGION, False)
+    assert "MonitoringStack" in {c["logical_id"] for c in region["changes"]}
+    assert "plan: " in err
+
+    written = tmp_path / "plan.md"
+    code, out, _ = _run(capsys, deployed, "plan", "--param", "AlarmEmail=ops@example.com",
+                        "--format", "markdown", "--plan-output", str(written))
+    assert code == 0 and f"plan (markdown) written to {written}" in out
+    assert written.read_text(encoding="utf-8").startswith(
+        f"### webstack plan: `{STACK}` (dev, {REGION})")
