@@ -178,30 +178,44 @@ def file_children(templates: Templates) -> ChildOf:
     return child_of
 
 
+Memo = dict[tuple[int, str, str, str, str], dict[str, Any]]
+
+
 def resolve_tree(root: Mapping[str, Any], child_of: ChildOf, environment: str, region: str, *,
-                 parameters: Mapping[str, str] | None = None, where: str = "") -> Tree:
+                 parameters: Mapping[str, str] | None = None, where: str = "",
+                 memo: Memo | None = None) -> Tree:
     """Every stack of the set resolved, keyed by its address; each child with the literal
-    values its parent passes (so a root default or an environment value reaches it)."""
+    values its parent passes (so a root default or an environment value reaches it).
+
+    ``memo`` shares resolutions between calls: the same template object, at the same address,
+    with the same inputs resolves once (both sides of a diff hold most templates unchanged).
+    """
     tree: Tree = {}
+    memo = {} if memo is None else memo
     todo: list[tuple[str, Mapping[str, Any], dict[str, str]]] = [
         (ROOT, root, dict(parameters or {}))]
     while todo:
         address, template, given = todo.pop(0)
-        try:
-            body = resolve(template, environment, region, given, source=f"{address}")
-        except ResolveError as err:
-            raise UsageError(f"{where}: {err}") from err
-        tree[address] = body
-        for logical_id, resource in (body.get("Resources") or {}).items():
+        key = (id(template), address, environment, region, json.dumps(given, sort_keys=True))
+        if key not in memo:
+            try:
+                memo[key] = resolve(template, environment, region, given, source=address)
+            except ResolveError as err:
+                raise UsageError(f"{where}: {err}") from err
+        body = memo[key]  # shared: never mutated; a changed nested stack is copied first
+        resources = dict(body.get("Resources") or {})
+        for logical_id, resource in resources.items():
             if not isinstance(resource, dict) or resource.get("Type") != STACK_TYPE:
                 continue
-            props = resource.setdefault("Properties", {})
+            props = resource.get("Properties") or {}
             child_address = logical_id if address == ROOT else f"{address}/{logical_id}"
             child = child_of(address, logical_id, props)
-            props["TemplateURL"] = child_address if child is not None else props.get(
-                "TemplateURL")
             if child is not None:
                 todo.append((child_address, child, _literal_parameters(props, environment)))
+                # Compared as the child it names: its content is compared in the child.
+                resources[logical_id] = {**resource,
+                                         "Properties": {**props, "TemplateURL": child_address}}
+        tree[address] = {**body, "Resources": resources} if "Resources" in body else body
     return tree
 
 
@@ -330,11 +344,15 @@ def diff_sets(base: Templates, head: Templates, environments: Sequence[str],
     """Every environment x region pair of two template sets, compared as resolved."""
     from scripts.deploy.guard import STATEFUL_TYPES
 
+    # An unchanged template is the same object on both sides, so it resolves once per pair.
+    head = {name: base[name] if base.get(name) == body else body for name, body in head.items()}
+    memo: Memo = {}
     rows: list[Row] = []
     for environment in environments:
         for region in regions:
             trees = [resolve_tree(side[ROOT], file_children(side), environment, region,
-                                  parameters=parameters, where=f"{label} ({environment}, {region})")
+                                  parameters=parameters, memo=memo,
+                                  where=f"{label} ({environment}, {region})")
                      for side, label in ((base, labels[0]), (head, labels[1]))]
             rows += compare_trees(trees[0], trees[1], environment, region, STATEFUL_TYPES)
     return rows
