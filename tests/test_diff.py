@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -112,15 +112,17 @@ def test_one_environment_and_region_can_be_asked_for(
 
 
 def test_the_whole_nine_pair_diff_takes_at_most_two_seconds(clone: Path):
-    """The whole process, as CI runs it (the console script: this checkout's code); the best of
-    three, as the machine running the tests is shared with other work."""
+    """The whole process, as CI runs it (the console script: this checkout's code). Timed as
+    the CPU it uses (user + system, children of this process), the best of three: the machine
+    running the suite is shared, and its wall clock measures the other work as well."""
     webstack = Path(sys.executable).parent / "webstack"
     timings = []
     for _ in range(3):
-        started = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run([str(webstack), "diff", "HEAD~1", "HEAD"], cwd=clone,
                               check=True, capture_output=True, text=True)
-        timings.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        timings.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         assert "6 resource change(s) in 3 of 9 environment x region pair(s)" in done.stdout
     assert min(timings) <= 2.0
 
