@@ -307,7 +307,7 @@ def cmd_outputs(args: argparse.Namespace) -> int:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    from scripts.deploy.drift import DEFAULT_TIMEOUT, detect, report
+    from scripts.deploy.drift import detect, report
     from scripts.deploy.pipeline import Interrupted
     from scripts.deploy.waiting import Cancelled, Waiter, handle_interrupts
 
@@ -316,7 +316,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     waiter = Waiter()
     with handle_interrupts(waiter):
         try:
-            drifts = detect(target, waiter, timeout=args.timeout or DEFAULT_TIMEOUT)
+            drifts = detect(target, waiter, timeout=options.timeout)
         except Cancelled:
             raise Interrupted("interrupted; drift detection goes on in CloudFormation "
                               "and changes nothing") from None
