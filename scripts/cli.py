@@ -86,6 +86,16 @@ def cmd_lint(args: argparse.Namespace) -> int:
         raise UsageError("nothing to lint: build/ is empty and no template was given; "
                          "run 'webstack build' first")
     texts = {relative(p): _read_text(p) for p in paths}
+    if args.format != "text":
+        from scripts.build.gate import Gate
+        from scripts.build.lint_report import formatted
+
+        gate = Gate()
+        findings = gate_set(texts, gate)  # a report lists every rule run: never the cache
+        sys.stdout.write(formatted(findings, gate, args.format).rstrip("\n") + "\n")
+        print(f"gate: {len(findings)} finding(s) in {len(texts)} template(s) and every "
+              f"resolved set [{time.perf_counter() - started:.2f}s]", file=sys.stderr)
+        return Exit.FINDINGS if findings else Exit.OK
     findings = gate_set(texts) if args.no_cache else gate_set_cached(texts)
     return _report(findings, len(texts), started)
 
@@ -169,6 +179,66 @@ def cmd_show(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def _choices(given: Sequence[str] | None, valid: Sequence[str], what: str) -> list[str]:
+    for name in given or ():
+        if name not in valid:
+            raise UsageError(f"unknown {what} '{name}'; valid: {', '.join(valid)}")
+    return list(dict.fromkeys(given)) if given else list(valid)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from scripts.build import diff
+    from scripts.paths import REPO_ROOT
+    from templates_src.environments import ENVIRONMENT_NAMES
+    from templates_src.regions import REGIONS
+
+    environments = _choices(args.env, ENVIRONMENT_NAMES, "environment")
+    regions = _choices(args.region, REGIONS, "region")
+    parameters = _parameters(args.param)
+    if args.deployed:
+        from scripts.deploy.deployed import deployed_diff
+
+        if len(args.revisions) > 1:
+            raise UsageError("--deployed compares the live stack with one HEAD (default the "
+                             "working tree's build/); give at most one")
+        if not (args.env and args.region and len(environments) == len(regions) == 1):
+            raise UsageError("--deployed takes one --env and one --region")
+        head_label, head = diff.load_side(args.revisions[0] if args.revisions else None,
+                                          diff.repository(REPO_ROOT), role="HEAD")
+        options = _options(argparse.Namespace(**{**vars(args), "env": environments[0]}))
+        rows, labels = deployed_diff(options.target(regions[0]), parameters, head, head_label)
+        pairs = 1
+    else:
+        if len(args.revisions) > 2:
+            raise UsageError("give at most BASE and HEAD")
+        base_spec = args.revisions[0] if args.revisions else "HEAD"
+        head_spec = args.revisions[1] if len(args.revisions) > 1 else None
+        repo = diff.repository(REPO_ROOT)
+        base_label, base = diff.load_side(base_spec, repo, role="BASE")
+        head_label, head = diff.load_side(head_spec, repo, role="HEAD")
+        labels = (base_label, head_label)
+        rows = diff.diff_sets(base, head, environments, regions, parameters=parameters,
+                              labels=labels)
+        pairs = len(environments) * len(regions)
+    sys.stdout.write(diff.report(rows, args.format, pairs, labels))
+    refused = diff.refusals(rows)
+    if args.fail_on_replacement and refused:
+        print(f"diff: {len(refused)} data-bearing resource(s) replaced or removed "
+              "(--fail-on-replacement)", file=sys.stderr)
+        return Exit.FINDINGS
+    return Exit.OK
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from scripts.build import graph, yamlio
+
+    root = BUILD_DIR / "root.yaml"
+    if not root.is_file():
+        raise UsageError("no build/root.yaml; run 'webstack build' first")
+    sys.stdout.write(graph.render(yamlio.load(root.read_text(encoding="utf-8")), args.format))
+    return Exit.OK
+
+
 def _endpoint(args: argparse.Namespace) -> str | None:
     if args.local and args.endpoint_url:
         raise UsageError("give --local or --endpoint-url, not both")
@@ -214,6 +284,8 @@ def _options(args: argparse.Namespace) -> Any:
         timeout=timeout or DEFAULT_TIMEOUT,
         outputs_file=outputs_file,
         plan_file=getattr(args, "plan_file", None),
+        plan_format=getattr(args, "plan_format", None) or "text",
+        plan_output=getattr(args, "plan_output", None),
         color=sys.stdout.isatty() and not os.environ.get("NO_COLOR"),
         interactive=sys.stdin.isatty(),
     )
@@ -228,6 +300,9 @@ def _single_region(options: Any, command: str) -> str:
 def cmd_deploy(args: argparse.Namespace) -> int:
     from scripts.deploy.pipeline import deploy
 
+    if args.plan_format != "text" and not args.plan_output:
+        raise UsageError(f"deploy --format {args.plan_format} writes the plan to a file: "
+                         "add --plan-output FILE")
     return deploy(_options(args))
 
 
@@ -257,6 +332,23 @@ def cmd_outputs(args: argparse.Namespace) -> int:
         written = write_outputs(options.outputs_file, options.stack_name, by_region)
         print(f"outputs written to {written}")
     return Exit.OK
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from scripts.deploy.drift import detect, report
+    from scripts.deploy.pipeline import Interrupted
+    from scripts.deploy.waiting import Cancelled, Waiter, handle_interrupts
+
+    options = _options(args)
+    target = options.target(_single_region(options, "drift"))
+    waiter = Waiter()
+    with handle_interrupts(waiter):
+        try:
+            drifts = detect(target, waiter, timeout=options.timeout)
+        except Cancelled:
+            raise Interrupted("interrupted; drift detection goes on in CloudFormation "
+                              "and changes nothing") from None
+    return report(drifts, print, options.stack_name, args.format)
 
 
 def cmd_destroy(args: argparse.Namespace) -> int:
@@ -330,6 +422,11 @@ def _change_args(p: argparse.ArgumentParser) -> None:
                    help="do not pass the stack's alarms as rollback triggers on update")
     p.add_argument("--plan-file", help="plan: write the plan here and keep the change set; "
                    "deploy: execute exactly that reviewed change set")
+    p.add_argument("--format", dest="plan_format", choices=("text", "markdown", "json"),
+                   default="text", help="the plan as markdown or json (plan: on stdout, the "
+                   "progress on stderr; deploy: needs --plan-output)")
+    p.add_argument("--plan-output", metavar="FILE",
+                   help="also write the plan document (--format) to FILE, e.g. for a CI job")
 
 
 def _build_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
@@ -345,8 +442,35 @@ def _build_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser])
     p = add("lint", cmd_lint, "run the gate over build/ and any extra templates")
     p.add_argument("templates", nargs="*", help="extra template paths, e.g. a hand-edited copy")
     p.add_argument("--no-build", action="store_true", help="lint only the given templates")
+    p.add_argument("--format", choices=("text", "sarif", "junit"), default="text",
+                   help="sarif (code scanning) or junit: cfn-lint's formatters, on stdout; "
+                        "findings in a resolved set name their environment")
     p.add_argument("--no-cache", action="store_true",
                    help="lint even if this exact input passed before (.cache/gate)")
+
+    p = add("diff", cmd_diff, "what a release does to each environment and region, offline: "
+            "resources added, modified, replaced or removed between BASE and HEAD")
+    p.add_argument("revisions", nargs="*", metavar="BASE [HEAD]",
+                   help="git revisions or folders holding build/ (default: BASE is the last "
+                        "commit, HEAD the working tree's build/)")
+    p.add_argument("--env", action="append", help="environment (repeatable; default all)")
+    p.add_argument("--region", action="append", help="region (repeatable; default all)")
+    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    p.add_argument("--fail-on-replacement", action="store_true",
+                   help="exit 1 when a data-bearing resource would be replaced or removed")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a root parameter value both sides are resolved with (repeatable)")
+    p.add_argument("--deployed", action="store_true",
+                   help="compare the live stack (its templates and parameters) with HEAD "
+                        "(default build/), without a change set")
+    p.add_argument("--stack-name", help="--deployed: root stack name (default webstack-<env>)")
+    p.add_argument("--local", action="store_true", help="--deployed: the local endpoint")
+    p.add_argument("--endpoint-url", help="--deployed: AWS endpoint")
+    p.add_argument("--profile", default=os.environ.get("AWS_PROFILE"), help="AWS profile")
+
+    p = add("graph", cmd_graph, "the root, its children and the output -> parameter wiring, "
+            "from build/")
+    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
 
     p = add("show", cmd_show, "print a template resolved for one environment and region")
     p.add_argument("--env", required=True, help="dev, staging or prod")
@@ -385,6 +509,11 @@ def _deploy_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser]
     p = add("outputs", cmd_outputs, "print a stack's outputs")
     _target_args(p)
     p.add_argument("--outputs-file", help="write them here (CDK format)")
+
+    p = add("drift", cmd_drift, "detect drift on the root and every nested stack; exit 1 "
+            "when a resource changed behind CloudFormation's back")
+    _target_args(p, many_regions=False)
+    p.add_argument("--format", choices=("text", "json"), default="text")
 
     p = add("destroy", cmd_destroy, "delete the stack set; data-bearing resources are kept")
     _target_args(p, many_regions=False)

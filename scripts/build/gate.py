@@ -36,6 +36,10 @@ class Finding:
     location: str
     rule: str
     message: str
+    # Where a report (SARIF, JUnit) points: line/column span in the text that was linted
+    # (for a resolved text, only ``path`` means something in the file), and the node's path.
+    span: tuple[int, int, int, int] = (1, 1, 1, 1)
+    path: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return f"{self.template}:{self.location}: {self.rule} {self.message}"
@@ -76,6 +80,17 @@ class Gate:
         runner = Runner(ConfigMixIn([], **self._config))
         self._rules = runner.rules
 
+    @property
+    def rules(self) -> Any:
+        """cfn-lint's rule collection (``cfnlint.rules.Rules``), the project rules included."""
+        return self._rules
+
+    def config(self) -> Any:
+        """The cfn-lint configuration (``ConfigMixIn``) the gate lints with."""
+        from cfnlint.config import ConfigMixIn
+
+        return ConfigMixIn([], **self._config)
+
     def lint(self, target: LintTarget) -> list[Finding]:
         from cfnlint.config import ConfigMixIn
         from cfnlint.decode.decode import decode_str
@@ -97,6 +112,9 @@ class Gate:
                 ),
                 rule=match.rule.id,
                 message=match.message,
+                span=(match.linenumber, match.columnnumber, match.linenumberend,
+                      match.columnnumberend),
+                path=tuple(str(part) for part in getattr(match, "path", None) or ()),
             )
             for match in matches
         ]

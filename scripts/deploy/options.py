@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TextIO
 
 from scripts.deploy.aws import Target
 from scripts.deploy.stacks import reattach_command
@@ -31,6 +33,8 @@ class Options:
     timeout: float = DEFAULT_TIMEOUT
     outputs_file: str | None = None
     plan_file: str | None = None
+    plan_format: str = "text"  # text | markdown | json: the plan document (plan, --plan-output)
+    plan_output: str | None = None  # write the plan document here (a CI job posts it)
     today: str = field(default_factory=lambda: date.today().isoformat())
     color: bool = False
     interactive: bool = False
@@ -47,14 +51,16 @@ class Options:
 class Console:
     """Line output shared by parallel regions; each line prefixed with its region."""
 
-    def __init__(self, prefix: bool) -> None:
+    def __init__(self, prefix: bool, stream: TextIO | None = None) -> None:
         self._prefix = prefix
         self._lock = threading.Lock()
+        self._stream = stream  # None: stdout as it is when a line is printed
 
     def emitter(self, region: str) -> Callable[[str], None]:
         def emit(line: str) -> None:
             with self._lock:
-                print(f"[{region}] {line}" if self._prefix else line, flush=True)
+                print(f"[{region}] {line}" if self._prefix else line, flush=True,
+                      file=self._stream or sys.stdout)
 
         return emit
 

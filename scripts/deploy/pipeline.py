@@ -8,10 +8,12 @@ CloudFormation, and each region prints its state and the command that reattaches
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from scripts import paths
@@ -66,7 +68,7 @@ def locked(options: Options, command: str) -> Iterator[None]:
 
 
 def _deploy(options: Options) -> int:
-    console = Console(prefix=len(options.regions) > 1)
+    console = _console(options)
     waiter = Waiter()
     with handle_interrupts(waiter) as interrupts:
         prepared: list[Prepared] = []
@@ -77,6 +79,7 @@ def _deploy(options: Options) -> int:
                 prepared = [prepare_from_plan(options, console.emitter(options.regions[0]))]
             else:
                 prepared = _prepare_all(options, console, waiter, deploying=True)
+            publish_plan(options, prepared)
             with interrupts.raising():
                 _confirm(options, prepared)
             waiter.check()
@@ -279,6 +282,32 @@ def _finish(options: Options, results: list[RegionResult], console: Console) -> 
     return Exit.OK
 
 
+def _console(options: Options) -> Console:
+    """Progress on stdout, unless stdout carries the plan document (``--format`` without
+    ``--plan-output``): then on stderr, so the document can be piped as it is."""
+    document_on_stdout = options.plan_format != "text" and not options.plan_output
+    return Console(prefix=len(options.regions) > 1,
+                   stream=sys.stderr if document_on_stdout else None)
+
+
+def publish_plan(options: Options, prepared: Sequence[Prepared]) -> None:
+    """The plan as a document (markdown or json) on stdout, or in ``--plan-output``."""
+    if options.plan_format == "text" and not options.plan_output:
+        return  # the plan lines were already printed region by region
+    text = plans.document(
+        [plans.RegionPlan(options.stack_name, options.environment, p.target.region,
+                          None if p.no_changes else p.changes) for p in prepared],
+        options.plan_format, allow_replacement=options.allow_replacement)
+    if options.plan_output:
+        path = Path(options.plan_output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"plan ({options.plan_format}) written to {path}")
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
 def _prepare_all(options: Options, console: Console, waiter: Waiter, *,
                  deploying: bool = False) -> list[Prepared]:
     """Every region prepared, or none: when one region fails or is interrupted, the change
@@ -352,13 +381,14 @@ def plan_only(options: Options) -> int:
 
 
 def _plan(options: Options) -> int:
-    console = Console(prefix=len(options.regions) > 1)
+    console = _console(options)
     waiter = Waiter()
     with handle_interrupts(waiter):
         prepared: list[Prepared] = []
         try:
             prepared = _prepare_all(options, console, waiter)
             waiter.check()
+            publish_plan(options, prepared)
         except (KeyboardInterrupt, Cancelled):
             for p in prepared:
                 discard(p)

@@ -105,6 +105,75 @@ def render(changes: Sequence[Change], *, color: bool, allow_replacement: bool = 
     return lines
 
 
+# -- the plan as a document a pull request shows ---------------------------------------------
+
+PLAN_FORMATS = ("text", "markdown", "json")
+
+
+@dataclass(frozen=True)
+class RegionPlan:
+    """One region's plan: its changes, or None when the stack is already up to date."""
+
+    stack_name: str
+    environment: str
+    region: str
+    changes: Sequence[Change] | None
+
+
+def _row(change: Change) -> dict[str, Any]:
+    return {"address": change.address, "path": list(change.path),
+            "logical_id": change.logical_id, "type": change.resource_type,
+            "action": change.action, "replacement": change.replacement or None,
+            "changed_properties": list(change.changed_properties),
+            "tags_only": change.tags_only, "security_concern": _security_concern(change),
+            "data_loss": bool(stateful_violations([change]))}
+
+
+def document(plans: Sequence[RegionPlan], fmt: str, *, allow_replacement: bool = False) -> str:
+    """Every region's plan as ``text`` (what the terminal shows), ``markdown`` or ``json``.
+
+    JSON: a list, one object per region (stack_name, environment, region, no_changes, and
+    ``changes``: address, path, logical_id, type, action, replacement, changed_properties,
+    tags_only, security_concern, data_loss).
+    """
+    if fmt == "json":
+        return json.dumps([
+            {"stack_name": p.stack_name, "environment": p.environment, "region": p.region,
+             "no_changes": p.changes is None,
+             "changes": [_row(c) for c in sorted(p.changes or (), key=_order)]}
+            for p in plans], indent=2, sort_keys=True) + "\n"
+    lines: list[str] = []
+    for p in plans:
+        if fmt == "markdown":
+            lines += _markdown(p, allow_replacement)
+        else:
+            lines += [f"[{p.region}] {p.stack_name} ({p.environment})"]
+            lines += render(p.changes, color=False, allow_replacement=allow_replacement) \
+                if p.changes is not None else ["no changes"]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown(p: RegionPlan, allow_replacement: bool) -> list[str]:
+    lines = [f"### webstack plan: `{p.stack_name}` ({p.environment}, {p.region})", ""]
+    if p.changes is None:
+        return [*lines, "No changes: the stack already runs this template set.", ""]
+    ordered = sorted(p.changes, key=_order)
+    counts = Counter(c.action for c in ordered)
+    lines += [f"{counts['Add']} to add, {counts['Modify']} to modify, "
+              f"{counts['Remove']} to remove.", "",
+              "| action | resource | type | replacement | properties |", "|---|---|---|---|---|"]
+    for c in ordered:
+        props = "(tags only)" if c.tags_only else ", ".join(f"`{n}`" for n in c.changed_properties)
+        lines.append(f"| **{c.action.lower()}** | `{c.address}` | `{c.resource_type}` | "
+                     f"{c.replacement or '—'} | {props or '—'} |")
+    notes = [f"- ⚠️ `{c.address}` ({c.resource_type}): {_security_concern(c)}"
+             for c in ordered if _security_concern(c)]
+    verdict = "allowed (--allow-replacement)" if allow_replacement else "refused"
+    notes += [f"- 🛑 `{c.address}` ({c.resource_type}) {outcome(c)}: {verdict}"
+              for c in stateful_violations(ordered)]
+    return [*lines, *(["", *notes] if notes else []), ""]
+
+
 # -- the plan file ---------------------------------------------------------------------------
 
 
