@@ -1,17 +1,9 @@
-"""The local AWS endpoint: moto's server plus the few fixes our nested templates need.
-
-This is the only module that patches moto. Each patch closes one gap measured on the pinned
-moto 5.2.5 and named in ``NEEDED``; ``stock_moto_gaps()`` measures them again on stock moto, so
-a test fails when an upgrade fixes a gap (drop that patch) or moves the code a patch hooks into.
+"""Gaps in how moto reads our templates: nested outputs, YAML, parameters, attributes, tags.
 
 nested_stack_outputs
     moto's ``AWS::CloudFormation::Stack`` model (``moto.cloudformation.models.Stack``) has no
     ``get_cfn_attribute``, so ``Fn::GetAtt Child.Outputs.X`` raises AttributeError (HTTP 500 on
     the server, or a silently missing output). The patch reads the child stack's output.
-change_set_outputs
-    ``execute_change_set`` creates the resources but never re-parses the template, so a stack
-    made through a change set has no Outputs and its Exports are not registered. The patch
-    rebuilds both after every execution.
 yaml_getatt_dots
     moto's YAML loader splits ``!GetAtt A.B.C`` at every dot, ``[A, B, C]``; CloudFormation
     splits at the first dot only, ``[A, "B.C"]``, which ``Outputs.X`` (and RDS's
@@ -40,123 +32,48 @@ db_parameter_group_ref
     object instead of the group's name, and a ``DBInstance`` naming it fails (HTTP 500). The
     patch gives the model its name as physical id, as CloudFormation's ``Ref`` returns.
 
-Run it with ``python -m scripts.local.moto_shim --host 127.0.0.1 --port N``; ``webstack local up``
-does that in the background (see scripts/local.py).
 """
 
 from __future__ import annotations
 
-import argparse
-import ipaddress
 import json
-import os
-import signal
-import sys
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from scripts.errors import Exit, UsageError, WebstackError
-
-NEEDED: tuple[str, ...] = (
-    "nested_stack_outputs", "change_set_outputs", "yaml_getatt_dots",
-    "change_set_parameter_changes", "termination_protection", "target_group_attributes",
-    "kms_key_tags", "db_parameter_group_ref",
+from scripts.local.moto_shim.support import (
+    PROBE_BUCKET,
+    PROBE_OUTPUT,
+    PROBE_REGION,
+    PROBE_RESOURCES,
+    Patch,
+    Probe,
+    cloudformation,
+    output_value,
+    require,
 )
 
-_MISSING = object()
-_lock = threading.RLock()
-# (owner, attribute, stock value or _MISSING, replacement), built once from stock moto.
-_installed: list[tuple[Any, str, Any, Any]] = []
 
-
-class ShimError(WebstackError):
-    exit_code = Exit.AWS
-
-
-def apply() -> None:
-    """Patch moto in this process; safe to call again."""
-    with _lock:
-        if not _installed:
-            _installed.extend(
-                (owner, name, owner.__dict__.get(name, _MISSING), new)
-                for owner, name, new in _patches()
-            )
-        _install(patched=True)
-
-
-def stock_moto_gaps() -> dict[str, bool]:
-    """Which gaps stock moto still has (True: the patch for it is still needed)."""
-    with _lock:
-        was_applied = _applied()
-        _install(patched=False)
-        try:
-            return {name: probe() for name, probe in _PROBES.items()}
-        finally:
-            _install(patched=was_applied)
-
-
-def shimmed_moto_gaps() -> dict[str, bool]:
-    """The same probes with the shim applied (all False when it works); leaves moto as found."""
-    with _lock:
-        was_applied = _applied()
-        apply()
-        try:
-            return {name: probe() for name, probe in _PROBES.items()}
-        finally:
-            _install(patched=was_applied)
-
-
-def _applied() -> bool:
-    return bool(_installed) and all(
-        owner.__dict__.get(name) is new for owner, name, _stock, new in _installed
-    )
-
-
-def _install(*, patched: bool) -> None:
-    for owner, name, stock, new in _installed:
-        if patched:
-            setattr(owner, name, new)
-        elif stock is _MISSING:
-            if name in owner.__dict__:
-                delattr(owner, name)
-        else:
-            setattr(owner, name, stock)
-
-
-def _require(owner: Any, *names: str) -> None:
-    missing = [name for name in names if not hasattr(owner, name)]
-    if missing:
-        import moto
-
-        where = getattr(owner, "__name__", repr(owner))
-        raise ShimError(f"moto {moto.__version__} has no {where}.{', '.join(missing)}; "
-                        "scripts/moto_shim.py needs updating for this moto version")
-
-
-def _patches() -> list[tuple[Any, str, Any]]:  # noqa: C901, PLR0915 - one closure per gap, side by side
+def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per gap, side by side
     """Every (owner, attribute, replacement) the shim installs, checked against this moto."""
     import yaml
     from moto.cloudformation import models, responses, utils
     from moto.cloudformation.exceptions import UnformattedGetAttTemplateException, ValidationError
     from moto.elbv2 import models as elbv2_models
 
-    _require(models, "Stack", "CloudFormationBackend", "yaml_tag_constructor")
-    _require(models.Stack, "outputs", "exports", "_parse_template", "_create_output_map")
-    _require(models.CloudFormationBackend, "execute_change_set", "describe_change_set",
-             "_validate_export_uniqueness")
-    _require(utils, "yaml_tag_constructor")
-    _require(responses, "yaml_tag_constructor")
-    _require(elbv2_models, "FakeTargetGroup")
-    _require(models, "ChangeSet", "Change")
-    _require(responses, "CloudFormationResponse")
-    _require(models.CloudFormationBackend, "delete_stack", "get_stack")
+    require(models, "Stack", "CloudFormationBackend", "yaml_tag_constructor")
+    require(models.Stack, "outputs", "exports", "_parse_template", "_create_output_map")
+    require(utils, "yaml_tag_constructor")
+    require(responses, "yaml_tag_constructor")
+    require(elbv2_models, "FakeTargetGroup")
+    require(models, "ChangeSet", "Change")
+    require(responses, "CloudFormationResponse")
+    require(models.CloudFormationBackend, "delete_stack", "get_stack")
     from moto.core.responses import ActionResult
     from moto.kms import models as kms_models
     from moto.rds import models as rds_models
 
-    _require(kms_models.Key, "create_from_cloudformation_json")
-    _require(rds_models, "DBParameterGroup")
+    require(kms_models.Key, "create_from_cloudformation_json")
+    require(rds_models, "DBParameterGroup")
     stock_kms_key: Callable[..., Any] = kms_models.Key.__dict__[
         "create_from_cloudformation_json"].__func__
 
@@ -185,7 +102,7 @@ def _patches() -> list[tuple[Any, str, Any]]:  # noqa: C901, PLR0915 - one closu
                 message=f"Stack [{protected[0].name}] cannot be deleted while "
                         "TerminationProtection is enabled")
         stock_delete(self, name_or_stack_id)
-    _require(models.ChangeSet, "diff")
+    require(models.ChangeSet, "diff")
 
     def change_set_diff(self: Any) -> list[Any]:
         resource_map = self.stack.resource_map
@@ -224,21 +141,6 @@ def _patches() -> list[tuple[Any, str, Any]]:  # noqa: C901, PLR0915 - one closu
     def has_cfn_attr(cls: Any, attr: str) -> bool:
         return attr.startswith("Outputs.") and len(attr) > len("Outputs.")
 
-    stock_execute: Callable[..., None] = models.CloudFormationBackend.execute_change_set
-
-    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None
-                           ) -> None:
-        stock_execute(self, change_set_name, stack_name)
-        stack = self.stacks[self.describe_change_set(change_set_name).stack_id]
-        stack._parse_template()
-        stack.description = stack.template_dict.get("Description")
-        stack.output_map = stack._create_output_map()
-        for name in [n for n, e in self.exports.items() if e.exporting_stack_id == stack.stack_id]:
-            del self.exports[name]
-        self._validate_export_uniqueness(stack)
-        for export in stack.exports:
-            self.exports[export.name] = export
-
     stock_constructor: Callable[[Any, str, Any], Any] = utils.yaml_tag_constructor
 
     def yaml_tag_constructor(loader: Any, tag: str, node: Any) -> Any:
@@ -249,7 +151,6 @@ def _patches() -> list[tuple[Any, str, Any]]:  # noqa: C901, PLR0915 - one closu
     return [
         (models.Stack, "get_cfn_attribute", get_cfn_attribute),
         (models.Stack, "has_cfn_attr", classmethod(has_cfn_attr)),
-        (models.CloudFormationBackend, "execute_change_set", execute_change_set),
         # Each module calls the constructor through its own global name.
         (utils, "yaml_tag_constructor", yaml_tag_constructor),
         (models, "yaml_tag_constructor", yaml_tag_constructor),
@@ -265,57 +166,26 @@ def _patches() -> list[tuple[Any, str, Any]]:  # noqa: C901, PLR0915 - one closu
     ]
 
 
+
 # Probes run against moto's backends in this process, inside mock_aws (which resets them).
-_PROBE_REGION = "us-east-1"
-_PROBE_BUCKET = "webstack-shim-probe"
-_PROBE_OUTPUT = {"Outputs": {"Value": {"Value": "probe"}}}
-_PROBE_RESOURCES = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
-
-
-def _cloudformation() -> Any:
-    from moto.cloudformation.models import cloudformation_backends
-    from moto.core.models import DEFAULT_ACCOUNT_ID
-
-    return cloudformation_backends[DEFAULT_ACCOUNT_ID][_PROBE_REGION]
-
-
-def _output_value(stack: Any) -> Any:
-    try:
-        outputs = stack.outputs or []
-    except AttributeError:  # stock moto: Stack has no get_cfn_attribute
-        return None
-    return {o["OutputKey"]: o["OutputValue"] for o in outputs}.get("Value")
-
 
 def _probe_nested_stack_outputs() -> bool:
     from moto import mock_aws
     from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.s3.models import s3_backends
 
-    child = {**_PROBE_RESOURCES, **_PROBE_OUTPUT}
+    child = {**PROBE_RESOURCES, **PROBE_OUTPUT}
     parent = {
         "Resources": {"Child": {"Type": "AWS::CloudFormation::Stack", "Properties": {
-            "TemplateURL": f"http://localhost:5000/{_PROBE_BUCKET}/child.json"}}},
+            "TemplateURL": f"http://localhost:5000/{PROBE_BUCKET}/child.json"}}},
         "Outputs": {"Value": {"Value": {"Fn::GetAtt": ["Child", "Outputs.Value"]}}},
     }
     with mock_aws():
         s3 = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
-        s3.create_bucket(_PROBE_BUCKET, _PROBE_REGION)
-        s3.put_object(_PROBE_BUCKET, "child.json", json.dumps(child).encode())
-        stack = _cloudformation().create_stack("probe", json.dumps(parent), parameters={})
-        return bool(_output_value(stack) != "probe")
-
-
-def _probe_change_set_outputs() -> bool:
-    from moto import mock_aws
-
-    template = json.dumps({**_PROBE_RESOURCES, **_PROBE_OUTPUT})
-    with mock_aws():
-        backend = _cloudformation()
-        backend.create_change_set("probe", "probe", template, parameters={}, description="",
-                                  change_set_type="CREATE")
-        backend.execute_change_set("probe", "probe")
-        return bool(_output_value(backend.get_stack("probe")) != "probe")
+        s3.create_bucket(PROBE_BUCKET, PROBE_REGION)
+        s3.put_object(PROBE_BUCKET, "child.json", json.dumps(child).encode())
+        stack = cloudformation().create_stack("probe", json.dumps(parent), parameters={})
+        return bool(output_value(stack) != "probe")
 
 
 def _probe_yaml_getatt_dots() -> bool:
@@ -334,7 +204,7 @@ def _probe_change_set_parameter_changes() -> bool:
                                 "Properties": {"DisplayName": {"Ref": "Name"}}}},
     })
     with mock_aws():
-        backend = _cloudformation()
+        backend = cloudformation()
         backend.create_stack("probe", template, parameters={"Name": "old"})
         change_set_id, _ = backend.create_change_set(
             "probe", "probe-update", template, parameters={"Name": "new"}, description="",
@@ -350,8 +220,8 @@ def _probe_termination_protection() -> bool:
     if not hasattr(CloudFormationResponse, "update_termination_protection"):
         return True
     with mock_aws():
-        backend = _cloudformation()
-        stack = backend.create_stack("probe", json.dumps(_PROBE_RESOURCES), parameters={},
+        backend = cloudformation()
+        stack = backend.create_stack("probe", json.dumps(PROBE_RESOURCES), parameters={},
                                      enable_termination_protection=True)
         try:
             backend.delete_stack(stack.stack_id)
@@ -367,8 +237,8 @@ def _probe_target_group_attributes() -> bool:
     from moto.elbv2.models import elbv2_backends
 
     with mock_aws():
-        vpc = ec2_backends[DEFAULT_ACCOUNT_ID][_PROBE_REGION].create_vpc("10.0.0.0/16")
-        group = elbv2_backends[DEFAULT_ACCOUNT_ID][_PROBE_REGION].create_target_group(
+        vpc = ec2_backends[DEFAULT_ACCOUNT_ID][PROBE_REGION].create_vpc("10.0.0.0/16")
+        group = elbv2_backends[DEFAULT_ACCOUNT_ID][PROBE_REGION].create_target_group(
             "probe", protocol="HTTP", port=80, vpc_id=vpc.id, target_type="instance")
         try:
             value = group.get_cfn_attribute("TargetGroupFullName")  # type: ignore[attr-defined]
@@ -386,7 +256,7 @@ def _probe_kms_key_tags() -> bool:
     }}}})
     with mock_aws():
         try:
-            _cloudformation().create_stack("probe", template, parameters={})
+            cloudformation().create_stack("probe", template, parameters={})
         except KeyError:
             return True
         return False
@@ -402,13 +272,12 @@ def _probe_db_parameter_group_ref() -> bool:
         "Outputs": {"Value": {"Value": {"Ref": "Group"}}},
     })
     with mock_aws():
-        stack = _cloudformation().create_stack("probe", template, parameters={})
-        return not isinstance(_output_value(stack), str)
+        stack = cloudformation().create_stack("probe", template, parameters={})
+        return not isinstance(output_value(stack), str)
 
 
-_PROBES: dict[str, Callable[[], bool]] = {
+PROBES: dict[str, Probe] = {
     "nested_stack_outputs": _probe_nested_stack_outputs,
-    "change_set_outputs": _probe_change_set_outputs,
     "yaml_getatt_dots": _probe_yaml_getatt_dots,
     "change_set_parameter_changes": _probe_change_set_parameter_changes,
     "termination_protection": _probe_termination_protection,
@@ -416,59 +285,4 @@ _PROBES: dict[str, Callable[[], bool]] = {
     "kms_key_tags": _probe_kms_key_tags,
     "db_parameter_group_ref": _probe_db_parameter_group_ref,
 }
-assert tuple(_PROBES) == NEEDED
 
-
-def _check_loopback(host: str) -> None:
-    try:
-        loopback = ipaddress.IPv4Address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise UsageError(f"--host {host}: the local endpoint has no authentication, so it only "
-                         "listens on an IPv4 loopback address; use 127.0.0.1")
-
-
-def _exit_now(_signum: int, _frame: object) -> None:
-    """Exit at once on SIGTERM: the state is in memory by design, and tearing down moto's
-    modules at interpreter exit takes most of a second."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
-
-
-def serve(host: str, port: int) -> None:
-    """Apply the shim and run moto's server in the foreground until SIGTERM or Ctrl-C."""
-    _check_loopback(host)
-    apply()
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-    from werkzeug.serving import run_simple
-
-    os.environ.setdefault("MOTO_PORT", str(port))  # moto builds some URLs from it
-    signal.signal(signal.SIGTERM, _exit_now)
-    run_simple(host, port, DomainDispatcherApplication(create_backend_app), threaded=True,
-               request_handler=MotoRequestHandler)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.local.moto_shim", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
-    args = parser.parse_args(argv)
-    try:
-        serve(args.host, args.port)
-    except WebstackError as err:
-        print(f"moto_shim: {err}", file=sys.stderr)
-        return int(err.exit_code)
-    except KeyboardInterrupt:
-        return int(Exit.OK)
-    return int(Exit.OK)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,299 @@
+"""Gaps in the life of stacks and change sets: what executing one does, and what a failure does.
+
+change_set_outputs
+    ``execute_change_set`` creates the resources but never re-parses the template, so a stack
+    made through a change set has no Outputs and its Exports are not registered. The patch
+    rebuilds both after every execution.
+executed_change_set_siblings_kept
+    CloudFormation deletes every change set of a stack once one of them is executed; moto keeps
+    them all, so a stale change set (or a stale plan file) could still run. The patch deletes
+    the stack's other change sets after an execution.
+last_updated_time
+    moto never sets a stack's LastUpdatedTime. The patch sets it when an UPDATE change set runs
+    (and on UpdateStack).
+stack_tags_on_execution
+    An UPDATE change set's Tags replace the stack's tags on AWS; moto ignores them. The patch
+    applies them when the change set is executed.
+create_change_set_for_live_stack
+    CloudFormation refuses a CREATE change set for a stack name that already exists (unless the
+    stack is still in REVIEW_IN_PROGRESS) with ValidationError "Stack [X] already exists and
+    cannot be created again with the changeSet [Y]."; moto creates a second stack of that name.
+list_change_sets_per_stack
+    moto's ListChangeSets ignores StackName and lists every stack's change sets. The patch
+    lists only the named stack's (by name or id).
+failed_execution_breaks_stack
+    When a resource fails while a change set runs, moto raises out of ExecuteChangeSet (HTTP
+    500), leaves the stack (and a failing nested stack) IN_PROGRESS forever, and DescribeStacks
+    on it keeps failing. The patch does what CloudFormation does: ExecuteChangeSet succeeds,
+    the stack goes to ROLLBACK_COMPLETE (create: every created resource deleted) or
+    UPDATE_ROLLBACK_COMPLETE (update: the previous template and parameters re-applied), with
+    the failure's reason in the events, and the change set is EXECUTE_FAILED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from scripts.local.moto_shim.support import (
+    PROBE_OUTPUT,
+    PROBE_RESOURCES,
+    Patch,
+    Probe,
+    cloudformation,
+    output_value,
+    require,
+)
+
+REVIEW = "REVIEW_IN_PROGRESS"
+
+
+def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour, side by side
+    from moto.cloudformation import models, responses
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+
+    backend_class = models.CloudFormationBackend
+    require(backend_class, "execute_change_set", "describe_change_set", "create_change_set",
+            "_validate_export_uniqueness", "update_stack", "create_stack")
+    require(models.Stack, "_parse_template", "_create_output_map", "_add_stack_event")
+    stock_execute: Callable[..., None] = backend_class.execute_change_set
+    stock_create_change_set: Callable[..., tuple[str, str]] = backend_class.create_change_set
+    stock_update_stack: Callable[..., Any] = backend_class.update_stack
+    stock_create_stack: Callable[..., Any] = backend_class.create_stack
+
+    def refresh_outputs(self: Any, stack: Any) -> None:
+        stack._parse_template()
+        stack.description = stack.template_dict.get("Description")
+        stack.output_map = stack._create_output_map()
+        for name in [n for n, e in self.exports.items() if e.exporting_stack_id == stack.stack_id]:
+            del self.exports[name]
+        self._validate_export_uniqueness(stack)
+        for export in stack.exports:
+            self.exports[export.name] = export
+
+    def roll_back(self: Any, stack: Any, change_set: Any, previous: dict[str, Any],
+                  err: Exception) -> None:
+        reason = str(getattr(err, "message", "") or err) or type(err).__name__
+        kind = change_set.change_set_type
+        stack._add_stack_event(f"{kind}_FAILED" if kind == "CREATE" else "UPDATE_IN_PROGRESS",
+                               resource_status_reason=f"The following resource(s) failed to "
+                                                      f"{kind.lower()}: {reason}")
+        change_set.execution_status = "EXECUTE_FAILED"
+        if kind == "CREATE":
+            stack._add_stack_event("ROLLBACK_IN_PROGRESS",
+                                   resource_status_reason=f"The following resource(s) failed "
+                                                          f"to create: {reason}")
+            with contextlib.suppress(Exception):
+                stack.resource_map.delete()
+            stack.output_map = _EmptyOutputs()
+            stack.status = "ROLLBACK_COMPLETE"
+            stack._add_stack_event("ROLLBACK_COMPLETE")
+            return
+        stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS",
+                               resource_status_reason=f"The following resource(s) failed to "
+                                                      f"update: {reason}")
+        stack.template = previous["template"]
+        with contextlib.suppress(Exception):
+            stack._parse_template()
+            stack.resource_map.update(stack.template_dict, previous["parameters"])
+            refresh_outputs(self, stack)
+        stack.status = "UPDATE_ROLLBACK_COMPLETE"
+        stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None
+                           ) -> None:
+        change_set = self.describe_change_set(change_set_name)
+        stack = self.stacks[change_set.stack_id]
+        previous = {"template": stack.template,
+                    "parameters": dict(stack.resource_map.input_parameters or {})}
+        try:
+            stock_execute(self, change_set_name, stack_name)
+        except Exception as err:
+            roll_back(self, stack, change_set, previous, err)
+        else:
+            refresh_outputs(self, stack)
+            if change_set.change_set_type == "UPDATE":
+                stack.last_updated_time = utcnow()
+                if change_set.tags:
+                    stack.tags = dict(change_set.tags)
+        for other in [cs_id for cs_id, cs in self.change_sets.items()
+                      if cs.stack_id == stack.stack_id and cs is not change_set]:
+            del self.change_sets[other]
+
+    def create_change_set(self: Any, stack_name: str, change_set_name: str, *args: Any,
+                          **kwargs: Any) -> tuple[str, str]:
+        change_set_type = kwargs.get("change_set_type", args[4] if len(args) > 4 else None)
+        live = [s for s in self.stacks.values() if s.name == stack_name]
+        if change_set_type != "CREATE" or not live:
+            return stock_create_change_set(self, stack_name, change_set_name, *args, **kwargs)
+        if live[0].status != REVIEW:
+            raise ValidationError(message=f"Stack [{stack_name}] already exists and cannot be "
+                                          f"created again with the changeSet "
+                                          f"[{change_set_name}].")
+        # Still in review: CloudFormation adds the change set to the same stack.
+        change_set_id, new_stack_id = stock_create_change_set(
+            self, stack_name, change_set_name, *args, **kwargs)
+        self.stacks.pop(new_stack_id)
+        self.change_sets[change_set_id].stack = live[0]
+        self.change_sets[change_set_id].stack_id = live[0].stack_id
+        return change_set_id, str(live[0].stack_id)
+
+    def update_stack(self: Any, *args: Any, **kwargs: Any) -> Any:
+        stack = stock_update_stack(self, *args, **kwargs)
+        stack.last_updated_time = utcnow()
+        return stack
+
+    def create_stack(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return stock_create_stack(self, name, *args, **kwargs)
+        except Exception as err:
+            failed = next((s for s in self.stacks.values() if s.name == name), None)
+            if failed is not None and failed.status.endswith("IN_PROGRESS"):
+                reason = str(getattr(err, "message", "") or err) or type(err).__name__
+                failed._add_stack_event("CREATE_FAILED", resource_status_reason=reason)
+                failed._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+                with contextlib.suppress(Exception):
+                    failed.resource_map.delete()
+                failed.output_map = _EmptyOutputs()
+                failed.status = "ROLLBACK_COMPLETE"
+                failed._add_stack_event("ROLLBACK_COMPLETE")
+            raise
+
+    def list_change_sets(self: Any, stack_name: str | None = None) -> list[Any]:
+        return [cs for cs in self.change_sets.values()
+                if stack_name in (None, cs.stack_id, cs.stack_name)]
+
+    def list_change_sets_response(self: Any) -> Any:
+        return ActionResult({"Summaries": self.cloudformation_backend.list_change_sets(
+            stack_name=self._get_param("StackName"))})
+
+    return [
+        (backend_class, "list_change_sets", list_change_sets),
+        (responses.CloudFormationResponse, "list_change_sets", list_change_sets_response),
+        (backend_class, "execute_change_set", execute_change_set),
+        (backend_class, "create_change_set", create_change_set),
+        (backend_class, "update_stack", update_stack),
+        (backend_class, "create_stack", create_stack),
+    ]
+
+
+class _EmptyOutputs(dict[str, Any]):
+    """A rolled-back stack's output map: nothing to resolve, so nothing to fail."""
+
+    @property
+    def exports(self) -> list[Any]:
+        return []
+
+
+# Probes -------------------------------------------------------------------------------------
+
+def _probe_change_set_outputs() -> bool:
+    from moto import mock_aws
+
+    template = json.dumps({**PROBE_RESOURCES, **PROBE_OUTPUT})
+    with mock_aws():
+        backend = cloudformation()
+        backend.create_change_set("probe", "probe", template, parameters={}, description="",
+                                  change_set_type="CREATE")
+        backend.execute_change_set("probe", "probe")
+        return bool(output_value(backend.get_stack("probe")) != "probe")
+
+
+def _updated_by_change_set(tags: dict[str, str] | None = None) -> tuple[Any, Any]:
+    """(backend, stack) after a stack got two UPDATE change sets and the second was executed."""
+    backend = cloudformation()
+    template = {"Parameters": {"Name": {"Type": "String"}}, "Resources": {"Topic": {
+        "Type": "AWS::SNS::Topic", "Properties": {"DisplayName": {"Ref": "Name"}}}}}
+    backend.create_stack("probe", json.dumps(template), parameters={"Name": "a"})
+    for name, value in (("first", "b"), ("second", "c")):
+        backend.create_change_set("probe", name, json.dumps(template), parameters={"Name": value},
+                                  description="", change_set_type="UPDATE", tags=tags)
+    backend.execute_change_set("second", "probe")
+    return backend, backend.get_stack("probe")
+
+
+def _probe_executed_change_set_siblings_kept() -> bool:
+    from moto import mock_aws
+
+    with mock_aws():
+        backend, _stack = _updated_by_change_set()
+        return any(cs.change_set_name == "first" for cs in backend.change_sets.values())
+
+
+def _probe_last_updated_time() -> bool:
+    from moto import mock_aws
+
+    with mock_aws():
+        _backend, stack = _updated_by_change_set()
+        return bool(getattr(stack, "last_updated_time", None) is None)
+
+
+def _probe_stack_tags_on_execution() -> bool:
+    from moto import mock_aws
+
+    with mock_aws():
+        _backend, stack = _updated_by_change_set(tags={"Owner": "probe"})
+        return dict(stack.tags or {}).get("Owner") != "probe"
+
+
+def _probe_create_change_set_for_live_stack() -> bool:
+    from moto import mock_aws
+
+    template = json.dumps(PROBE_RESOURCES)
+    with mock_aws():
+        backend = cloudformation()
+        backend.create_stack("probe", template, parameters={})
+        try:
+            backend.create_change_set("probe", "again", template, parameters={}, description="",
+                                      change_set_type="CREATE")
+        except Exception:
+            return False
+        return bool(sum(s.name == "probe" for s in backend.stacks.values()) > 1)
+
+
+def _probe_failed_execution_breaks_stack() -> bool:
+    from moto import mock_aws
+
+    # A subnet in a VPC that does not exist: moto raises while creating it.
+    template = json.dumps({**PROBE_RESOURCES, "Resources": {
+        **PROBE_RESOURCES["Resources"],
+        "Subnet": {"Type": "AWS::EC2::Subnet", "DependsOn": "Topic",
+                   "Properties": {"VpcId": "vpc-00000000", "CidrBlock": "10.0.0.0/24"}}}})
+    with mock_aws():
+        backend = cloudformation()
+        backend.create_change_set("probe", "probe", template, parameters={}, description="",
+                                  change_set_type="CREATE")
+        try:
+            backend.execute_change_set("probe", "probe")
+        except Exception:
+            return True
+        return bool(backend.get_stack("probe").status != "ROLLBACK_COMPLETE")
+
+
+def _probe_list_change_sets_per_stack() -> bool:
+    from moto import mock_aws
+
+    with mock_aws():
+        backend, _stack = _updated_by_change_set()
+        backend.create_change_set("other", "other", json.dumps(PROBE_RESOURCES), parameters={},
+                                  description="", change_set_type="CREATE")
+        try:
+            listed = backend.list_change_sets(stack_name="other")
+        except TypeError:
+            return True
+        return any(cs.stack_name != "other" for cs in listed)
+
+
+PROBES: dict[str, Probe] = {
+    "change_set_outputs": _probe_change_set_outputs,
+    "executed_change_set_siblings_kept": _probe_executed_change_set_siblings_kept,
+    "last_updated_time": _probe_last_updated_time,
+    "stack_tags_on_execution": _probe_stack_tags_on_execution,
+    "create_change_set_for_live_stack": _probe_create_change_set_for_live_stack,
+    "list_change_sets_per_stack": _probe_list_change_sets_per_stack,
+    "failed_execution_breaks_stack": _probe_failed_execution_breaks_stack,
+}

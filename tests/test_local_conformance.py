@@ -1,0 +1,201 @@
+"""The local endpoint does what CloudFormation does where webstack relies on it (CONFORMANCE.md)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from scripts.local import moto_shim
+from scripts.local.moto_shim import names, parameters
+
+pytest_plugins = ["local_endpoint"]
+
+REGION = "us-east-1"
+CONFORMANCE = Path(moto_shim.__file__).parent / "CONFORMANCE.md"
+TOPIC = {"Parameters": {"Name": {"Type": "String", "AllowedPattern": "^[a-z]+$",
+                                 "MaxLength": 8}},
+         "Resources": {"Topic": {"Type": "AWS::SNS::Topic",
+                                 "Properties": {"DisplayName": {"Ref": "Name"}}}}}
+
+
+def client(endpoint: str, service: str = "cloudformation") -> Any:
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def create(cfn: Any, stack: str, value: str = "one", body: dict[str, Any] = TOPIC) -> None:
+    cfn.create_change_set(StackName=stack, ChangeSetName="create", ChangeSetType="CREATE",
+                          TemplateBody=json.dumps(body),
+                          Parameters=[{"ParameterKey": "Name", "ParameterValue": value}])
+    cfn.execute_change_set(StackName=stack, ChangeSetName="create")
+
+
+def update_change_set(cfn: Any, stack: str, name: str, value: str, **extra: Any) -> None:
+    cfn.create_change_set(StackName=stack, ChangeSetName=name, ChangeSetType="UPDATE",
+                          TemplateBody=json.dumps(TOPIC), **extra,
+                          Parameters=[{"ParameterKey": "Name", "ParameterValue": value}])
+
+
+def refusal(call: Any, **kwargs: Any) -> tuple[str, str]:
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    error = caught.value.response["Error"]
+    return error["Code"], error["Message"]
+
+
+# Change-set lifecycle -----------------------------------------------------------------------
+
+def test_executing_a_change_set_deletes_the_others_and_sets_last_updated_time_and_tags(
+        local_endpoint: str) -> None:
+    cfn = client(local_endpoint)
+    create(cfn, "life-siblings")
+    assert "LastUpdatedTime" not in cfn.describe_stacks(StackName="life-siblings")["Stacks"][0]
+    update_change_set(cfn, "life-siblings", "first", "two")
+    update_change_set(cfn, "life-siblings", "second", "three",
+                      Tags=[{"Key": "Owner", "Value": "team-a"}])
+    cfn.execute_change_set(StackName="life-siblings", ChangeSetName="second")
+
+    left = cfn.list_change_sets(StackName="life-siblings")["Summaries"]
+    assert [(s["ChangeSetName"], s["ExecutionStatus"]) for s in left] == [
+        ("second", "EXECUTE_COMPLETE")]
+    code, _ = refusal(cfn.execute_change_set, StackName="life-siblings", ChangeSetName="first")
+    assert code == "ValidationError"
+    stack = cfn.describe_stacks(StackName="life-siblings")["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    assert stack["LastUpdatedTime"] >= stack["CreationTime"]
+    assert {t["Key"]: t["Value"] for t in stack["Tags"]} == {"Owner": "team-a"}
+
+
+def test_a_create_change_set_for_a_live_stack_is_refused_as_cloudformation_refuses_it(
+        local_endpoint: str) -> None:
+    cfn = client(local_endpoint)
+    create(cfn, "life-twice")
+    code, message = refusal(cfn.create_change_set, StackName="life-twice",
+                            ChangeSetName="again", ChangeSetType="CREATE",
+                            TemplateBody=json.dumps(TOPIC),
+                            Parameters=[{"ParameterKey": "Name", "ParameterValue": "one"}])
+    assert code == "ValidationError"
+    assert message == ("Stack [life-twice] already exists and cannot be created again with "
+                       "the changeSet [again].")
+    assert [s["StackName"] for s in cfn.describe_stacks()["Stacks"]].count("life-twice") == 1
+
+
+def test_a_second_create_change_set_while_in_review_joins_the_same_stack(
+        local_endpoint: str) -> None:
+    cfn = client(local_endpoint)
+    for name in ("one", "two"):
+        cfn.create_change_set(StackName="life-review", ChangeSetName=name,
+                              ChangeSetType="CREATE", TemplateBody=json.dumps(TOPIC),
+                              Parameters=[{"ParameterKey": "Name", "ParameterValue": name}])
+    stacks = [s for s in cfn.describe_stacks()["Stacks"] if s["StackName"] == "life-review"]
+    assert [s["StackStatus"] for s in stacks] == ["REVIEW_IN_PROGRESS"]
+    summaries = cfn.list_change_sets(StackName="life-review")["Summaries"]
+    assert {s["StackId"] for s in summaries} == {stacks[0]["StackId"]}
+
+
+# Parameter constraints ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("spec", "value", "message"), [
+    ({"AllowedPattern": "^CC-[0-9]{4}$"}, "CC-12",
+     "Parameter 'P' must match pattern ^CC-[0-9]{4}$"),
+    ({"AllowedValues": ["a", "b"]}, "c", "Parameter 'P' must be one of AllowedValues"),
+    ({"MaxLength": 3}, "abcd", "Parameter 'P' must contain at most 3 characters"),
+    ({"MinLength": 2}, "a", "Parameter 'P' must contain at least 2 characters"),
+    ({"Type": "Number", "MaxValue": 5}, "6", "Parameter 'P' must be a number not greater than 5"),
+    ({"Type": "Number", "MinValue": 5}, "4", "Parameter 'P' must be a number not less than 5"),
+    ({"Type": "Number"}, "x", "Parameter 'P' must be a number"),
+    ({"AllowedPattern": "^[a-z]+$", "ConstraintDescription": "lowercase letters only"}, "A1",
+     "Parameter 'P' failed to satisfy constraint: lowercase letters only"),
+])
+def test_each_constraint_has_cloudformations_message(spec: dict[str, Any], value: str,
+                                                     message: str) -> None:
+    assert parameters.violation("P", {"Type": "String", **spec}, value) == message
+
+
+@pytest.mark.parametrize("value", ["UPPER", "waytoolongforit"])
+def test_a_value_breaking_a_constraint_is_refused_at_create_change_set_and_nothing_is_made(
+        local_endpoint: str, value: str) -> None:
+    cfn = client(local_endpoint)
+    code, message = refusal(
+        cfn.create_change_set, StackName="params-refused", ChangeSetName="c",
+        ChangeSetType="CREATE", TemplateBody=json.dumps(TOPIC),
+        Parameters=[{"ParameterKey": "Name", "ParameterValue": value}])
+    assert code == "ValidationError"
+    assert message.startswith("Parameter 'Name' must ")
+    assert "params-refused" not in {s["StackName"] for s in cfn.describe_stacks()["Stacks"]}
+
+
+def test_constraints_hold_on_update_and_create_stack_too(local_endpoint: str) -> None:
+    cfn = client(local_endpoint)
+    create(cfn, "params-update")
+    code, _ = refusal(update_change_set, cfn=cfn, stack="params-update", name="u", value="BAD")
+    assert code == "ValidationError"
+    code, _ = refusal(cfn.create_stack, StackName="params-stack", TemplateBody=json.dumps(TOPIC),
+                      Parameters=[{"ParameterKey": "Name", "ParameterValue": "BAD"}])
+    assert code == "ValidationError"
+    code, _ = refusal(cfn.update_stack, StackName="params-update",
+                      TemplateBody=json.dumps(TOPIC),
+                      Parameters=[{"ParameterKey": "Name", "ParameterValue": "BAD"}])
+    assert code == "ValidationError"
+
+
+# Generated names ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("resource_type", sorted(names.LIMITS))
+def test_generated_names_fit_the_service_limit_for_long_stack_names(resource_type: str) -> None:
+    limit, lower = names.LIMITS[resource_type]
+    stack = "webstack-a-very-long-but-valid-stack-name-DatabaseStack-ABCDEFGHIJKLM"
+    name = names.fit(stack, "ApplicationLoadBalancerLogs", "ABCDEF123456", limit, lower=lower)
+    assert len(name) <= limit
+    assert name.endswith(("ABCDEF123456", "abcdef123456"))
+    assert "--" not in name and not name.startswith("-")
+    assert name == name.lower() or not lower
+
+
+def test_a_short_stack_name_is_kept_whole() -> None:
+    assert names.fit("app", "Database", "X" * 12, 63, lower=True) == "app-database-xxxxxxxxxxxx"
+
+
+# Failure -------------------------------------------------------------------------------------
+
+def test_a_failed_create_rolls_back_and_the_endpoint_keeps_answering(local_endpoint: str) -> None:
+    cfn = client(local_endpoint)
+    body = {**TOPIC, "Resources": {
+        **TOPIC["Resources"],
+        "Subnet": {"Type": "AWS::EC2::Subnet", "DependsOn": "Topic",
+                   "Properties": {"VpcId": "vpc-00000000", "CidrBlock": "10.0.0.0/24"}}}}
+    create(cfn, "fails-once", body=body)
+    stack = cfn.describe_stacks(StackName="fails-once")["Stacks"][0]
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+    statuses = [e["ResourceStatus"] for e in
+                cfn.describe_stack_events(StackName="fails-once")["StackEvents"]]
+    assert {"CREATE_FAILED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE"} <= set(statuses)
+    assert cfn.describe_stacks()["Stacks"]  # every caller still gets an answer
+    topics = client(local_endpoint, "sns").list_topics()["Topics"]
+    assert not any("fails-once" in t["TopicArn"] for t in topics)
+
+
+# The conformance table ----------------------------------------------------------------------
+
+def _table_rows() -> list[list[str]]:
+    rows = [line.strip().strip("|").split("|") for line in
+            CONFORMANCE.read_text(encoding="utf-8").splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in row] for row in rows[2:]]
+
+
+def test_the_conformance_table_names_every_patched_gap_and_nothing_else() -> None:
+    rows = _table_rows()
+    assert rows, "CONFORMANCE.md has no table"
+    assert all(row[1] in {"same", "patched", "not simulated"} for row in rows), \
+        [row for row in rows if row[1] not in {"same", "patched", "not simulated"}]
+    named = [gap for row in rows if row[1] == "patched"
+             for gap in re.findall(r"`([a-z_]+)`", row[2])]
+    assert sorted(named) == sorted(moto_shim.NEEDED)
+    assert not [row for row in rows if row[1] != "patched" and re.findall(r"`([a-z_]+)`",
+                                                                          row[2])]
