@@ -199,3 +199,48 @@ def test_the_conformance_table_names_every_patched_gap_and_nothing_else() -> Non
     assert sorted(named) == sorted(moto_shim.NEEDED)
     assert not [row for row in rows if row[1] != "patched" and re.findall(r"`([a-z_]+)`",
                                                                           row[2])]
+
+
+# Updates: in place unless CloudFormation replaces -------------------------------------------
+
+DATABASE = {
+    "Parameters": {"Class": {"Type": "String"}, "User": {"Type": "String"}},
+    "Resources": {"Db": {"Type": "AWS::RDS::DBInstance", "Properties": {
+        "Engine": "postgres", "EngineVersion": "16.4", "AllocatedStorage": 20,
+        "DBInstanceClass": {"Ref": "Class"}, "MasterUsername": {"Ref": "User"},
+        "MasterUserPassword": "not-a-real-password"}}},
+    "Outputs": {"Port": {"Value": {"Fn::GetAtt": ["Db", "Endpoint.Port"]}}},
+}
+
+
+def _deploy_database(cfn: Any, stack: str, change_set: str, kind: str, **values: str) -> None:
+    cfn.create_change_set(StackName=stack, ChangeSetName=change_set, ChangeSetType=kind,
+                          TemplateBody=json.dumps(DATABASE),
+                          Parameters=[{"ParameterKey": k, "ParameterValue": v}
+                                      for k, v in values.items()])
+    cfn.execute_change_set(StackName=stack, ChangeSetName=change_set)
+
+
+def _db_ids(endpoint: str, stack: str) -> set[str]:
+    return {d["DBInstanceIdentifier"] for d in client(endpoint, "rds").describe_db_instances()[
+        "DBInstances"] if d["DBInstanceIdentifier"].startswith(stack)}
+
+
+def test_an_updatable_property_is_changed_in_place_and_a_create_only_one_replaces(
+        local_endpoint: str) -> None:
+    cfn = client(local_endpoint)
+    _deploy_database(cfn, "upd-db", "create", "CREATE", Class="db.t3.micro", User="app")
+    original = _db_ids(local_endpoint, "upd-db")
+    assert len(original) == 1
+
+    _deploy_database(cfn, "upd-db", "grow", "UPDATE", Class="db.t3.small", User="app")
+    databases = client(local_endpoint, "rds").describe_db_instances()["DBInstances"]
+    assert _db_ids(local_endpoint, "upd-db") == original
+    assert {d["DBInstanceClass"] for d in databases
+            if d["DBInstanceIdentifier"] in original} == {"db.t3.small"}
+
+    _deploy_database(cfn, "upd-db", "rename", "UPDATE", Class="db.t3.small", User="owner")
+    replaced = _db_ids(local_endpoint, "upd-db")
+    assert len(replaced) == 1 and replaced != original
+    assert cfn.describe_stacks(StackName="upd-db")["Stacks"][0]["StackStatus"] == \
+        "UPDATE_COMPLETE"
