@@ -244,3 +244,24 @@ def test_an_updatable_property_is_changed_in_place_and_a_create_only_one_replace
     assert len(replaced) == 1 and replaced != original
     assert cfn.describe_stacks(StackName="upd-db")["Stacks"][0]["StackStatus"] == \
         "UPDATE_COMPLETE"
+
+
+def test_a_change_set_says_replace_for_a_create_only_property_and_modify_for_the_rest(
+        local_endpoint: str) -> None:
+    cfn = client(local_endpoint)
+    _deploy_database(cfn, "cs-db", "create", "CREATE", Class="db.t3.micro", User="app")
+    for name, values, replacement, recreation in (
+            ("grow", {"Class": "db.t3.small", "User": "app"}, "False", "Never"),
+            ("rename", {"Class": "db.t3.micro", "User": "owner"}, "True", "Always")):
+        cfn.create_change_set(StackName="cs-db", ChangeSetName=name, ChangeSetType="UPDATE",
+                              TemplateBody=json.dumps(DATABASE),
+                              Parameters=[{"ParameterKey": k, "ParameterValue": v}
+                                          for k, v in values.items()])
+        [change] = [c["ResourceChange"] for c in
+                    cfn.describe_change_set(StackName="cs-db", ChangeSetName=name)["Changes"]]
+        assert (change["Action"], change["Replacement"], change["Scope"]) == (
+            "Modify", replacement, ["Properties"])
+        assert change["PhysicalResourceId"].startswith("cs-db-db-")
+        assert [(d["Target"]["Name"], d["Target"]["RequiresRecreation"])
+                for d in change["Details"]] == [
+            ("DBInstanceClass" if name == "grow" else "MasterUsername", recreation)]

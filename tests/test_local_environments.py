@@ -66,3 +66,25 @@ def test_a_parameter_only_update_keeps_the_database(local_endpoint: str,
     after = _database(local_endpoint, region, name)
     assert after["DBInstanceIdentifier"] == before["DBInstanceIdentifier"]
     assert after["InstanceCreateTime"] == before["InstanceCreateTime"]
+
+
+def test_a_create_only_change_is_refused_by_the_guard_and_replaces_when_allowed(
+        local_endpoint: str, capsys: pytest.CaptureFixture[str]) -> None:
+    name, region = "replaces-db", "us-west-2"
+    base = ["deploy", "--env", "dev", "--region", region, "--stack-name", name, "--yes",
+            "--param", "CostCenter=CC-1234", "--endpoint-url", local_endpoint]
+    assert cli.main(base) == 0, capsys.readouterr()
+    before = _database(local_endpoint, region, name)
+    rename = [*base, "--param", "DatabaseUsername=other_admin"]  # MasterUsername: createOnly
+
+    assert cli.main(rename) == 2
+    _, err = capsys.readouterr()
+    assert "refusing to lose data" in err and "AWS::RDS::DBInstance, replaced" in err
+    kept = _database(local_endpoint, region, name)
+    assert (kept["DBInstanceIdentifier"], kept["MasterUsername"]) == (
+        before["DBInstanceIdentifier"], before["MasterUsername"])
+
+    assert cli.main([*rename, "--allow-replacement"]) == 0, capsys.readouterr()
+    after = _database(local_endpoint, region, name)
+    assert after["DBInstanceIdentifier"] != before["DBInstanceIdentifier"]
+    assert after["MasterUsername"] == "other_admin"

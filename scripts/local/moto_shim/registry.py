@@ -21,10 +21,19 @@ import threading
 from types import ModuleType
 from typing import Any
 
-from scripts.local.moto_shim import lifecycle, names, parameters, rds, templates, updates
+from scripts.local.moto_shim import (
+    changes,
+    lifecycle,
+    names,
+    parameters,
+    rds,
+    templates,
+    updates,
+)
 from scripts.local.moto_shim.support import Patch, Probe, ShimError
 
-MODULES: tuple[ModuleType, ...] = (templates, lifecycle, parameters, names, updates, rds)
+MODULES: tuple[ModuleType, ...] = (templates, lifecycle, parameters, names, updates, changes,
+                                   rds)
 PROBES: dict[str, Probe] = {name: probe for module in MODULES
                             for name, probe in module.PROBES.items()}
 NEEDED: tuple[str, ...] = tuple(PROBES)

@@ -9,11 +9,6 @@ yaml_getatt_dots
     splits at the first dot only, ``[A, "B.C"]``, which ``Outputs.X`` (and RDS's
     ``Endpoint.Address``) need. ``${Child.Outputs.X}`` inside ``Fn::Sub`` is still split at
     every dot by moto and is not supported.
-change_set_parameter_changes
-    moto's ChangeSet lists only resources whose template text changed, so an update that
-    changes only a parameter shows an empty change list (which webstack rightly reads as
-    "no changes"), although executing it would update the resources that use it. The patch
-    computes the list the way moto's own update does, parameters included.
 termination_protection
     moto records EnableTerminationProtection at create time but has no
     UpdateTerminationProtection action (HTTP 500) and deletes a protected stack. The patch adds
@@ -53,7 +48,7 @@ from scripts.local.moto_shim.support import (
 )
 
 
-def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per gap, side by side
+def patches() -> list[Patch]:  # noqa: C901 - one closure per gap, side by side
     """Every (owner, attribute, replacement) the shim installs, checked against this moto."""
     import yaml
     from moto.cloudformation import models, responses, utils
@@ -102,19 +97,6 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per gap, side
                 message=f"Stack [{protected[0].name}] cannot be deleted while "
                         "TerminationProtection is enabled")
         stock_delete(self, name_or_stack_id)
-    require(models.ChangeSet, "diff")
-
-    def change_set_diff(self: Any) -> list[Any]:
-        resource_map = self.stack.resource_map
-        actions = resource_map.build_resource_diff(self.template_dict, self.parameters or None)
-        new = self.template_dict.get("Resources") or {}
-        return [
-            models.Change(action=action, logical_resource_id=name,
-                          resource_type=(new.get(name) or resource_map._resource_json_map[name])[
-                              "Type"])
-            for action in ("Add", "Modify", "Remove") for name in actions[action]
-        ]
-
     def target_group_attribute(self: Any, attribute_name: str) -> Any:
         # arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>
         full_name = self.arn.split(":", 5)[5]
@@ -156,7 +138,6 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per gap, side
         (models, "yaml_tag_constructor", yaml_tag_constructor),
         (responses, "yaml_tag_constructor", yaml_tag_constructor),
         (elbv2_models.FakeTargetGroup, "get_cfn_attribute", target_group_attribute),
-        (models.ChangeSet, "diff", change_set_diff),
         (responses.CloudFormationResponse, "update_termination_protection",
          update_termination_protection),
         (models.CloudFormationBackend, "delete_stack", delete_stack),
@@ -193,24 +174,6 @@ def _probe_yaml_getatt_dots() -> bool:
 
     parsed = Stack.parse_template("Value: !GetAtt Child.Outputs.Value\n")
     return bool(parsed["Value"] != {"Fn::GetAtt": ["Child", "Outputs.Value"]})
-
-
-def _probe_change_set_parameter_changes() -> bool:
-    from moto import mock_aws
-
-    template = json.dumps({
-        "Parameters": {"Name": {"Type": "String"}},
-        "Resources": {"Topic": {"Type": "AWS::SNS::Topic",
-                                "Properties": {"DisplayName": {"Ref": "Name"}}}},
-    })
-    with mock_aws():
-        backend = cloudformation()
-        backend.create_stack("probe", template, parameters={"Name": "old"})
-        change_set_id, _ = backend.create_change_set(
-            "probe", "probe-update", template, parameters={"Name": "new"}, description="",
-            change_set_type="UPDATE")
-        changes = backend.describe_change_set(change_set_id).changes
-        return not any(change.logical_resource_id == "Topic" for change in changes)
 
 
 def _probe_termination_protection() -> bool:
@@ -279,7 +242,6 @@ def _probe_db_parameter_group_ref() -> bool:
 PROBES: dict[str, Probe] = {
     "nested_stack_outputs": _probe_nested_stack_outputs,
     "yaml_getatt_dots": _probe_yaml_getatt_dots,
-    "change_set_parameter_changes": _probe_change_set_parameter_changes,
     "termination_protection": _probe_termination_protection,
     "target_group_attributes": _probe_target_group_attributes,
     "kms_key_tags": _probe_kms_key_tags,

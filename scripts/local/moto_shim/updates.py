@@ -58,7 +58,7 @@ def _source(resource_json: dict[str, Any], resources_map: Any) -> tuple[dict[str
             dict(resources_map.resolved_parameters))
 
 
-def patches() -> list[Patch]:  # noqa: C901 - one closure per behaviour, side by side
+def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour, side by side
     from moto.cloudformation import models, parsing
     from moto.cloudformation.exceptions import ValidationError
     from moto.cloudformation.utils import get_stack_from_s3_url
@@ -92,8 +92,9 @@ def patches() -> list[Patch]:  # noqa: C901 - one closure per behaviour, side by
                 f"replacing. Rename {props[name_property]} and update the stack again."))
         new = parse_and_create_resource(logical_id, resource_json, resources_map, account_id,
                                         region_name)
-        if resource_json.get("UpdateReplacePolicy") != "Retain":
-            resources_map._delete_resource(old, resource_json)
+        policy = resource_json.get("UpdateReplacePolicy", "Delete")
+        if policy != "Retain":  # the old one goes as DeletionPolicy would send it (rds.py)
+            resources_map._delete_resource(old, {**resource_json, "DeletionPolicy": policy})
         return new
 
     def parse_and_update_resource(logical_id: str, resource_json: dict[str, Any],
@@ -130,6 +131,10 @@ def patches() -> list[Patch]:  # noqa: C901 - one closure per behaviour, side by
             child.update(template, parameters=parameters)
             child.last_updated_time = utcnow()
             child.output_map = child._create_output_map()
+        # The child's change sets (the nested one changes.py made) are spent, as on AWS.
+        cfn = models.cloudformation_backends[account_id][region_name]
+        for spent in [i for i, cs in cfn.change_sets.items() if cs.stack_id == child.stack_id]:
+            del cfn.change_sets[spent]
         return child
 
     return [
