@@ -265,3 +265,67 @@ def test_a_change_set_says_replace_for_a_create_only_property_and_modify_for_the
         assert [(d["Target"]["Name"], d["Target"]["RequiresRecreation"])
                 for d in change["Details"]] == [
             ("DBInstanceClass" if name == "grow" else "MasterUsername", recreation)]
+
+
+# RDS ----------------------------------------------------------------------------------------
+
+def test_preflight_runs_on_the_endpoint_and_refuses_a_withdrawn_postgres_version(
+        local_endpoint: str) -> None:
+    from scripts.deploy.aws import Target
+    from scripts.deploy.preflight import check_engine_version, check_instance_class
+    from templates_src.environments import ENVIRONMENTS
+    from templates_src.versions import POSTGRES_VERSION
+
+    target = Target("dev", REGION, "pre", endpoint_url=local_endpoint)
+    pinned = check_engine_version(target, strict=True)
+    assert pinned.ok is True, pinned.message
+    withdrawn = check_engine_version(target, strict=True, version="13.7")
+    assert withdrawn.ok is False
+    assert "PostgreSQL 13.7 is not offered" in withdrawn.message
+    assert POSTGRES_VERSION in withdrawn.message  # the offered 13.x are listed
+    dev_class = ENVIRONMENTS["dev"].db_instance_class
+    assert check_instance_class(target, dev_class, "dev", strict=True).ok is True
+    refused = check_instance_class(target, "db.nothing.huge", "dev", strict=True)
+    assert refused.ok is False and "not orderable" in refused.message
+
+
+def test_a_postgres_instance_listens_on_5432_and_delete_with_snapshot_keeps_one(
+        local_endpoint: str) -> None:
+    from scripts.local.moto_shim.rds import offered_versions
+
+    cfn = client(local_endpoint)
+    body = {"Resources": {"Db": {"Type": "AWS::RDS::DBInstance", "DeletionPolicy": "Snapshot",
+                                 "Properties": {
+        "Engine": "postgres", "EngineVersion": offered_versions()[-1], "AllocatedStorage": 20,
+        "DBInstanceClass": "db.t3.micro", "MasterUsername": "app",
+        "MasterUserPassword": "not-a-real-password"}}},
+        "Outputs": {"Port": {"Value": {"Fn::GetAtt": ["Db", "Endpoint.Port"]}}}}
+    cfn.create_stack(StackName="snap-db", TemplateBody=json.dumps(body))
+    stack = cfn.describe_stacks(StackName="snap-db")["Stacks"][0]
+    assert {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]} == {"Port": "5432"}
+    rds = client(local_endpoint, "rds")
+    [db] = [d for d in rds.describe_db_instances()["DBInstances"]
+            if d["DBInstanceIdentifier"].startswith("snap-db-")]
+
+    cfn.delete_stack(StackName="snap-db")
+    snapshots = rds.describe_db_snapshots(DBInstanceIdentifier=db["DBInstanceIdentifier"])[
+        "DBSnapshots"]
+    assert [s["DBSnapshotIdentifier"].startswith("snap-db-snapshot-db-") for s in snapshots] == [
+        True]
+
+
+def test_a_stack_with_an_unoffered_engine_version_fails_and_rolls_back(
+        local_endpoint: str) -> None:
+    cfn = client(local_endpoint)
+    body = {"Resources": {"Db": {"Type": "AWS::RDS::DBInstance", "Properties": {
+        "Engine": "postgres", "EngineVersion": "13.7", "AllocatedStorage": 20,
+        "DBInstanceClass": "db.t3.micro", "MasterUsername": "app",
+        "MasterUserPassword": "not-a-real-password"}}}}
+    cfn.create_change_set(StackName="old-pg", ChangeSetName="c", ChangeSetType="CREATE",
+                          TemplateBody=json.dumps(body))
+    cfn.execute_change_set(StackName="old-pg", ChangeSetName="c")
+    stack = cfn.describe_stacks(StackName="old-pg")["Stacks"][0]
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+    reasons = [e.get("ResourceStatusReason", "") for e in
+               cfn.describe_stack_events(StackName="old-pg")["StackEvents"]]
+    assert any("Cannot find version 13.7 for postgres" in r for r in reasons)

@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
+from scripts.local.moto_shim import failures
 from scripts.local.moto_shim.support import (
     PROBE_OUTPUT,
     PROBE_RESOURCES,
@@ -48,6 +50,7 @@ from scripts.local.moto_shim.support import (
 )
 
 REVIEW = "REVIEW_IN_PROGRESS"
+_nesting = threading.local()  # > 0 while a nested stack is being created
 
 
 def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour, side by side
@@ -64,6 +67,8 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
     stock_create_change_set: Callable[..., tuple[str, str]] = backend_class.create_change_set
     stock_update_stack: Callable[..., Any] = backend_class.update_stack
     stock_create_stack: Callable[..., Any] = backend_class.create_stack
+    stock_create_nested: Callable[..., Any] = models.Stack.__dict__[
+        "create_from_cloudformation_json"].__func__
 
     def refresh_outputs(self: Any, stack: Any) -> None:
         stack._parse_template()
@@ -77,27 +82,20 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
 
     def roll_back(self: Any, stack: Any, change_set: Any, previous: dict[str, Any],
                   err: Exception) -> None:
-        reason = str(getattr(err, "message", "") or err) or type(err).__name__
         kind = change_set.change_set_type
-        stack._add_stack_event(f"{kind}_FAILED" if kind == "CREATE" else "UPDATE_IN_PROGRESS",
-                               resource_status_reason=f"The following resource(s) failed to "
-                                                      f"{kind.lower()}: {reason}")
+        reason = _failed_to(kind.lower(), err)
         change_set.execution_status = "EXECUTE_FAILED"
         if kind == "CREATE":
-            stack._add_stack_event("ROLLBACK_IN_PROGRESS",
-                                   resource_status_reason=f"The following resource(s) failed "
-                                                          f"to create: {reason}")
+            stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
             with contextlib.suppress(Exception):
                 stack.resource_map.delete()
             stack.output_map = _EmptyOutputs()
             stack.status = "ROLLBACK_COMPLETE"
             stack._add_stack_event("ROLLBACK_COMPLETE")
             return
-        stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS",
-                               resource_status_reason=f"The following resource(s) failed to "
-                                                      f"update: {reason}")
+        stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
         stack.template = previous["template"]
-        with contextlib.suppress(Exception):
+        with failures.suspended(), contextlib.suppress(Exception):
             stack._parse_template()
             stack.resource_map.update(stack.template_dict, previous["parameters"])
             refresh_outputs(self, stack)
@@ -152,16 +150,31 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
             return stock_create_stack(self, name, *args, **kwargs)
         except Exception as err:
             failed = next((s for s in self.stacks.values() if s.name == name), None)
-            if failed is not None and failed.status.endswith("IN_PROGRESS"):
-                reason = str(getattr(err, "message", "") or err) or type(err).__name__
-                failed._add_stack_event("CREATE_FAILED", resource_status_reason=reason)
-                failed._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
-                with contextlib.suppress(Exception):
-                    failed.resource_map.delete()
-                failed.output_map = _EmptyOutputs()
-                failed.status = "ROLLBACK_COMPLETE"
-                failed._add_stack_event("ROLLBACK_COMPLETE")
+            if failed is None or not failed.status.endswith("IN_PROGRESS"):
+                raise
+            err.webstack_stack_id = failed.stack_id  # type: ignore[attr-defined]
+            reason = _failed_to("create", err)
+            failed._add_stack_event("CREATE_FAILED", resource_status_reason=reason)
+            nested = getattr(_nesting, "depth", 0) > 0
+            # A nested stack that failed is deleted by its parent's rollback; a stack created
+            # by CreateStack rolls itself back.
+            failed._add_stack_event("DELETE_IN_PROGRESS" if nested else "ROLLBACK_IN_PROGRESS",
+                                    resource_status_reason=reason)
+            with contextlib.suppress(Exception):
+                failed.resource_map.delete()
+            failed.output_map = _EmptyOutputs()
+            failed.status = "DELETE_COMPLETE" if nested else "ROLLBACK_COMPLETE"
+            failed._add_stack_event(failed.status)
+            if nested:
+                self.deleted_stacks[failed.stack_id] = self.stacks.pop(failed.stack_id)
             raise
+
+    def create_nested_stack(cls: Any, /, *args: Any, **kwargs: Any) -> Any:
+        _nesting.depth = getattr(_nesting, "depth", 0) + 1
+        try:
+            return stock_create_nested(cls, *args, **kwargs)
+        finally:
+            _nesting.depth -= 1
 
     def list_change_sets(self: Any, stack_name: str | None = None) -> list[Any]:
         return [cs for cs in self.change_sets.values()
@@ -178,7 +191,16 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
         (backend_class, "create_change_set", create_change_set),
         (backend_class, "update_stack", update_stack),
         (backend_class, "create_stack", create_stack),
+        (models.Stack, "create_from_cloudformation_json", classmethod(create_nested_stack)),
     ]
+
+
+def _failed_to(action: str, err: Exception) -> str:
+    """CloudFormation's stack-level reason: which resource failed (the event has the why)."""
+    logical_id = getattr(err, "webstack_logical_id", None)
+    if logical_id:
+        return f"The following resource(s) failed to {action}: [{logical_id}]."
+    return str(getattr(err, "message", "") or err) or type(err).__name__
 
 
 class _EmptyOutputs(dict[str, Any]):

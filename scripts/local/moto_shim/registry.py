@@ -23,6 +23,7 @@ from typing import Any
 
 from scripts.local.moto_shim import (
     changes,
+    failures,
     lifecycle,
     names,
     parameters,
@@ -33,7 +34,7 @@ from scripts.local.moto_shim import (
 from scripts.local.moto_shim.support import Patch, Probe, ShimError
 
 MODULES: tuple[ModuleType, ...] = (templates, lifecycle, parameters, names, updates, changes,
-                                   rds)
+                                   failures, rds)
 PROBES: dict[str, Probe] = {name: probe for module in MODULES
                             for name, probe in module.PROBES.items()}
 NEEDED: tuple[str, ...] = tuple(PROBES)

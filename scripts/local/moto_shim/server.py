@@ -8,9 +8,10 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from scripts.errors import Exit, UsageError, WebstackError
-from scripts.local.moto_shim import registry
+from scripts.local.moto_shim import failures, registry
 
 
 def _check_loopback(host: str) -> None:
@@ -31,10 +32,11 @@ def _exit_now(_signum: int, _frame: object) -> None:
     os._exit(0)
 
 
-def serve(host: str, port: int) -> None:
+def serve(host: str, port: int, failures_file: Path | None = None) -> None:
     """Apply the shim and run moto's server in the foreground until SIGTERM or Ctrl-C."""
     _check_loopback(host)
     registry.apply()
+    failures.configure(failures_file)
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -54,9 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    parser.add_argument("--failures", type=Path, default=None,
+                        help="JSON file of failures to inject (see failures.py)")
     args = parser.parse_args(argv)
     try:
-        serve(args.host, args.port)
+        serve(args.host, args.port, args.failures)
     except WebstackError as err:
         print(f"moto_shim: {err}", file=sys.stderr)
         return int(err.exit_code)

@@ -17,12 +17,14 @@ resources_replaced_on_update
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from collections.abc import Callable
 from typing import Any, Final
 
 from scripts.build import schemas
+from scripts.local.moto_shim import failures
 from scripts.local.moto_shim.support import Patch, Probe, cloudformation, require
 
 STACK_TYPE: Final = "AWS::CloudFormation::Stack"
@@ -74,7 +76,10 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
     def parse_and_create_resource(logical_id: str, resource_json: dict[str, Any],
                                   resources_map: Any, account_id: str, region_name: str) -> Any:
         source = _source(resource_json, resources_map)
-        resource = stock_create(logical_id, resource_json, resources_map, account_id, region_name)
+        resource = failures.around(
+            resources_map, logical_id, resource_json, "create",
+            lambda: stock_create(logical_id, resource_json, resources_map, account_id,
+                                 region_name))
         if resource is not None:
             setattr(resource, SOURCE_ATTRIBUTE, source)
         return resource
@@ -99,6 +104,13 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
 
     def parse_and_update_resource(logical_id: str, resource_json: dict[str, Any],
                                   resources_map: Any, account_id: str, region_name: str) -> Any:
+        return failures.around(
+            resources_map, logical_id, resource_json, "update",
+            lambda: update_resource(logical_id, resource_json, resources_map, account_id,
+                                    region_name))
+
+    def update_resource(logical_id: str, resource_json: dict[str, Any],
+                        resources_map: Any, account_id: str, region_name: str) -> Any:
         kind = resource_json["Type"]
         old = resources_map._parsed_resources.get(logical_id)
         new_source = _source(resource_json, resources_map)
@@ -128,7 +140,19 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
         parameters = {k: str(v) for k, v in (properties.get("Parameters") or {}).items()}
         child = original_resource
         if not (child.has_template(template) and child.has_parameters(parameters)):
-            child.update(template, parameters=parameters)
+            previous = (child.template, dict(child.resource_map.input_parameters or {}))
+            try:
+                child.update(template, parameters=parameters)
+            except Exception as err:
+                reason = str(getattr(err, "message", "") or err)
+                child._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS",
+                                       resource_status_reason=reason)
+                with failures.suspended(), contextlib.suppress(Exception):
+                    child.update(previous[0], parameters=previous[1])
+                child.status = "UPDATE_ROLLBACK_COMPLETE"
+                child._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+                err.webstack_stack_id = child.stack_id  # type: ignore[attr-defined]
+                raise
             child.last_updated_time = utcnow()
             child.output_map = child._create_output_map()
         # The child's change sets (the nested one changes.py made) are spent, as on AWS.
