@@ -18,6 +18,10 @@ create_change_set_for_live_stack
     CloudFormation refuses a CREATE change set for a stack name that already exists (unless the
     stack is still in REVIEW_IN_PROGRESS) with ValidationError "Stack [X] already exists and
     cannot be created again with the changeSet [Y]."; moto creates a second stack of that name.
+nested_stack_failure
+    A nested stack whose resource fails stays CREATE_IN_PROGRESS in moto, its resources kept.
+    On AWS it is CREATE_FAILED and then deleted by its parent's rollback (DELETE_COMPLETE),
+    and the parent's event names it; the patch does the same.
 list_change_sets_per_stack
     moto's ListChangeSets ignores StackName and lists every stack's change sets. The patch
     lists only the named stack's (by name or id).
@@ -310,6 +314,25 @@ def _probe_list_change_sets_per_stack() -> bool:
         return any(cs.stack_name != "other" for cs in listed)
 
 
+def _probe_nested_stack_failure() -> bool:
+    from moto import mock_aws
+
+    from scripts.local.moto_shim.support import PROBE_BUCKET, PROBE_REGION, backend
+
+    child = {"Resources": {"Subnet": {"Type": "AWS::EC2::Subnet", "Properties": {
+        "VpcId": "vpc-00000000", "CidrBlock": "10.0.0.0/24"}}}}
+    parent = {"Resources": {"Child": {"Type": "AWS::CloudFormation::Stack", "Properties": {
+        "TemplateURL": f"http://localhost:5000/{PROBE_BUCKET}/child.json"}}}}
+    with mock_aws():
+        s3 = backend("s3")
+        s3.create_bucket(PROBE_BUCKET, PROBE_REGION)
+        s3.put_object(PROBE_BUCKET, "child.json", json.dumps(child).encode())
+        cfn = cloudformation()
+        with contextlib.suppress(Exception):
+            cfn.create_stack("probe", json.dumps(parent), parameters={})
+        return any(s.name.startswith("probe-Child") for s in cfn.stacks.values())
+
+
 PROBES: dict[str, Probe] = {
     "change_set_outputs": _probe_change_set_outputs,
     "executed_change_set_siblings_kept": _probe_executed_change_set_siblings_kept,
@@ -318,4 +341,5 @@ PROBES: dict[str, Probe] = {
     "create_change_set_for_live_stack": _probe_create_change_set_for_live_stack,
     "list_change_sets_per_stack": _probe_list_change_sets_per_stack,
     "failed_execution_breaks_stack": _probe_failed_execution_breaks_stack,
+    "nested_stack_failure": _probe_nested_stack_failure,
 }
