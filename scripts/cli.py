@@ -256,7 +256,7 @@ def cmd_local(args: argparse.Namespace) -> int:
     from scripts.local import endpoint
 
     if args.action == "up":
-        server, started = endpoint.up(args.port)
+        server, started = endpoint.up(args.port, args.timed)
         print(f"local endpoint {'up' if started else 'already up'}: {server.url} "
               f"(pid {server.pid})")
         return Exit.OK
@@ -389,6 +389,9 @@ def _local_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser])
     up = actions.add_parser("up", help="start the local endpoint (no-op if it is up)")
     up.add_argument("--port", type=int, default=None,
                     help=f"port to try first (default ${PORT_ENV} or {DEFAULT_PORT})")
+    up.add_argument("--timed", type=float, default=0.0, metavar="SECONDS",
+                    help="timed mode: each resource takes SECONDS and stacks are seen "
+                         "*_IN_PROGRESS, as on AWS (default 0: instant)")
     actions.add_parser("down", help="stop the local endpoint and forget its state")
     actions.add_parser("status", help="say whether it is up; exit 0 if up, 1 if down")
     fail = actions.add_parser("fail", help="make a resource fail on create or update (the "

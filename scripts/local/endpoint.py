@@ -315,8 +315,13 @@ def _last_line(path: Path) -> str:
     return lines[-1].strip() if lines else "empty log"
 
 
-def up(port: int | None = None) -> tuple[Server, bool]:
-    """Start the server unless ours is already up; (server, whether this call started it)."""
+def up(port: int | None = None, resource_seconds: float = 0.0) -> tuple[Server, bool]:
+    """Start the server unless ours is already up; (server, whether this call started it).
+
+    ``resource_seconds`` > 0 starts it in timed mode: each resource takes that long and stack
+    operations run in the background (scripts/local/moto_shim/failures.py)."""
+    if not 0 <= resource_seconds <= 60:
+        raise UsageError(f"--timed {resource_seconds}: give 0 to 60 seconds per resource")
     with _locked():
         current = running()
         if current:
@@ -339,7 +344,8 @@ def up(port: int | None = None) -> tuple[Server, bool]:
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", SERVER_MODULE, "--host", HOST, "--port", str(chosen),
-                 "--failures", str(failures_file())],
+                 "--failures", str(failures_file()),
+                 "--resource-seconds", str(resource_seconds)],
                 cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )

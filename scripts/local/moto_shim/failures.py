@@ -1,4 +1,4 @@
-"""Per-resource stack events, and failures injected on purpose.
+"""Per-resource stack events, failures injected on purpose, and time.
 
 resource_events
     moto records only stack-level events (CREATE_IN_PROGRESS ... CREATE_COMPLETE of the stack
@@ -14,6 +14,11 @@ runs (``webstack local fail``). Each entry is ``{"resource": LogicalId, "on": "c
 "update", "reason": text, "stack": optional substring of the stack name}``; a matching
 resource fails with that reason, and the stack rolls back as CloudFormation rolls it back
 (lifecycle.py). Entries never fire while a rollback re-applies the previous template.
+
+Timed mode (also a feature): started with ``--resource-seconds S`` (``webstack local up
+--timed S``), ExecuteChangeSet answers at once and the stack works in the background, each
+resource IN_PROGRESS for S seconds, so stacks are seen *_IN_PROGRESS and events arrive over
+time, as on AWS, and the watcher's polling is exercised for real.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -29,7 +35,7 @@ from scripts.local.moto_shim.support import PROBE_RESOURCES, Patch, Probe, cloud
 
 ACTIONS: Final = ("create", "update")
 STACK_TYPE: Final = "AWS::CloudFormation::Stack"
-_settings: dict[str, Path | None] = {"file": None}
+_settings: dict[str, Any] = {"file": None, "seconds": 0.0}
 _state = threading.local()
 
 
@@ -41,9 +47,15 @@ class InjectedFailure(Exception):
         self.message = message
 
 
-def configure(path: Path | None) -> None:
-    """Read failures from ``path`` from now on (None: no injection)."""
+def configure(path: Path | None, resource_seconds: float = 0.0) -> None:
+    """Read failures from ``path`` from now on (None: no injection); let each resource take
+    ``resource_seconds`` (0: everything completes within the API call)."""
     _settings["file"] = path
+    _settings["seconds"] = max(0.0, float(resource_seconds))
+
+
+def resource_seconds() -> float:
+    return float(_settings["seconds"])
 
 
 @contextlib.contextmanager
@@ -59,7 +71,7 @@ def suspended() -> Iterator[None]:
 
 def injected(stack_name: str, logical_id: str, action: str) -> str | None:
     """The reason ``logical_id`` must fail on ``action`` in ``stack_name``, if it must."""
-    path = _settings["file"]
+    path: Path | None = _settings["file"]
     if path is None or int(getattr(_state, "suspended", 0)):
         return None
     try:
@@ -109,6 +121,8 @@ def around(resources_map: Any, logical_id: str, resource_json: dict[str, Any], a
     if condition and not resources_map.lazy_condition_map[condition]:
         return call()
     record(resources_map, logical_id, kind, f"{verb}_IN_PROGRESS")
+    if resource_seconds() and not int(getattr(_state, "suspended", 0)):
+        time.sleep(resource_seconds())
     try:
         reason = injected(str(resources_map["AWS::StackName"]), logical_id, action)
         if reason:

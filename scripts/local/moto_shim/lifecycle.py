@@ -112,19 +112,29 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
         stack = self.stacks[change_set.stack_id]
         previous = {"template": stack.template,
                     "parameters": dict(stack.resource_map.input_parameters or {})}
-        try:
-            stock_execute(self, change_set_name, stack_name)
-        except Exception as err:
-            roll_back(self, stack, change_set, previous, err)
-        else:
-            refresh_outputs(self, stack)
-            if change_set.change_set_type == "UPDATE":
-                stack.last_updated_time = utcnow()
-                if change_set.tags:
-                    stack.tags = dict(change_set.tags)
         for other in [cs_id for cs_id, cs in self.change_sets.items()
                       if cs.stack_id == stack.stack_id and cs is not change_set]:
             del self.change_sets[other]
+
+        def run() -> None:
+            try:
+                stock_execute(self, change_set_name, stack_name)
+            except Exception as err:  # any resource failure rolls the stack back
+                roll_back(self, stack, change_set, previous, err)
+            else:
+                refresh_outputs(self, stack)
+                if change_set.change_set_type == "UPDATE":
+                    stack.last_updated_time = utcnow()
+                    if change_set.tags:
+                        stack.tags = dict(change_set.tags)
+
+        if not failures.resource_seconds():
+            run()
+            return
+        # Timed mode: answer now, work in the background, as CloudFormation does.
+        stack.status = f"{change_set.change_set_type}_IN_PROGRESS"
+        change_set.execution_status = "EXECUTE_IN_PROGRESS"
+        threading.Thread(target=run, name=f"execute {change_set_name}", daemon=True).start()
 
     def create_change_set(self: Any, stack_name: str, change_set_name: str, *args: Any,
                           **kwargs: Any) -> tuple[str, str]:

@@ -32,11 +32,12 @@ def _exit_now(_signum: int, _frame: object) -> None:
     os._exit(0)
 
 
-def serve(host: str, port: int, failures_file: Path | None = None) -> None:
+def serve(host: str, port: int, failures_file: Path | None = None,
+          resource_seconds: float = 0.0) -> None:
     """Apply the shim and run moto's server in the foreground until SIGTERM or Ctrl-C."""
     _check_loopback(host)
     registry.apply()
-    failures.configure(failures_file)
+    failures.configure(failures_file, resource_seconds)
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -58,9 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     parser.add_argument("--failures", type=Path, default=None,
                         help="JSON file of failures to inject (see failures.py)")
+    parser.add_argument("--resource-seconds", type=float, default=0.0,
+                        help="timed mode: each resource takes this long (default 0: instant)")
     args = parser.parse_args(argv)
     try:
-        serve(args.host, args.port, args.failures)
+        serve(args.host, args.port, args.failures, args.resource_seconds)
     except WebstackError as err:
         print(f"moto_shim: {err}", file=sys.stderr)
         return int(err.exit_code)

@@ -141,6 +141,7 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
         child = original_resource
         if not (child.has_template(template) and child.has_parameters(parameters)):
             previous = (child.template, dict(child.resource_map.input_parameters or {}))
+            child.status = "UPDATE_IN_PROGRESS"
             try:
                 child.update(template, parameters=parameters)
             except Exception as err:
