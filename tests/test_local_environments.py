@@ -59,6 +59,9 @@ def test_a_parameter_only_update_keeps_the_database(local_endpoint: str,
             "--param", "CostCenter=CC-1234", "--endpoint-url", local_endpoint]
     assert cli.main(base) == 0, capsys.readouterr()
     before = _database(local_endpoint, region, name)
+    alarms = client(local_endpoint, "cloudwatch", region).describe_alarms()["MetricAlarms"]
+    ours = {a["AlarmName"]: a["AlarmArn"] for a in alarms if a["AlarmName"].startswith(name)}
+    assert len(ours) >= 3  # created from the monitoring template: rollback triggers exist
 
     assert cli.main([*base, "--param", "AlarmEmail=ops@example.com"]) == 0, capsys.readouterr()
     out, _ = capsys.readouterr()
@@ -66,6 +69,9 @@ def test_a_parameter_only_update_keeps_the_database(local_endpoint: str,
     after = _database(local_endpoint, region, name)
     assert after["DBInstanceIdentifier"] == before["DBInstanceIdentifier"]
     assert after["InstanceCreateTime"] == before["InstanceCreateTime"]
+    alarms = client(local_endpoint, "cloudwatch", region).describe_alarms()["MetricAlarms"]
+    assert {a["AlarmName"]: a["AlarmArn"] for a in alarms if a["AlarmName"].startswith(name)} \
+        == ours
 
 
 def test_a_create_only_change_is_refused_by_the_guard_and_replaces_when_allowed(

@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from scripts.local.moto_shim import (
+    alarms,
     changes,
     failures,
     lifecycle,
@@ -34,7 +35,7 @@ from scripts.local.moto_shim import (
 from scripts.local.moto_shim.support import Patch, Probe, ShimError
 
 MODULES: tuple[ModuleType, ...] = (templates, lifecycle, parameters, names, updates, changes,
-                                   failures, rds)
+                                   failures, rds, alarms)
 PROBES: dict[str, Probe] = {name: probe for module in MODULES
                             for name, probe in module.PROBES.items()}
 NEEDED: tuple[str, ...] = tuple(PROBES)

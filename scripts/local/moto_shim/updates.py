@@ -39,6 +39,8 @@ IN_PLACE: Final[dict[str, dict[str, str]]] = {
     },
 }
 SOURCE_ATTRIBUTE: Final = "webstack_source"
+# Types whose model updates in place itself (nested stacks here, alarms in alarms.py).
+UPDATED_BY_MODEL: Final = frozenset({STACK_TYPE, "AWS::CloudWatch::Alarm"})
 
 
 def changed_properties(old: tuple[dict[str, Any], dict[str, Any]],
@@ -114,7 +116,7 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
         kind = resource_json["Type"]
         old = resources_map._parsed_resources.get(logical_id)
         new_source = _source(resource_json, resources_map)
-        if kind == STACK_TYPE or old is None or isinstance(old, str):
+        if kind in UPDATED_BY_MODEL or old is None or isinstance(old, str):
             resource = stock_update(logical_id, resource_json, resources_map, account_id,
                                     region_name)
         elif schemas.replacement(kind, changed_properties(
