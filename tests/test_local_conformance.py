@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from scripts.local import moto_shim
 from scripts.local.moto_shim import names, parameters
+from templates_src.versions import POSTGRES_VERSION
 
 pytest_plugins = ["local_endpoint"]
 
@@ -179,6 +180,11 @@ def test_a_failed_create_rolls_back_and_the_endpoint_keeps_answering(local_endpo
     assert cfn.describe_stacks()["Stacks"]  # every caller still gets an answer
     topics = client(local_endpoint, "sns").list_topics()["Topics"]
     assert not any("fails-once" in t["TopicArn"] for t in topics)
+    code, message = refusal(update_change_set, cfn=cfn, stack="fails-once", name="u",
+                            value="two")
+    assert code == "ValidationError"
+    assert message == f"Stack:{stack['StackId']} is in ROLLBACK_COMPLETE state and can not be " \
+        "updated."
 
 
 # The conformance table ----------------------------------------------------------------------
@@ -206,7 +212,7 @@ def test_the_conformance_table_names_every_patched_gap_and_nothing_else() -> Non
 DATABASE = {
     "Parameters": {"Class": {"Type": "String"}, "User": {"Type": "String"}},
     "Resources": {"Db": {"Type": "AWS::RDS::DBInstance", "Properties": {
-        "Engine": "postgres", "EngineVersion": "16.4", "AllocatedStorage": 20,
+        "Engine": "postgres", "EngineVersion": POSTGRES_VERSION, "AllocatedStorage": 20,
         "DBInstanceClass": {"Ref": "Class"}, "MasterUsername": {"Ref": "User"},
         "MasterUserPassword": "not-a-real-password"}}},
     "Outputs": {"Port": {"Value": {"Fn::GetAtt": ["Db", "Endpoint.Port"]}}},

@@ -15,9 +15,12 @@ stack_tags_on_execution
     An UPDATE change set's Tags replace the stack's tags on AWS; moto ignores them. The patch
     applies them when the change set is executed.
 create_change_set_for_live_stack
-    CloudFormation refuses a CREATE change set for a stack name that already exists (unless the
-    stack is still in REVIEW_IN_PROGRESS) with ValidationError "Stack [X] already exists and
-    cannot be created again with the changeSet [Y]."; moto creates a second stack of that name.
+    CloudFormation refuses an UPDATE change set for a stack that can only be deleted
+    (ROLLBACK_COMPLETE, ...): "Stack:<id> is in ROLLBACK_COMPLETE state and can not be
+    updated."; moto tries, and answers HTTP 500. CloudFormation also refuses a CREATE change set
+    for a stack name that already exists (unless the stack is still in REVIEW_IN_PROGRESS) with
+    ValidationError "Stack [X] already exists and cannot be created again with the changeSet
+    [Y]."; moto creates a second stack of that name.
 nested_stack_failure
     A nested stack whose resource fails stays CREATE_IN_PROGRESS in moto, its resources kept.
     On AWS it is CREATE_FAILED and then deleted by its parent's rollback (DELETE_COMPLETE),
@@ -54,6 +57,9 @@ from scripts.local.moto_shim.support import (
 )
 
 REVIEW = "REVIEW_IN_PROGRESS"
+# A stack in one of these can only be deleted (or, in review, get a CREATE change set).
+NOT_UPDATABLE = frozenset({"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED",
+                           "DELETE_FAILED", REVIEW})
 _nesting = threading.local()  # > 0 while a nested stack is being created
 
 
@@ -140,6 +146,9 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
                           **kwargs: Any) -> tuple[str, str]:
         change_set_type = kwargs.get("change_set_type", args[4] if len(args) > 4 else None)
         live = [s for s in self.stacks.values() if s.name == stack_name]
+        if live and change_set_type != "CREATE" and live[0].status in NOT_UPDATABLE:
+            raise ValidationError(message=f"Stack:{live[0].stack_id} is in {live[0].status} "
+                                          "state and can not be updated.")
         if change_set_type != "CREATE" or not live:
             return stock_create_change_set(self, stack_name, change_set_name, *args, **kwargs)
         if live[0].status != REVIEW:
