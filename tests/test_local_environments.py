@@ -73,6 +73,13 @@ def test_a_parameter_only_update_keeps_the_database(local_endpoint: str,
     assert {a["AlarmName"]: a["AlarmArn"] for a in alarms if a["AlarmName"].startswith(name)} \
         == ours
 
+    # The values applied in place are the model's own types: the database can still be
+    # destroyed (a "false" string once read as deletion protection on).
+    assert cli.main(["destroy", "--env", "dev", "--region", region, "--stack-name", name,
+                     "--yes", "--endpoint-url", local_endpoint]) == 0, capsys.readouterr()
+    databases = client(local_endpoint, "rds", region).describe_db_instances()["DBInstances"]
+    assert not [d for d in databases if d["DBInstanceIdentifier"].startswith(name)]
+
 
 def test_a_create_only_change_is_refused_by_the_guard_and_replaces_when_allowed(
         local_endpoint: str, capsys: pytest.CaptureFixture[str]) -> None:

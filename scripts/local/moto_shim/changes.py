@@ -113,6 +113,8 @@ def patches() -> list[Patch]:
                 change = models.Change(action=action, logical_resource_id=name,
                                        resource_type=resource_json["Type"])
                 old = resource_map._parsed_resources.get(name) if action != "Add" else None
+                if action == "Modify" and old is None:
+                    continue  # never created (its Condition is false): nothing to modify
                 describe(self, change, None if isinstance(old, str) else old, resource_json,
                          parameters)
                 changes.append(change)

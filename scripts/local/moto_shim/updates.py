@@ -56,6 +56,15 @@ def changed_properties(old: tuple[dict[str, Any], dict[str, Any]],
             or changed_params & set(get_references_from_template(new_props.get(k) or {}))}
 
 
+def _model_value(value: Any) -> Any:
+    """A template value as moto's models hold it: "true" is True, "20" is 20."""
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value
+
+
 def _source(resource_json: dict[str, Any], resources_map: Any) -> tuple[dict[str, Any],
                                                                          dict[str, Any]]:
     return (copy.deepcopy(resource_json.get("Properties") or {}),
@@ -115,8 +124,17 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
                         resources_map: Any, account_id: str, region_name: str) -> Any:
         kind = resource_json["Type"]
         old = resources_map._parsed_resources.get(logical_id)
+        condition = resource_json.get("Condition")
+        if condition and not resources_map.lazy_condition_map[condition]:
+            # Its Condition is false now: CloudFormation removes it (if it was there).
+            if old is not None and not isinstance(old, str):
+                resources_map._delete_resource(old, resource_json)
+            return None
+        if old is None:  # its Condition turned true: CloudFormation adds it
+            return parse_and_create_resource(logical_id, resource_json, resources_map,
+                                             account_id, region_name)
         new_source = _source(resource_json, resources_map)
-        if kind in UPDATED_BY_MODEL or old is None or isinstance(old, str):
+        if kind in UPDATED_BY_MODEL or isinstance(old, str):
             resource = stock_update(logical_id, resource_json, resources_map, account_id,
                                     region_name)
         elif schemas.replacement(kind, changed_properties(
@@ -128,7 +146,7 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
             properties = resolved[1].get("Properties") or {} if resolved else {}
             for prop, attribute in IN_PLACE.get(kind, {}).items():
                 if prop in properties:
-                    setattr(old, attribute, properties[prop])
+                    setattr(old, attribute, _model_value(properties[prop]))
             resource = old
         if resource is not None:
             setattr(resource, SOURCE_ATTRIBUTE, new_source)
