@@ -335,3 +335,27 @@ def test_a_stack_with_an_unoffered_engine_version_fails_and_rolls_back(
     reasons = [e.get("ResourceStatusReason", "") for e in
                cfn.describe_stack_events(StackName="old-pg")["StackEvents"]]
     assert any("Cannot find version 13.7 for postgres" in r for r in reasons)
+
+
+def test_a_rollback_trigger_in_alarm_rolls_the_update_back(local_endpoint: str) -> None:
+    cfn, cloudwatch = client(local_endpoint), client(local_endpoint, "cloudwatch")
+    create(cfn, "triggered")
+    cloudwatch.put_metric_alarm(AlarmName="triggered-errors", Namespace="App",
+                                MetricName="Errors", Statistic="Sum", Period=60,
+                                EvaluationPeriods=1, Threshold=1.0,
+                                ComparisonOperator="GreaterThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName="triggered-errors", StateValue="ALARM",
+                               StateReason="errors")
+    arn = cloudwatch.describe_alarms(AlarmNames=["triggered-errors"])["MetricAlarms"][0][
+        "AlarmArn"]
+    update_change_set(cfn, "triggered", "u", "two", RollbackConfiguration={
+        "RollbackTriggers": [{"Arn": arn, "Type": "AWS::CloudWatch::Alarm"}]})
+    cfn.execute_change_set(StackName="triggered", ChangeSetName="u")
+
+    stack = cfn.describe_stacks(StackName="triggered")["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]} == {
+        "Name": "one"}
+    reasons = [e.get("ResourceStatusReason", "") for e in
+               cfn.describe_stack_events(StackName="triggered")["StackEvents"]]
+    assert f"Rollback trigger {arn} is in ALARM state" in reasons

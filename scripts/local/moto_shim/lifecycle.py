@@ -25,6 +25,12 @@ nested_stack_failure
     A nested stack whose resource fails stays CREATE_IN_PROGRESS in moto, its resources kept.
     On AWS it is CREATE_FAILED and then deleted by its parent's rollback (DELETE_COMPLETE),
     and the parent's event names it; the patch does the same.
+rollback_triggers
+    moto accepts RollbackConfiguration and ignores it. The patch (the request side is kept by
+    parameters.py) fails the operation when a trigger alarm is in ALARM, or missing, before or
+    after the resources are deployed, and rolls the stack back; the stack keeps its triggers
+    for later updates, as on AWS. The stack event reads "Rollback trigger <arn> is in ALARM
+    state" (our wording). The monitoring period after the operation is not simulated.
 list_change_sets_per_stack
     moto's ListChangeSets ignores StackName and lists every stack's change sets. The patch
     lists only the named stack's (by name or id).
@@ -55,6 +61,7 @@ from scripts.local.moto_shim.support import (
     output_value,
     require,
 )
+from scripts.local.moto_shim.support import backend as backend_of
 
 REVIEW = "REVIEW_IN_PROGRESS"
 # A stack in one of these can only be deleted (or, in review, get a CREATE change set).
@@ -122,9 +129,16 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
                       if cs.stack_id == stack.stack_id and cs is not change_set]:
             del self.change_sets[other]
 
+        triggers = getattr(change_set, "rollback_triggers", None)
+        if triggers is None:  # CloudFormation keeps a stack's triggers for later updates
+            triggers = getattr(stack, "rollback_triggers", [])
+        stack.rollback_triggers = triggers
+
         def run() -> None:
             try:
+                _check_triggers(stack, triggers)
                 stock_execute(self, change_set_name, stack_name)
+                _check_triggers(stack, triggers)
             except Exception as err:  # any resource failure rolls the stack back
                 roll_back(self, stack, change_set, previous, err)
             else:
@@ -216,6 +230,28 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
         (backend_class, "create_stack", create_stack),
         (models.Stack, "create_from_cloudformation_json", classmethod(create_nested_stack)),
     ]
+
+
+class TriggerFired(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _check_triggers(stack: Any, arns: list[str]) -> None:
+    """A rollback trigger in ALARM (or missing) fails the operation, as on AWS."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    if not arns:
+        return
+    alarms = {a.alarm_arn: a for a in
+              cloudwatch_backends[stack.account_id][stack.region_name].alarms.values()}
+    for arn in arns:
+        alarm = alarms.get(arn)
+        if alarm is None:
+            raise TriggerFired(f"Rollback trigger {arn} does not exist")
+        if alarm.state_value == "ALARM":
+            raise TriggerFired(f"Rollback trigger {arn} is in ALARM state")
 
 
 def _failed_to(action: str, err: Exception) -> str:
@@ -352,6 +388,25 @@ def _probe_nested_stack_failure() -> bool:
         return any(s.name.startswith("probe-Child") for s in cfn.stacks.values())
 
 
+def _probe_rollback_triggers() -> bool:
+    from moto import mock_aws
+
+    with mock_aws():
+        backend, stack = _updated_by_change_set()
+        alarm = backend_of("cloudwatch").put_metric_alarm(
+            name="probe", namespace="Probe", metric_name="Errors",
+            comparison_operator="GreaterThanThreshold", evaluation_periods=1, period=60,
+            threshold=1.0, statistic="Sum", description="probe", dimensions=[],
+            alarm_actions=[])
+        alarm.state_value = "ALARM"
+        template = stack.template
+        backend.create_change_set("probe", "third", template, parameters={"Name": "d"},
+                                  description="", change_set_type="UPDATE")
+        backend.describe_change_set("third").rollback_triggers = [alarm.alarm_arn]
+        backend.execute_change_set("third", "probe")
+        return bool(stack.status != "UPDATE_ROLLBACK_COMPLETE")
+
+
 PROBES: dict[str, Probe] = {
     "change_set_outputs": _probe_change_set_outputs,
     "executed_change_set_siblings_kept": _probe_executed_change_set_siblings_kept,
@@ -361,4 +416,5 @@ PROBES: dict[str, Probe] = {
     "list_change_sets_per_stack": _probe_list_change_sets_per_stack,
     "failed_execution_breaks_stack": _probe_failed_execution_breaks_stack,
     "nested_stack_failure": _probe_nested_stack_failure,
+    "rollback_triggers": _probe_rollback_triggers,
 }

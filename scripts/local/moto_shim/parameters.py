@@ -114,11 +114,29 @@ def patches() -> list[Patch]:  # noqa: C901 - the request read the way moto read
                 elif "ParameterValue" in p:
                     given[p["ParameterKey"]] = p["ParameterValue"]
             check(body, given)
-            return stock(self)
+            result = stock(self)
+            _remember_triggers(self, result)
+            return result
         return call
 
     return [(response_class, name, checked(getattr(response_class, name)))
             for name in ("create_stack", "create_change_set", "update_stack")]
+
+
+def _remember_triggers(response: Any, result: Any) -> None:
+    """Keep RollbackConfiguration's triggers where lifecycle.py watches them (this module
+    owns the request hooks): on the change set, else on the stack."""
+    triggers = (response._get_param("RollbackConfiguration") or {}).get("RollbackTriggers")
+    if triggers is None:
+        return
+    arns = [str(t["Arn"]) for t in triggers if t.get("Arn")]
+    backend = response.cloudformation_backend
+    found = getattr(result, "result", {}) or {}
+    change_set = backend.change_sets.get(found.get("Id", ""))
+    if change_set is not None:
+        change_set.rollback_triggers = arns
+    else:
+        backend.get_stack(response._get_param("StackName")).rollback_triggers = arns
 
 
 def _probe_parameter_constraints() -> bool:
