@@ -382,19 +382,41 @@ def cmd_local(args: argparse.Namespace) -> int:
     from scripts.local import endpoint
 
     if args.action == "up":
-        server, started = endpoint.up(args.port)
+        server, started = endpoint.up(args.port, args.timed)
         print(f"local endpoint {'up' if started else 'already up'}: {server.url} "
               f"(pid {server.pid})")
         return Exit.OK
     if args.action == "down":
         print(endpoint.down())
         return Exit.OK
+    if args.action == "fail":
+        return _local_fail(endpoint, args)
     current = endpoint.running()
     if current:
         print(f"local endpoint up: {current.url} (pid {current.pid})")
         return Exit.OK
     print("local endpoint down")
     return Exit.FINDINGS
+
+
+def _local_fail(endpoint: Any, args: argparse.Namespace) -> int:
+    if args.clear:
+        endpoint.clear_failures()
+        print("no failures injected")
+        return Exit.OK
+    if args.resource is None or args.on is None or args.reason is None:
+        entries = endpoint.read_failures()
+        if not (args.resource or args.on or args.reason):
+            for e in entries:
+                print(f"{e['resource']} fails on {e['on']}"
+                      f"{' in ' + e['stack'] if e.get('stack') else ''}: {e['reason']}")
+            return Exit.OK
+        raise UsageError("webstack local fail needs --resource, --on and --reason together "
+                         "(or --clear, or nothing to list)")
+    for e in endpoint.inject_failure(args.resource, args.on, args.reason, args.stack):
+        print(f"{e['resource']} fails on {e['on']}"
+              f"{' in ' + e['stack'] if e.get('stack') else ''}: {e['reason']}")
+    return Exit.OK
 
 
 def _target_args(p: argparse.ArgumentParser, many_regions: bool = True) -> None:
@@ -530,8 +552,18 @@ def _local_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser])
     up = actions.add_parser("up", help="start the local endpoint (no-op if it is up)")
     up.add_argument("--port", type=int, default=None,
                     help=f"port to try first (default ${PORT_ENV} or {DEFAULT_PORT})")
+    up.add_argument("--timed", type=float, default=0.0, metavar="SECONDS",
+                    help="timed mode: each resource takes SECONDS and stacks are seen "
+                         "*_IN_PROGRESS, as on AWS (default 0: instant)")
     actions.add_parser("down", help="stop the local endpoint and forget its state")
     actions.add_parser("status", help="say whether it is up; exit 0 if up, 1 if down")
+    fail = actions.add_parser("fail", help="make a resource fail on create or update (the "
+                                           "rollback path, locally); no options: list")
+    fail.add_argument("--resource", help="logical id of the resource, e.g. Database")
+    fail.add_argument("--on", choices=("create", "update"), help="which operation fails")
+    fail.add_argument("--reason", help="the failure reason AWS would give")
+    fail.add_argument("--stack", help="only in stacks whose name contains this")
+    fail.add_argument("--clear", action="store_true", help="inject no failures any more")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -108,6 +108,52 @@ def log_file() -> Path:
     return state_dir() / "local.log"
 
 
+def failures_file() -> Path:
+    """Failures the running endpoint injects (scripts/local/moto_shim/failures.py)."""
+    return state_dir() / "failures.json"
+
+
+def read_failures() -> list[dict[str, str]]:
+    try:
+        found = json.loads(failures_file().read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as err:
+        raise LocalError(f"{failures_file()} is unreadable ({err}); run webstack local fail "
+                         "--clear", Exit.USAGE) from err
+    return [dict(entry) for entry in found] if isinstance(found, list) else []
+
+
+def inject_failure(resource: str, on: str, reason: str, stack: str | None = None
+                   ) -> list[dict[str, str]]:
+    """Make ``resource`` (a logical id) fail on ``on`` (create or update) with ``reason`` in
+    every stack (or those whose name contains ``stack``) until cleared; the entries now."""
+    if on not in ("create", "update"):
+        raise UsageError(f"--on {on}: use create or update")
+    if not resource.isalnum():
+        raise UsageError(f"--resource {resource!r}: give a logical id (letters and digits)")
+    if not reason.strip():
+        raise UsageError("--reason is empty; say why the resource fails, as AWS would")
+    entry = {"resource": resource, "on": on, "reason": reason.strip(), "stack": stack or ""}
+    entries = [e for e in read_failures()
+               if (e.get("resource"), e.get("on"), e.get("stack", "")) !=
+               (resource, on, stack or "")] + [entry]
+    _write_failures(entries)
+    return entries
+
+
+def clear_failures() -> None:
+    failures_file().unlink(missing_ok=True)
+
+
+def _write_failures(entries: list[dict[str, str]]) -> None:
+    path = failures_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    partial.replace(path)
+
+
 def read_state() -> Server | None:
     path = state_file()
     try:
@@ -269,8 +315,13 @@ def _last_line(path: Path) -> str:
     return lines[-1].strip() if lines else "empty log"
 
 
-def up(port: int | None = None) -> tuple[Server, bool]:
-    """Start the server unless ours is already up; (server, whether this call started it)."""
+def up(port: int | None = None, resource_seconds: float = 0.0) -> tuple[Server, bool]:
+    """Start the server unless ours is already up; (server, whether this call started it).
+
+    ``resource_seconds`` > 0 starts it in timed mode: each resource takes that long and stack
+    operations run in the background (scripts/local/moto_shim/failures.py)."""
+    if not 0 <= resource_seconds <= 60:
+        raise UsageError(f"--timed {resource_seconds}: give 0 to 60 seconds per resource")
     with _locked():
         current = running()
         if current:
@@ -292,7 +343,9 @@ def up(port: int | None = None) -> tuple[Server, bool]:
         log = log_file()
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", SERVER_MODULE, "--host", HOST, "--port", str(chosen)],
+                [sys.executable, "-m", SERVER_MODULE, "--host", HOST, "--port", str(chosen),
+                 "--failures", str(failures_file()),
+                 "--resource-seconds", str(resource_seconds)],
                 cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )

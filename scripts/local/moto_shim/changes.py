@@ -1,0 +1,186 @@
+"""What a change set says it will do: the resources, Replacement, Scope, Details, nested sets.
+
+change_set_parameter_changes
+    moto's ChangeSet lists only resources whose template text changed, so an update that
+    changes only a parameter shows an empty change list (which webstack rightly reads as
+    "no changes"), although executing it would update the resources that use it. The patch
+    computes the list the way moto's own update does, parameters included.
+change_set_replacement
+    moto's changes carry no Replacement, Scope, Details or PhysicalResourceId, so webstack's
+    data guard cannot tell an in-place update from a replacement. The patch fills them the way
+    CloudFormation does, from the changed top-level properties and scripts/build/schemas.py
+    (the same rule the update itself follows, see updates.py).
+nested_change_sets
+    CloudFormation (with IncludeNestedStacks, which webstack always sets) gives each modified
+    nested stack its own change set and points to it from the parent's change (ChangeSetId);
+    moto has no nested change sets, so a database replacement inside a child is invisible. The
+    patch creates them (always, as if IncludeNestedStacks were set) for every modified nested
+    stack, recursively.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from scripts.build import schemas
+from scripts.local.moto_shim.support import PROBE_BUCKET, PROBE_REGION, Patch, Probe, backend
+from scripts.local.moto_shim.support import cloudformation as cloudformation_backend
+from scripts.local.moto_shim.updates import SOURCE_ATTRIBUTE, STACK_TYPE, changed_properties
+
+RECREATION: Final = {"True": "Always", "Conditional": "Conditionally", "False": "Never"}
+
+
+def _with_parameters(value: Any, parameters: dict[str, Any]) -> Any:
+    """``value`` with each ``{"Ref": P}`` of a parameter replaced by P's new value."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in parameters:
+            return parameters[value["Ref"]]
+        return {k: _with_parameters(v, parameters) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_parameters(v, parameters) for v in value]
+    return value
+
+
+def _new_parameters(change_set: Any) -> dict[str, Any]:
+    declared = change_set.template_dict.get("Parameters") or {}
+    values = {k: spec["Default"] for k, spec in declared.items() if "Default" in spec}
+    return {**values, **(change_set.parameters or {})}
+
+
+def patches() -> list[Patch]:
+    from moto.cloudformation import models, parsing
+    from moto.cloudformation.utils import get_stack_from_s3_url
+    from moto.utilities.utils import get_partition
+
+    from scripts.local.moto_shim.support import require
+
+    require(models, "ChangeSet", "Change")
+    require(models.ChangeSet, "diff")
+    require(parsing, "clean_json")
+
+    def nested_change_set(change_set: Any, logical_id: str, child: Any,
+                          resource_json: dict[str, Any], parameters: dict[str, Any]) -> str | None:
+        stack = change_set.stack
+        properties = parsing.clean_json(
+            _with_parameters(resource_json.get("Properties") or {}, parameters),
+            stack.resource_map)
+        template = get_stack_from_s3_url(properties["TemplateURL"], account_id=stack.account_id,
+                                         partition=get_partition(stack.region_name))
+        child_parameters = {k: str(v) for k, v in (properties.get("Parameters") or {}).items()}
+        cfn = models.cloudformation_backends[stack.account_id][stack.region_name]
+        name = f"{change_set.change_set_name}-{logical_id}"[:128]
+        change_set_id, _ = cfn.create_change_set(
+            stack_name=child.name, change_set_name=name, template=template,
+            parameters=child_parameters, description=f"nested in {change_set.change_set_name}",
+            change_set_type="UPDATE")
+        nested = cfn.change_sets[change_set_id]
+        return None if nested.status == "FAILED" else str(change_set_id)
+
+    def describe(change_set: Any, change: Any, old: Any, resource_json: dict[str, Any],
+                 parameters: dict[str, Any]) -> None:
+        kind = change.resource_type
+        change.physical_resource_id = getattr(old, "physical_resource_id", None)
+        if change.action != "Modify":
+            return
+        new_source = (resource_json.get("Properties") or {}, parameters)
+        changed = changed_properties(getattr(old, SOURCE_ATTRIBUTE, ({}, {})), new_source)
+        replacement = "False" if kind == STACK_TYPE else schemas.replacement(
+            kind, changed, change_set.stack.region_name)
+        change.replacement = replacement
+        change.scope = ["Properties"] if changed else []
+        change.details = [
+            {"Target": {"Attribute": "Properties", "Name": name,
+                        "RequiresRecreation": "Never" if kind == STACK_TYPE else RECREATION[
+                            schemas.replacement(kind, {name}, change_set.stack.region_name)]},
+             "Evaluation": "Static",
+             "ChangeSource": "DirectModification"}
+            for name in sorted(changed)
+        ]
+        if kind == STACK_TYPE and old is not None:
+            change.change_set_id = nested_change_set(change_set, change.logical_resource_id, old,
+                                                     resource_json, parameters)
+
+    def change_set_diff(self: Any) -> list[Any]:
+        resource_map = self.stack.resource_map
+        actions = resource_map.build_resource_diff(self.template_dict, self.parameters or None)
+        new = self.template_dict.get("Resources") or {}
+        parameters = _new_parameters(self)
+        changes = []
+        for action in ("Add", "Modify", "Remove"):
+            for name in actions[action]:
+                resource_json = new.get(name) or resource_map._resource_json_map[name]
+                change = models.Change(action=action, logical_resource_id=name,
+                                       resource_type=resource_json["Type"])
+                old = resource_map._parsed_resources.get(name) if action != "Add" else None
+                if action == "Modify" and old is None:
+                    continue  # never created (its Condition is false): nothing to modify
+                describe(self, change, None if isinstance(old, str) else old, resource_json,
+                         parameters)
+                changes.append(change)
+        return changes
+
+    return [(models.ChangeSet, "diff", change_set_diff)]
+
+
+# Probes -------------------------------------------------------------------------------------
+
+_TOPIC = {"Parameters": {"Name": {"Type": "String"}},
+          "Resources": {"Topic": {"Type": "AWS::SNS::Topic",
+                                  "Properties": {"DisplayName": {"Ref": "Name"}}}}}
+
+
+def _probe_change_set_parameter_changes() -> bool:
+    from moto import mock_aws
+
+    with mock_aws():
+        cfn = cloudformation_backend()
+        cfn.create_stack("probe", json.dumps(_TOPIC), parameters={"Name": "old"})
+        change_set_id, _ = cfn.create_change_set(
+            "probe", "probe-update", json.dumps(_TOPIC), parameters={"Name": "new"},
+            description="", change_set_type="UPDATE")
+        changes = cfn.describe_change_set(change_set_id).changes
+        return not any(change.logical_resource_id == "Topic" for change in changes)
+
+
+def _probe_change_set_replacement() -> bool:
+    from moto import mock_aws
+
+    def template(name: str) -> str:
+        return json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue",
+                                                   "Properties": {"QueueName": name}}}})
+
+    with mock_aws():
+        cfn = cloudformation_backend()
+        cfn.create_stack("probe", template("a"), parameters={})
+        change_set_id, _ = cfn.create_change_set("probe", "u", template("b"), parameters={},
+                                                 description="", change_set_type="UPDATE")
+        changes = cfn.describe_change_set(change_set_id).changes
+        return [getattr(c, "replacement", None) for c in changes] != ["True"]
+
+
+def _probe_nested_change_sets() -> bool:
+    from moto import mock_aws
+
+    def parent(value: str) -> str:
+        return json.dumps({"Resources": {"Child": {"Type": STACK_TYPE, "Properties": {
+            "TemplateURL": f"http://localhost:5000/{PROBE_BUCKET}/child.json",
+            "Parameters": {"Name": value}}}}})
+
+    with mock_aws():
+        s3 = backend("s3")
+        s3.create_bucket(PROBE_BUCKET, PROBE_REGION)
+        s3.put_object(PROBE_BUCKET, "child.json", json.dumps(_TOPIC).encode())
+        cfn = cloudformation_backend()
+        cfn.create_stack("probe", parent("a"), parameters={})
+        change_set_id, _ = cfn.create_change_set("probe", "u", parent("b"), parameters={},
+                                                 description="", change_set_type="UPDATE")
+        changes = cfn.describe_change_set(change_set_id).changes
+        return not any(getattr(c, "change_set_id", None) for c in changes)
+
+
+PROBES: dict[str, Probe] = {
+    "change_set_parameter_changes": _probe_change_set_parameter_changes,
+    "change_set_replacement": _probe_change_set_replacement,
+    "nested_change_sets": _probe_nested_change_sets,
+}

@@ -1,0 +1,73 @@
+"""Run moto's server on a loopback address with the shim applied."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from scripts.errors import Exit, UsageError, WebstackError
+from scripts.local.moto_shim import failures, registry
+
+
+def _check_loopback(host: str) -> None:
+    try:
+        loopback = ipaddress.IPv4Address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise UsageError(f"--host {host}: the local endpoint has no authentication, so it only "
+                         "listens on an IPv4 loopback address; use 127.0.0.1")
+
+
+def _exit_now(_signum: int, _frame: object) -> None:
+    """Exit at once on SIGTERM: the state is in memory by design, and tearing down moto's
+    modules at interpreter exit takes most of a second."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def serve(host: str, port: int, failures_file: Path | None = None,
+          resource_seconds: float = 0.0) -> None:
+    """Apply the shim and run moto's server in the foreground until SIGTERM or Ctrl-C."""
+    _check_loopback(host)
+    registry.apply()
+    failures.configure(failures_file, resource_seconds)
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import run_simple
+
+    os.environ.setdefault("MOTO_PORT", str(port))  # moto builds some URLs from it
+    signal.signal(signal.SIGTERM, _exit_now)
+    run_simple(host, port, DomainDispatcherApplication(create_backend_app), threaded=True,
+               request_handler=MotoRequestHandler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.local.moto_shim",
+                                     description=registry.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    parser.add_argument("--failures", type=Path, default=None,
+                        help="JSON file of failures to inject (see failures.py)")
+    parser.add_argument("--resource-seconds", type=float, default=0.0,
+                        help="timed mode: each resource takes this long (default 0: instant)")
+    args = parser.parse_args(argv)
+    try:
+        serve(args.host, args.port, args.failures, args.resource_seconds)
+    except WebstackError as err:
+        print(f"moto_shim: {err}", file=sys.stderr)
+        return int(err.exit_code)
+    except KeyboardInterrupt:
+        return int(Exit.OK)
+    return int(Exit.OK)
+

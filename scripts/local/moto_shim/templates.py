@@ -1,0 +1,250 @@
+"""Gaps in how moto reads our templates: nested outputs, YAML, parameters, attributes, tags.
+
+nested_stack_outputs
+    moto's ``AWS::CloudFormation::Stack`` model (``moto.cloudformation.models.Stack``) has no
+    ``get_cfn_attribute``, so ``Fn::GetAtt Child.Outputs.X`` raises AttributeError (HTTP 500 on
+    the server, or a silently missing output). The patch reads the child stack's output.
+yaml_getatt_dots
+    moto's YAML loader splits ``!GetAtt A.B.C`` at every dot, ``[A, B, C]``; CloudFormation
+    splits at the first dot only, ``[A, "B.C"]``, which ``Outputs.X`` (and RDS's
+    ``Endpoint.Address``) need. ``${Child.Outputs.X}`` inside ``Fn::Sub`` is still split at
+    every dot by moto and is not supported.
+termination_protection
+    moto records EnableTerminationProtection at create time but has no
+    UpdateTerminationProtection action (HTTP 500) and deletes a protected stack. The patch adds
+    the action and refuses DeleteStack on a protected stack with AWS's ValidationError.
+target_group_attributes
+    moto's ELBv2 ``FakeTargetGroup`` has no ``get_cfn_attribute``, so ``Fn::GetAtt
+    TargetGroup.TargetGroupFullName`` (the CloudWatch dimension the alarms use) fails.
+    The patch derives the documented attributes from the target group's ARN.
+kms_key_tags
+    moto's ``AWS::KMS::Key`` hands the template's ``Tags`` (``Key``/``Value``, as CloudFormation
+    writes them) to ``create_key``, which wants the KMS API's ``TagKey``/``TagValue``: a tagged
+    key fails with KeyError, and everything that reads its ARN with "undefined resource".
+    The patch renames the tag fields before moto's own code runs.
+db_parameter_group_ref
+    moto's ``AWS::RDS::DBParameterGroup`` has no physical id, so ``Ref`` to it yields the model
+    object instead of the group's name, and a ``DBInstance`` naming it fails (HTTP 500). The
+    patch gives the model its name as physical id, as CloudFormation's ``Ref`` returns.
+
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from scripts.local.moto_shim.support import (
+    PROBE_BUCKET,
+    PROBE_OUTPUT,
+    PROBE_REGION,
+    PROBE_RESOURCES,
+    Patch,
+    Probe,
+    cloudformation,
+    output_value,
+    require,
+)
+
+
+def patches() -> list[Patch]:  # noqa: C901 - one closure per gap, side by side
+    """Every (owner, attribute, replacement) the shim installs, checked against this moto."""
+    import yaml
+    from moto.cloudformation import models, responses, utils
+    from moto.cloudformation.exceptions import UnformattedGetAttTemplateException, ValidationError
+    from moto.elbv2 import models as elbv2_models
+
+    require(models, "Stack", "CloudFormationBackend", "yaml_tag_constructor")
+    require(models.Stack, "outputs", "exports", "_parse_template", "_create_output_map")
+    require(utils, "yaml_tag_constructor")
+    require(responses, "yaml_tag_constructor")
+    require(elbv2_models, "FakeTargetGroup")
+    require(models, "ChangeSet", "Change")
+    require(responses, "CloudFormationResponse")
+    require(models.CloudFormationBackend, "delete_stack", "get_stack")
+    from moto.core.responses import ActionResult
+    from moto.kms import models as kms_models
+    from moto.rds import models as rds_models
+
+    require(kms_models.Key, "create_from_cloudformation_json")
+    require(rds_models, "DBParameterGroup")
+    stock_kms_key: Callable[..., Any] = kms_models.Key.__dict__[
+        "create_from_cloudformation_json"].__func__
+
+    def create_kms_key(cls: Any, /, resource_name: str, cloudformation_json: Any,
+                       account_id: str, region_name: str, **kwargs: Any) -> Any:
+        properties = cloudformation_json.get("Properties") or {}
+        tags = [{"TagKey": tag["Key"], "TagValue": tag["Value"]} if "Key" in tag else tag
+                for tag in properties.get("Tags") or []]
+        renamed = {**cloudformation_json, "Properties": {**properties, "Tags": tags}}
+        return stock_kms_key(cls, resource_name, renamed, account_id, region_name, **kwargs)
+
+    def update_termination_protection(self: Any) -> Any:
+        stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+        stack.enable_termination_protection = self._get_param(
+            "EnableTerminationProtection") in (True, "true", "True")
+        return ActionResult({"StackId": stack.stack_id})
+
+    stock_delete: Callable[..., None] = models.CloudFormationBackend.delete_stack
+
+    def delete_stack(self: Any, name_or_stack_id: str) -> None:
+        protected = [s for s in self.stacks.values()
+                     if name_or_stack_id in (s.stack_id, s.name)
+                     and getattr(s, "enable_termination_protection", False)]
+        if protected:
+            raise ValidationError(
+                message=f"Stack [{protected[0].name}] cannot be deleted while "
+                        "TerminationProtection is enabled")
+        stock_delete(self, name_or_stack_id)
+    def target_group_attribute(self: Any, attribute_name: str) -> Any:
+        # arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>
+        full_name = self.arn.split(":", 5)[5]
+        attributes = {
+            "TargetGroupFullName": full_name,
+            "TargetGroupName": self.name,
+            "TargetGroupArn": self.arn,
+            "LoadBalancerArns": list(getattr(self, "load_balancer_arns", [])),
+        }
+        if attribute_name not in attributes:
+            raise UnformattedGetAttTemplateException()
+        return attributes[attribute_name]
+
+    def get_cfn_attribute(self: Any, attribute_name: str) -> Any:
+        prefix, _, output_key = attribute_name.partition(".")
+        if prefix != "Outputs" or not output_key:
+            raise UnformattedGetAttTemplateException()
+        for output in self.outputs or []:
+            if output["OutputKey"] == output_key:
+                return output["OutputValue"]
+        raise ValidationError(message=f"Template error: stack {self.name} has no output "
+                                      f"{output_key} for Fn::GetAtt {attribute_name}")
+
+    def has_cfn_attr(cls: Any, attr: str) -> bool:
+        return attr.startswith("Outputs.") and len(attr) > len("Outputs.")
+
+    stock_constructor: Callable[[Any, str, Any], Any] = utils.yaml_tag_constructor
+
+    def yaml_tag_constructor(loader: Any, tag: str, node: Any) -> Any:
+        if tag == "!GetAtt" and isinstance(node, yaml.ScalarNode):
+            return {"Fn::GetAtt": node.value.split(".", 1)}
+        return stock_constructor(loader, tag, node)
+
+    return [
+        (models.Stack, "get_cfn_attribute", get_cfn_attribute),
+        (models.Stack, "has_cfn_attr", classmethod(has_cfn_attr)),
+        # Each module calls the constructor through its own global name.
+        (utils, "yaml_tag_constructor", yaml_tag_constructor),
+        (models, "yaml_tag_constructor", yaml_tag_constructor),
+        (responses, "yaml_tag_constructor", yaml_tag_constructor),
+        (elbv2_models.FakeTargetGroup, "get_cfn_attribute", target_group_attribute),
+        (responses.CloudFormationResponse, "update_termination_protection",
+         update_termination_protection),
+        (models.CloudFormationBackend, "delete_stack", delete_stack),
+        (kms_models.Key, "create_from_cloudformation_json", classmethod(create_kms_key)),
+        (rds_models.DBParameterGroup, "physical_resource_id",
+         property(lambda group: group.name)),
+    ]
+
+
+
+# Probes run against moto's backends in this process, inside mock_aws (which resets them).
+
+def _probe_nested_stack_outputs() -> bool:
+    from moto import mock_aws
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    child = {**PROBE_RESOURCES, **PROBE_OUTPUT}
+    parent = {
+        "Resources": {"Child": {"Type": "AWS::CloudFormation::Stack", "Properties": {
+            "TemplateURL": f"http://localhost:5000/{PROBE_BUCKET}/child.json"}}},
+        "Outputs": {"Value": {"Value": {"Fn::GetAtt": ["Child", "Outputs.Value"]}}},
+    }
+    with mock_aws():
+        s3 = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+        s3.create_bucket(PROBE_BUCKET, PROBE_REGION)
+        s3.put_object(PROBE_BUCKET, "child.json", json.dumps(child).encode())
+        stack = cloudformation().create_stack("probe", json.dumps(parent), parameters={})
+        return bool(output_value(stack) != "probe")
+
+
+def _probe_yaml_getatt_dots() -> bool:
+    from moto.cloudformation.models import Stack
+
+    parsed = Stack.parse_template("Value: !GetAtt Child.Outputs.Value\n")
+    return bool(parsed["Value"] != {"Fn::GetAtt": ["Child", "Outputs.Value"]})
+
+
+def _probe_termination_protection() -> bool:
+    from moto import mock_aws
+    from moto.cloudformation.responses import CloudFormationResponse
+
+    if not hasattr(CloudFormationResponse, "update_termination_protection"):
+        return True
+    with mock_aws():
+        backend = cloudformation()
+        stack = backend.create_stack("probe", json.dumps(PROBE_RESOURCES), parameters={},
+                                     enable_termination_protection=True)
+        try:
+            backend.delete_stack(stack.stack_id)
+        except Exception:
+            return False
+        return True
+
+
+def _probe_target_group_attributes() -> bool:
+    from moto import mock_aws
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.ec2.models import ec2_backends
+    from moto.elbv2.models import elbv2_backends
+
+    with mock_aws():
+        vpc = ec2_backends[DEFAULT_ACCOUNT_ID][PROBE_REGION].create_vpc("10.0.0.0/16")
+        group = elbv2_backends[DEFAULT_ACCOUNT_ID][PROBE_REGION].create_target_group(
+            "probe", protocol="HTTP", port=80, vpc_id=vpc.id, target_type="instance")
+        try:
+            value = group.get_cfn_attribute("TargetGroupFullName")  # type: ignore[attr-defined]
+        except AttributeError:
+            return True
+        return not str(value).startswith("targetgroup/probe/")
+
+
+def _probe_kms_key_tags() -> bool:
+    from moto import mock_aws
+
+    template = json.dumps({"Resources": {"Key": {"Type": "AWS::KMS::Key", "Properties": {
+        "KeyPolicy": {"Version": "2012-10-17", "Statement": []},
+        "Tags": [{"Key": "CostCenter", "Value": "CC-1234"}],
+    }}}})
+    with mock_aws():
+        try:
+            cloudformation().create_stack("probe", template, parameters={})
+        except KeyError:
+            return True
+        return False
+
+
+def _probe_db_parameter_group_ref() -> bool:
+    from moto import mock_aws
+
+    template = json.dumps({
+        "Resources": {"Group": {"Type": "AWS::RDS::DBParameterGroup", "Properties": {
+            "Description": "probe", "Family": "postgres13", "Parameters": {"rds.force_ssl": "1"},
+        }}},
+        "Outputs": {"Value": {"Value": {"Ref": "Group"}}},
+    })
+    with mock_aws():
+        stack = cloudformation().create_stack("probe", template, parameters={})
+        return not isinstance(output_value(stack), str)
+
+
+PROBES: dict[str, Probe] = {
+    "nested_stack_outputs": _probe_nested_stack_outputs,
+    "yaml_getatt_dots": _probe_yaml_getatt_dots,
+    "termination_protection": _probe_termination_protection,
+    "target_group_attributes": _probe_target_group_attributes,
+    "kms_key_tags": _probe_kms_key_tags,
+    "db_parameter_group_ref": _probe_db_parameter_group_ref,
+}
+

@@ -1,0 +1,240 @@
+"""Updates follow CloudFormation's rules: replace only for a createOnly property, else in place.
+
+nested_stack_replaced_on_update
+    moto's ``AWS::CloudFormation::Stack`` update deletes the nested stack and creates a new one,
+    so any change to a child (even a parameter-only one, e.g. AlarmEmail) deletes and recreates
+    every resource in it, the database included. CloudFormation updates a nested stack in
+    place. The patch updates the child stack with its new template and parameters and keeps it.
+resources_replaced_on_update
+    moto re-creates most resources on any change (or, for types it cannot update, such as
+    ``AWS::RDS::DBInstance``, drops them from the stack). The patch asks
+    scripts/build/schemas.py, as ``webstack diff`` does: a change to a createOnly property
+    replaces the resource (new physical id; the old one deleted unless UpdateReplacePolicy is
+    Retain; a custom-named resource cannot be replaced, as on AWS); any other change updates it
+    in place and keeps its physical id. Property values are applied in place for
+    ``IN_PLACE`` types; other types keep moto's object as it was (documented in CONFORMANCE.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from collections.abc import Callable
+from typing import Any, Final
+
+from scripts.build import schemas
+from scripts.local.moto_shim import failures
+from scripts.local.moto_shim.support import Patch, Probe, cloudformation, require
+
+STACK_TYPE: Final = "AWS::CloudFormation::Stack"
+# Properties applied to moto's model on an in-place update: type -> {property: attribute}.
+IN_PLACE: Final[dict[str, dict[str, str]]] = {
+    "AWS::RDS::DBInstance": {
+        "AllocatedStorage": "allocated_storage", "DBInstanceClass": "db_instance_class",
+        "EngineVersion": "engine_version", "MultiAZ": "multi_az",
+        "BackupRetentionPeriod": "backup_retention_period",
+        "DeletionProtection": "deletion_protection",
+        "PreferredBackupWindow": "preferred_backup_window",
+    },
+}
+SOURCE_ATTRIBUTE: Final = "webstack_source"
+# Types whose model updates in place itself (nested stacks here, alarms in alarms.py).
+UPDATED_BY_MODEL: Final = frozenset({STACK_TYPE, "AWS::CloudWatch::Alarm"})
+
+
+def changed_properties(old: tuple[dict[str, Any], dict[str, Any]],
+                       new: tuple[dict[str, Any], dict[str, Any]]) -> set[str]:
+    """Top-level properties whose template text or referenced parameter values changed."""
+    from moto.cloudformation.parsing import get_references_from_template
+
+    (old_props, old_params), (new_props, new_params) = old, new
+    changed_params = {k for k in {*old_params, *new_params}
+                      if old_params.get(k) != new_params.get(k)}
+    return {k for k in {*old_props, *new_props}
+            if old_props.get(k) != new_props.get(k)
+            or changed_params & set(get_references_from_template(new_props.get(k) or {}))}
+
+
+def _model_value(value: Any) -> Any:
+    """A template value as moto's models hold it: "true" is True, "20" is 20."""
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value
+
+
+def _source(resource_json: dict[str, Any], resources_map: Any) -> tuple[dict[str, Any],
+                                                                         dict[str, Any]]:
+    return (copy.deepcopy(resource_json.get("Properties") or {}),
+            dict(resources_map.resolved_parameters))
+
+
+def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour, side by side
+    from moto.cloudformation import models, parsing
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.utils import get_stack_from_s3_url
+    from moto.core.utils import utcnow
+    from moto.utilities.utils import get_partition
+
+    require(parsing, "parse_and_create_resource", "parse_and_update_resource",
+            "parse_resource", "resource_name_property_from_type")
+    require(models.Stack, "update_from_cloudformation_json", "update")
+    stock_create: Callable[..., Any] = parsing.parse_and_create_resource
+    stock_update: Callable[..., Any] = parsing.parse_and_update_resource
+
+    def parse_and_create_resource(logical_id: str, resource_json: dict[str, Any],
+                                  resources_map: Any, account_id: str, region_name: str) -> Any:
+        source = _source(resource_json, resources_map)
+        resource = failures.around(
+            resources_map, logical_id, resource_json, "create",
+            lambda: stock_create(logical_id, resource_json, resources_map, account_id,
+                                 region_name))
+        if resource is not None:
+            setattr(resource, SOURCE_ATTRIBUTE, source)
+        return resource
+
+    def replace(logical_id: str, resource_json: dict[str, Any], resources_map: Any,  # noqa: PLR0917 - moto's own signature plus the old resource
+                account_id: str, region_name: str, old: Any) -> Any:
+        kind = resource_json["Type"]
+        name_property = parsing.resource_name_property_from_type(kind)
+        old_props: dict[str, Any] = getattr(old, SOURCE_ATTRIBUTE, ({}, {}))[0]
+        props = resource_json.get("Properties") or {}
+        if name_property and name_property in props and \
+                props.get(name_property) == old_props.get(name_property):
+            raise ValidationError(message=(
+                f"CloudFormation cannot update a stack when a custom-named resource requires "
+                f"replacing. Rename {props[name_property]} and update the stack again."))
+        new = parse_and_create_resource(logical_id, resource_json, resources_map, account_id,
+                                        region_name)
+        policy = resource_json.get("UpdateReplacePolicy", "Delete")
+        if policy != "Retain":  # the old one goes as DeletionPolicy would send it (rds.py)
+            resources_map._delete_resource(old, {**resource_json, "DeletionPolicy": policy})
+        return new
+
+    def parse_and_update_resource(logical_id: str, resource_json: dict[str, Any],
+                                  resources_map: Any, account_id: str, region_name: str) -> Any:
+        return failures.around(
+            resources_map, logical_id, resource_json, "update",
+            lambda: update_resource(logical_id, resource_json, resources_map, account_id,
+                                    region_name))
+
+    def update_resource(logical_id: str, resource_json: dict[str, Any],
+                        resources_map: Any, account_id: str, region_name: str) -> Any:
+        kind = resource_json["Type"]
+        old = resources_map._parsed_resources.get(logical_id)
+        condition = resource_json.get("Condition")
+        if condition and not resources_map.lazy_condition_map[condition]:
+            # Its Condition is false now: CloudFormation removes it (if it was there).
+            if old is not None and not isinstance(old, str):
+                resources_map._delete_resource(old, resource_json)
+            return None
+        if old is None:  # its Condition turned true: CloudFormation adds it
+            return parse_and_create_resource(logical_id, resource_json, resources_map,
+                                             account_id, region_name)
+        new_source = _source(resource_json, resources_map)
+        if kind in UPDATED_BY_MODEL or isinstance(old, str):
+            resource = stock_update(logical_id, resource_json, resources_map, account_id,
+                                    region_name)
+        elif schemas.replacement(kind, changed_properties(
+                getattr(old, SOURCE_ATTRIBUTE, ({}, {})), new_source), region_name) == "True":
+            return replace(logical_id, resource_json, resources_map, account_id, region_name,
+                           old)
+        else:
+            resolved = parsing.parse_resource(copy.deepcopy(resource_json), resources_map)
+            properties = resolved[1].get("Properties") or {} if resolved else {}
+            for prop, attribute in IN_PLACE.get(kind, {}).items():
+                if prop in properties:
+                    setattr(old, attribute, _model_value(properties[prop]))
+            resource = old
+        if resource is not None:
+            setattr(resource, SOURCE_ATTRIBUTE, new_source)
+        return resource
+
+    def update_nested_stack(cls: Any, original_resource: Any, new_resource_name: str,  # noqa: PLR0917 - moto's signature
+                            cloudformation_json: Any, account_id: str, region_name: str) -> Any:
+        properties = cloudformation_json["Properties"]
+        template = get_stack_from_s3_url(properties["TemplateURL"], account_id=account_id,
+                                         partition=get_partition(region_name))
+        parameters = {k: str(v) for k, v in (properties.get("Parameters") or {}).items()}
+        child = original_resource
+        if not (child.has_template(template) and child.has_parameters(parameters)):
+            previous = (child.template, dict(child.resource_map.input_parameters or {}))
+            child.status = "UPDATE_IN_PROGRESS"
+            try:
+                child.update(template, parameters=parameters)
+            except Exception as err:
+                reason = str(getattr(err, "message", "") or err)
+                child._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS",
+                                       resource_status_reason=reason)
+                with failures.suspended(), contextlib.suppress(Exception):
+                    child.update(previous[0], parameters=previous[1])
+                child.status = "UPDATE_ROLLBACK_COMPLETE"
+                child._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+                err.webstack_stack_id = child.stack_id  # type: ignore[attr-defined]
+                raise
+            child.last_updated_time = utcnow()
+            child.output_map = child._create_output_map()
+        # The child's change sets (the nested one changes.py made) are spent, as on AWS.
+        cfn = models.cloudformation_backends[account_id][region_name]
+        for spent in [i for i, cs in cfn.change_sets.items() if cs.stack_id == child.stack_id]:
+            del cfn.change_sets[spent]
+        return child
+
+    return [
+        (parsing, "parse_and_create_resource", parse_and_create_resource),
+        (parsing, "parse_and_update_resource", parse_and_update_resource),
+        (models.Stack, "update_from_cloudformation_json", classmethod(update_nested_stack)),
+    ]
+
+
+# Probes -------------------------------------------------------------------------------------
+
+def _probe_nested_stack_replaced_on_update() -> bool:
+    from moto import mock_aws
+
+    from scripts.local.moto_shim.support import PROBE_BUCKET, PROBE_REGION, backend
+
+    child = {"Parameters": {"Name": {"Type": "String"}}, "Resources": {"Topic": {
+        "Type": "AWS::SNS::Topic", "Properties": {"DisplayName": {"Ref": "Name"}}}}}
+
+    def parent(value: str) -> str:
+        return json.dumps({"Resources": {"Child": {"Type": STACK_TYPE, "Properties": {
+            "TemplateURL": f"http://localhost:5000/{PROBE_BUCKET}/child.json",
+            "Parameters": {"Name": value}}}}})
+
+    with mock_aws():
+        s3 = backend("s3")
+        s3.create_bucket(PROBE_BUCKET, PROBE_REGION)
+        s3.put_object(PROBE_BUCKET, "child.json", json.dumps(child).encode())
+        cfn = cloudformation()
+        cfn.create_stack("probe", parent("a"), parameters={})
+        before = {s.stack_id for s in cfn.stacks.values() if s.name != "probe"}
+        cfn.update_stack("probe", parent("b"), role_arn=None, parameters=[], tags=None)
+        after = {s.stack_id for s in cfn.stacks.values() if s.name != "probe"}
+        return before != after
+
+
+def _probe_resources_replaced_on_update() -> bool:
+    from moto import mock_aws
+
+    def template(storage: int) -> str:
+        return json.dumps({"Resources": {"Db": {"Type": "AWS::RDS::DBInstance", "Properties": {
+            "Engine": "postgres", "DBInstanceClass": "db.t3.micro",
+            "AllocatedStorage": storage, "MasterUsername": "probe",
+            "MasterUserPassword": "probe-password"}}}})
+
+    with mock_aws():
+        cfn = cloudformation()
+        stack = cfn.create_stack("probe", template(20), parameters={})
+        before = stack.resource_map["Db"].physical_resource_id
+        cfn.update_stack("probe", template(30), role_arn=None, parameters=[], tags=None)
+        after = stack.resource_map._parsed_resources.get("Db")
+        return bool(getattr(after, "physical_resource_id", None) != before)
+
+
+PROBES: dict[str, Probe] = {
+    "nested_stack_replaced_on_update": _probe_nested_stack_replaced_on_update,
+    "resources_replaced_on_update": _probe_resources_replaced_on_update,
+}
