@@ -14,8 +14,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from scripts import paths
-from scripts.errors import Exit, SourceError, UsageError, WebstackError, one_line
+from scripts import inputs
+from scripts.errors import (
+    Exit,
+    UsageError,
+    WebstackError,
+    aws_error_line,
+    one_line,
+    source_error,
+)
 from scripts.paths import BUILD_DIR
 from templates_src.errors import TemplateSourceError
 
@@ -85,7 +92,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
     if not paths:
         raise UsageError("nothing to lint: build/ is empty and no template was given; "
                          "run 'webstack build' first")
-    texts = {relative(p): _read_text(p) for p in paths}
+    texts = {relative(p): inputs.read_text(p) for p in paths}
     if args.format != "text":
         from scripts.build.gate import Gate
         from scripts.build.lint_report import formatted
@@ -100,57 +107,12 @@ def cmd_lint(args: argparse.Namespace) -> int:
     return _report(findings, len(texts), started)
 
 
-def _read_text(path: Path) -> str:
-    """A template's text; binary or unreadable input is one line and exit 2."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise UsageError(f"{path} is not a text template (byte {err.start} is not UTF-8); "
-                         "give a YAML or JSON template") from err
-    except OSError as err:
-        raise UsageError(f"cannot read {path}: {err.strerror}") from err
-
-
-def _parameters(pairs: Sequence[str]) -> dict[str, str]:
-    """``--param K=V`` pairs, each key a parameter of build/root.yaml."""
-    from scripts.build import yamlio
-    from scripts.deploy.changeset import check_parameter_names
-
-    out: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key or not key.isidentifier():
-            raise UsageError(f"--param {pair!r} is not Key=Value; write e.g. "
-                             "--param CertificateArn=arn:aws:acm:...")
-        out[key] = value
-    if "Environment" in out:
-        raise UsageError("--param Environment is not allowed; use --env")
-    if out:
-        root = BUILD_DIR / "root.yaml"
-        declared = yamlio.load(root.read_text(encoding="utf-8")).get("Parameters", {}) \
-            if root.is_file() else {}
-        check_parameter_names(out, declared)
-    return out
-
-
-def _check_env_region(environment: str, region: str) -> None:
-    from templates_src.environments import ENVIRONMENT_NAMES
-    from templates_src.regions import REGIONS
-
-    if environment not in ENVIRONMENT_NAMES:
-        raise UsageError(f"unknown environment '{environment}'; "
-                         f"valid: {', '.join(ENVIRONMENT_NAMES)}")
-    if region not in REGIONS:
-        raise UsageError(f"unknown region '{region}' (no AMI in the region map); "
-                         f"valid: {', '.join(REGIONS)}")
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     from scripts.build import yamlio
     from scripts.build.resolve import ResolveError, resolve_set
 
-    _check_env_region(args.env, args.region)
-    parameters = _parameters(args.param)
+    inputs.check_env_region(args.env, args.region)
+    parameters = inputs.parameters(args.param)
     import yaml
 
     from templates_src.stacks import CHILDREN
@@ -163,7 +125,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         raise UsageError(f"build/ is incomplete: build/{missing[0]}.yaml is missing; run "
                          "'webstack build'")
     try:
-        templates = {name: yamlio.load(_read_text(BUILD_DIR / f"{name}.yaml"))
+        templates = {name: yamlio.load(inputs.read_text(BUILD_DIR / f"{name}.yaml"))
                      for name in expected}
     except (ValueError, yaml.YAMLError) as err:
         raise UsageError(f"build/ does not parse ({one_line(err)}); run 'webstack build'"
@@ -179,22 +141,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def _choices(given: Sequence[str] | None, valid: Sequence[str], what: str) -> list[str]:
-    for name in given or ():
-        if name not in valid:
-            raise UsageError(f"unknown {what} '{name}'; valid: {', '.join(valid)}")
-    return list(dict.fromkeys(given)) if given else list(valid)
-
-
 def cmd_diff(args: argparse.Namespace) -> int:
     from scripts.build import diff
     from scripts.paths import REPO_ROOT
     from templates_src.environments import ENVIRONMENT_NAMES
     from templates_src.regions import REGIONS
 
-    environments = _choices(args.env, ENVIRONMENT_NAMES, "environment")
-    regions = _choices(args.region, REGIONS, "region")
-    parameters = _parameters(args.param)
+    environments = inputs.choices(args.env, ENVIRONMENT_NAMES, "environment")
+    regions = inputs.choices(args.region, REGIONS, "region")
+    parameters = inputs.parameters(args.param)
     if args.deployed:
         from scripts.deploy.deployed import deployed_diff
 
@@ -205,7 +160,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
             raise UsageError("--deployed takes one --env and one --region")
         head_label, head = diff.load_side(args.revisions[0] if args.revisions else None,
                                           diff.repository(REPO_ROOT), role="HEAD")
-        options = _options(argparse.Namespace(**{**vars(args), "env": environments[0]}))
+        options = inputs.options(argparse.Namespace(**{**vars(args), "env": environments[0]}))
         rows, labels = deployed_diff(options.target(regions[0]), parameters, head, head_label)
         pairs = 1
     else:
@@ -239,90 +194,32 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def _endpoint(args: argparse.Namespace) -> str | None:
-    if args.local and args.endpoint_url:
-        raise UsageError("give --local or --endpoint-url, not both")
-    if args.local:
-        from scripts.local.endpoint import ensure_running
-
-        return ensure_running()
-    return args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-
-
-def _options(args: argparse.Namespace) -> Any:
-    from scripts.deploy.options import DEFAULT_TIMEOUT, Options
-    from scripts.deploy.stacks import default_stack_name
-    from scripts.deploy.validate import check_stack_name, check_writable_file
-
-    regions = list(dict.fromkeys(args.region or [os.environ.get("AWS_REGION", "")]))
-    if not regions or not regions[0]:
-        raise UsageError("no region: pass --region (or set AWS_REGION)")
-    for region in regions:
-        _check_env_region(args.env, region)
-    overrides = _parameters(getattr(args, "param", []))
-    stack_name = default_stack_name(args.env) if args.stack_name is None else args.stack_name
-    check_stack_name(stack_name)
-    timeout = getattr(args, "timeout", None)
-    if timeout is not None and not (0 < timeout < float("inf")):
-        raise UsageError(f"--timeout {timeout:g} is not a positive number of seconds; "
-                         "give e.g. --timeout 1800")
-    outputs_file = getattr(args, "outputs_file", None)
-    if outputs_file is not None:
-        check_writable_file(outputs_file, "--outputs-file")
-    return Options(
-        environment=args.env,
-        regions=regions,
-        stack_name=stack_name,
-        profile=args.profile or None,
-        endpoint_url=_endpoint(args),
-        overrides=overrides,
-        yes=getattr(args, "yes", False),
-        allow_replacement=getattr(args, "allow_replacement", False),
-        recreate=getattr(args, "recreate", False),
-        strict_preflight=getattr(args, "strict_preflight", False),
-        rollback_triggers=not getattr(args, "no_rollback_triggers", False),
-        timeout=timeout or DEFAULT_TIMEOUT,
-        outputs_file=outputs_file,
-        plan_file=getattr(args, "plan_file", None),
-        plan_format=getattr(args, "plan_format", None) or "text",
-        plan_output=getattr(args, "plan_output", None),
-        color=sys.stdout.isatty() and not os.environ.get("NO_COLOR"),
-        interactive=sys.stdin.isatty(),
-    )
-
-
-def _single_region(options: Any, command: str) -> str:
-    if len(options.regions) != 1:
-        raise UsageError(f"{command} takes one --region")
-    return str(options.regions[0])
-
-
 def cmd_deploy(args: argparse.Namespace) -> int:
     from scripts.deploy.pipeline import deploy
 
     if args.plan_format != "text" and not args.plan_output:
         raise UsageError(f"deploy --format {args.plan_format} writes the plan to a file: "
                          "add --plan-output FILE")
-    return deploy(_options(args))
+    return deploy(inputs.options(args))
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from scripts.deploy.pipeline import plan_only
 
-    return plan_only(_options(args))
+    return plan_only(inputs.options(args))
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
     from scripts.deploy.pipeline import watch
 
-    options = _options(args)
-    return watch(options.target(_single_region(options, "watch")), options)
+    options = inputs.options(args)
+    return watch(options.target(inputs.single_region(options, "watch")), options)
 
 
 def cmd_outputs(args: argparse.Namespace) -> int:
     from scripts.deploy.outputs import fetch_outputs, print_outputs, write_outputs
 
-    options = _options(args)
+    options = inputs.options(args)
     by_region = {region: fetch_outputs(options.target(region)) for region in options.regions}
     for region, outputs in by_region.items():
         if len(by_region) > 1:
@@ -339,8 +236,8 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from scripts.deploy.pipeline import Interrupted
     from scripts.deploy.waiting import Cancelled, Waiter, handle_interrupts
 
-    options = _options(args)
-    target = options.target(_single_region(options, "drift"))
+    options = inputs.options(args)
+    target = options.target(inputs.single_region(options, "drift"))
     waiter = Waiter()
     with handle_interrupts(waiter):
         try:
@@ -355,8 +252,8 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     from scripts.deploy.destroy import destroy
     from scripts.deploy.lock import target_lock
 
-    options = _options(args)
-    target = options.target(_single_region(options, "destroy"))
+    options = inputs.options(args)
+    target = options.target(inputs.single_region(options, "destroy"))
     with target_lock(target, "destroy"):
         return destroy(target, environment=options.environment, yes=args.yes,
                        force=args.force, interactive=options.interactive,
@@ -581,50 +478,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def source_location(err: BaseException) -> str | None:
-    """``templates_src/x.py:LINE`` where a template source error or a syntax error sits: the
-    outermost frame in templates_src/ (the table row, the wiring call), or the bad line."""
-    source = paths.REPO_ROOT / "templates_src"
-    if isinstance(err, SyntaxError) and err.filename:
-        where = Path(err.filename).resolve()
-        return f"{where.relative_to(paths.REPO_ROOT)}:{err.lineno}" \
-            if where.is_relative_to(source) else None
-    found: list[tuple[Path, int, bool]] = []
-    tb = err.__traceback__
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        where = Path(code.co_filename).resolve()
-        if where.is_relative_to(source):
-            # The start of the expression that failed: a table row's "Environment(" line,
-            # not the first line of the statement around it.
-            positions = list(code.co_positions())
-            start = positions[tb.tb_lasti // 2][0] if tb.tb_lasti // 2 < len(positions) \
-                else None
-            found.append((where, start or tb.tb_lineno, code.co_name == "<module>"))
-        tb = tb.tb_next
-    modules = [entry for entry in found if entry[2]]
-    if not found:
-        return None
-    where, line, _ = modules[-1] if modules else found[0]
-    return f"{where.relative_to(paths.REPO_ROOT)}:{line}"
-
-
-def _source_error(err: BaseException) -> SourceError | None:
-    """An error of templates_src/ itself (a wrong type in the table, a syntax error): exit 3
-    naming the file and line, not an internal error."""
-    from templates_src.errors import TemplateSourceError
-
-    cause = err.__cause__ if isinstance(err, SourceError) and err.__cause__ else err
-    if not isinstance(cause, TemplateSourceError | SyntaxError):
-        return None
-    where = source_location(cause)
-    if where is None:
-        return None if isinstance(cause, SyntaxError) else (
-            err if isinstance(err, SourceError) else SourceError(one_line(cause)))
-    text = f"{where}: {cause.msg}" if isinstance(cause, SyntaxError) else one_line(cause)
-    return SourceError(f"{text} ({where})" if where not in text else text)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Every error a user can hit ends as one line on stderr and its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -633,7 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args: Any = build_parser().parse_args(argv)
         return int(args.handler(args))
     except (WebstackError, SyntaxError, TemplateSourceError) as err:
-        known = _source_error(err)
+        known = source_error(err)
         if known is None and not isinstance(err, WebstackError):
             return _internal(err)
         shown = known or err
@@ -651,28 +504,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _unexpected(err: Exception, command: str | None) -> int:
     """An AWS error no step turned into a sentence is exit 4; anything else is a bug."""
-    aws = _aws_error(err)
+    aws = aws_error_line(err)
     if aws is None:
         return _internal(err)
     print(f"webstack{' ' + command if command else ''}: {aws}", file=sys.stderr)
     return int(Exit.AWS)
-
-
-def _aws_error(err: Exception) -> str | None:
-    """An AWS or endpoint error no step turned into a sentence: AWS trouble (exit 4) with
-    what the service said, not an internal error."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    if isinstance(err, ClientError):
-        operation = getattr(err, "operation_name", "") or "a call"
-        error = err.response.get("Error", {})
-        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return (f"AWS refused {operation} ({error.get('Code', status)}): "
-                f"{one_line(error.get('Message', err))}; check the stack's events with "
-                "'webstack watch', then retry")
-    if isinstance(err, BotoCoreError):
-        return f"AWS call failed: {one_line(err)}; retry, or check the endpoint"
-    return None
 
 
 def _internal(err: Exception) -> int:

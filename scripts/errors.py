@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from pathlib import Path
+
+from scripts import paths
 
 
 class Exit(IntEnum):
@@ -36,3 +39,64 @@ class SourceError(WebstackError):
 def one_line(text: object) -> str:
     """Any message on one line: AWS and library texts often wrap or indent."""
     return " ".join(str(text).split())
+
+
+def source_location(err: BaseException) -> str | None:
+    """``templates_src/x.py:LINE`` where a template source error or a syntax error sits: the
+    outermost frame in templates_src/ (the table row, the wiring call), or the bad line."""
+    source = paths.REPO_ROOT / "templates_src"
+    if isinstance(err, SyntaxError) and err.filename:
+        where = Path(err.filename).resolve()
+        return f"{where.relative_to(paths.REPO_ROOT)}:{err.lineno}" \
+            if where.is_relative_to(source) else None
+    found: list[tuple[Path, int, bool]] = []
+    tb = err.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        where = Path(code.co_filename).resolve()
+        if where.is_relative_to(source):
+            # The start of the expression that failed: a table row's "Environment(" line,
+            # not the first line of the statement around it.
+            positions = list(code.co_positions())
+            start = positions[tb.tb_lasti // 2][0] if tb.tb_lasti // 2 < len(positions) \
+                else None
+            found.append((where, start or tb.tb_lineno, code.co_name == "<module>"))
+        tb = tb.tb_next
+    modules = [entry for entry in found if entry[2]]
+    if not found:
+        return None
+    where, line, _ = modules[-1] if modules else found[0]
+    return f"{where.relative_to(paths.REPO_ROOT)}:{line}"
+
+
+def source_error(err: BaseException) -> SourceError | None:
+    """An error of templates_src/ itself (a wrong type in the table, a syntax error): exit 3
+    naming the file and line, not an internal error."""
+    from templates_src.errors import TemplateSourceError
+
+    cause = err.__cause__ if isinstance(err, SourceError) and err.__cause__ else err
+    if not isinstance(cause, TemplateSourceError | SyntaxError):
+        return None
+    where = source_location(cause)
+    if where is None:
+        return None if isinstance(cause, SyntaxError) else (
+            err if isinstance(err, SourceError) else SourceError(one_line(cause)))
+    text = f"{where}: {cause.msg}" if isinstance(cause, SyntaxError) else one_line(cause)
+    return SourceError(f"{text} ({where})" if where not in text else text)
+
+
+def aws_error_line(err: Exception) -> str | None:
+    """An AWS or endpoint error no step turned into a sentence: AWS trouble (exit 4) with
+    what the service said, not an internal error."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(err, ClientError):
+        operation = getattr(err, "operation_name", "") or "a call"
+        error = err.response.get("Error", {})
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return (f"AWS refused {operation} ({error.get('Code', status)}): "
+                f"{one_line(error.get('Message', err))}; check the stack's events with "
+                "'webstack watch', then retry")
+    if isinstance(err, BotoCoreError):
+        return f"AWS call failed: {one_line(err)}; retry, or check the endpoint"
+    return None

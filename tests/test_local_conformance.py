@@ -252,6 +252,37 @@ def test_an_updatable_property_is_changed_in_place_and_a_create_only_one_replace
         "UPDATE_COMPLETE"
 
 
+def test_storage_from_a_mapping_grown_in_place_keeps_describe_db_instances_answering(
+        local_endpoint: str) -> None:
+    """Mapping values are text ("20"); growing the storage in place once left moto holding an
+    int beside a str, and DescribeDBInstances answered HTTP 500 for the whole region."""
+    cfn = client(local_endpoint)
+    sized = {**DATABASE, "Parameters": {**DATABASE["Parameters"], "Size": {"Type": "String"}}}
+    sized["Resources"] = {"Db": {**DATABASE["Resources"]["Db"], "Properties": {
+        **DATABASE["Resources"]["Db"]["Properties"], "AllocatedStorage": {"Ref": "Size"},
+        "MaxAllocatedStorage": {"Ref": "Size"}}}}
+    for name, kind, size in (("create", "CREATE", "20"), ("grow", "UPDATE", "30")):
+        cfn.create_change_set(StackName="grow-db", ChangeSetName=name, ChangeSetType=kind,
+                              TemplateBody=json.dumps(sized), Parameters=[
+                                  {"ParameterKey": "Class", "ParameterValue": "db.t3.micro"},
+                                  {"ParameterKey": "User", "ParameterValue": "app"},
+                                  {"ParameterKey": "Size", "ParameterValue": size}])
+        cfn.execute_change_set(StackName="grow-db", ChangeSetName=name)
+    grown = [d for d in client(local_endpoint, "rds").describe_db_instances()["DBInstances"]
+             if d["DBInstanceIdentifier"].startswith("grow-db")]
+    assert [d["AllocatedStorage"] for d in grown] == [30]
+
+
+def test_a_key_made_from_a_template_can_be_described(local_endpoint: str) -> None:
+    cfn = client(local_endpoint)
+    cfn.create_stack(StackName="key-stack", TemplateBody=json.dumps({"Resources": {"Key": {
+        "Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {
+            "Version": "2012-10-17", "Statement": []}}}}}))
+    key = cfn.describe_stack_resource(StackName="key-stack", LogicalResourceId="Key")[
+        "StackResourceDetail"]["PhysicalResourceId"]
+    assert client(local_endpoint, "kms").describe_key(KeyId=key)["KeyMetadata"]["Enabled"]
+
+
 def test_a_change_set_says_replace_for_a_create_only_property_and_modify_for_the_rest(
         local_endpoint: str) -> None:
     cfn = client(local_endpoint)

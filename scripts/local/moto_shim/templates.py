@@ -22,6 +22,10 @@ kms_key_tags
     writes them) to ``create_key``, which wants the KMS API's ``TagKey``/``TagValue``: a tagged
     key fails with KeyError, and everything that reads its ARN with "undefined resource".
     The patch renames the tag fields before moto's own code runs.
+kms_key_policy_text
+    moto stores a template's ``KeyPolicy`` (a mapping) as it is, where the KMS API keeps policy
+    text: every DescribeKey of that key then answers HTTP 500 (moto parses the policy as JSON),
+    which breaks anything that checks a retained key. The same patch hands moto the JSON text.
 db_parameter_group_ref
     moto's ``AWS::RDS::DBParameterGroup`` has no physical id, so ``Ref`` to it yields the model
     object instead of the group's name, and a ``DBInstance`` naming it fails (HTTP 500). The
@@ -42,6 +46,7 @@ from scripts.local.moto_shim.support import (
     PROBE_RESOURCES,
     Patch,
     Probe,
+    backend,
     cloudformation,
     output_value,
     require,
@@ -77,7 +82,12 @@ def patches() -> list[Patch]:  # noqa: C901 - one closure per gap, side by side
         properties = cloudformation_json.get("Properties") or {}
         tags = [{"TagKey": tag["Key"], "TagValue": tag["Value"]} if "Key" in tag else tag
                 for tag in properties.get("Tags") or []]
-        renamed = {**cloudformation_json, "Properties": {**properties, "Tags": tags}}
+        policy = properties.get("KeyPolicy")
+        if isinstance(policy, dict):
+            policy = json.dumps(policy)
+        renamed = {**cloudformation_json,
+                   "Properties": {**properties, "Tags": tags,
+                                  **({"KeyPolicy": policy} if policy is not None else {})}}
         return stock_kms_key(cls, resource_name, renamed, account_id, region_name, **kwargs)
 
     def update_termination_protection(self: Any) -> Any:
@@ -225,6 +235,17 @@ def _probe_kms_key_tags() -> bool:
         return False
 
 
+def _probe_kms_key_policy_text() -> bool:
+    from moto import mock_aws
+
+    template = json.dumps({"Resources": {"Key": {"Type": "AWS::KMS::Key", "Properties": {
+        "KeyPolicy": {"Version": "2012-10-17", "Statement": []}}}}})
+    with mock_aws():
+        cloudformation().create_stack("probe", template, parameters={})
+        keys = list(backend("kms").keys.values())
+        return not keys or not isinstance(keys[0].policy, str)
+
+
 def _probe_db_parameter_group_ref() -> bool:
     from moto import mock_aws
 
@@ -245,6 +266,7 @@ PROBES: dict[str, Probe] = {
     "termination_protection": _probe_termination_protection,
     "target_group_attributes": _probe_target_group_attributes,
     "kms_key_tags": _probe_kms_key_tags,
+    "kms_key_policy_text": _probe_kms_key_policy_text,
     "db_parameter_group_ref": _probe_db_parameter_group_ref,
 }
 

@@ -36,7 +36,14 @@ IN_PLACE: Final[dict[str, dict[str, str]]] = {
         "BackupRetentionPeriod": "backup_retention_period",
         "DeletionProtection": "deletion_protection",
         "PreferredBackupWindow": "preferred_backup_window",
+        "MaxAllocatedStorage": "_max_allocated_storage",
     },
+}
+# Attributes moto compares as numbers; a CloudFormation-made model may hold them as text
+# ("20" from a mapping), and one int beside one str answers HTTP 500 for the whole region.
+NUMERIC: Final[dict[str, tuple[str, ...]]] = {
+    "AWS::RDS::DBInstance": ("allocated_storage", "_max_allocated_storage",
+                             "backup_retention_period"),
 }
 SOURCE_ATTRIBUTE: Final = "webstack_source"
 # Types whose model updates in place itself (nested stacks here, alarms in alarms.py).
@@ -147,6 +154,8 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
             for prop, attribute in IN_PLACE.get(kind, {}).items():
                 if prop in properties:
                     setattr(old, attribute, _model_value(properties[prop]))
+            for attribute in NUMERIC.get(kind, ()):
+                setattr(old, attribute, _model_value(getattr(old, attribute, None)))
             resource = old
         if resource is not None:
             setattr(resource, SOURCE_ATTRIBUTE, new_source)

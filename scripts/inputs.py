@@ -1,0 +1,134 @@
+"""What the user typed, checked before any work starts: one line and exit 2 when it is wrong.
+
+The CLI (scripts/cli.py) parses; these turn its arguments into checked values (parameters,
+environment and region, the deploy Options) so that nothing touches an account, or build/,
+with input that cannot work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from scripts import paths
+from scripts.errors import UsageError
+
+
+def read_text(path: Path) -> str:
+    """A template's text; binary or unreadable input is one line and exit 2."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{path} is not a text template (byte {err.start} is not UTF-8); "
+                         "give a YAML or JSON template") from err
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror}") from err
+
+
+
+def parameters(pairs: Sequence[str]) -> dict[str, str]:
+    """``--param K=V`` pairs, each key a parameter of build/root.yaml."""
+    from scripts.build import yamlio
+    from scripts.deploy.changeset import check_parameter_names
+
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not key.isidentifier():
+            raise UsageError(f"--param {pair!r} is not Key=Value; write e.g. "
+                             "--param CertificateArn=arn:aws:acm:...")
+        out[key] = value
+    if "Environment" in out:
+        raise UsageError("--param Environment is not allowed; use --env")
+    if out:
+        root = paths.BUILD_DIR / "root.yaml"
+        declared = yamlio.load(root.read_text(encoding="utf-8")).get("Parameters", {}) \
+            if root.is_file() else {}
+        check_parameter_names(out, declared)
+    return out
+
+
+
+def check_env_region(environment: str, region: str) -> None:
+    from templates_src.environments import ENVIRONMENT_NAMES
+    from templates_src.regions import REGIONS
+
+    if environment not in ENVIRONMENT_NAMES:
+        raise UsageError(f"unknown environment '{environment}'; "
+                         f"valid: {', '.join(ENVIRONMENT_NAMES)}")
+    if region not in REGIONS:
+        raise UsageError(f"unknown region '{region}' (no AMI in the region map); "
+                         f"valid: {', '.join(REGIONS)}")
+
+
+
+def choices(given: Sequence[str] | None, valid: Sequence[str], what: str) -> list[str]:
+    for name in given or ():
+        if name not in valid:
+            raise UsageError(f"unknown {what} '{name}'; valid: {', '.join(valid)}")
+    return list(dict.fromkeys(given)) if given else list(valid)
+
+
+
+def endpoint(args: argparse.Namespace) -> str | None:
+    if args.local and args.endpoint_url:
+        raise UsageError("give --local or --endpoint-url, not both")
+    if args.local:
+        from scripts.local.endpoint import ensure_running
+
+        return ensure_running()
+    return args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+
+def options(args: argparse.Namespace) -> Any:
+    from scripts.deploy.options import DEFAULT_TIMEOUT, Options
+    from scripts.deploy.stacks import default_stack_name
+    from scripts.deploy.validate import check_stack_name, check_writable_file
+
+    regions = list(dict.fromkeys(args.region or [os.environ.get("AWS_REGION", "")]))
+    if not regions or not regions[0]:
+        raise UsageError("no region: pass --region (or set AWS_REGION)")
+    for region in regions:
+        check_env_region(args.env, region)
+    overrides = parameters(getattr(args, "param", []))
+    stack_name = default_stack_name(args.env) if args.stack_name is None else args.stack_name
+    check_stack_name(stack_name)
+    timeout = getattr(args, "timeout", None)
+    if timeout is not None and not (0 < timeout < float("inf")):
+        raise UsageError(f"--timeout {timeout:g} is not a positive number of seconds; "
+                         "give e.g. --timeout 1800")
+    outputs_file = getattr(args, "outputs_file", None)
+    if outputs_file is not None:
+        check_writable_file(outputs_file, "--outputs-file")
+    return Options(
+        environment=args.env,
+        regions=regions,
+        stack_name=stack_name,
+        profile=args.profile or None,
+        endpoint_url=endpoint(args),
+        overrides=overrides,
+        yes=getattr(args, "yes", False),
+        allow_replacement=getattr(args, "allow_replacement", False),
+        recreate=getattr(args, "recreate", False),
+        strict_preflight=getattr(args, "strict_preflight", False),
+        rollback_triggers=not getattr(args, "no_rollback_triggers", False),
+        timeout=timeout or DEFAULT_TIMEOUT,
+        outputs_file=outputs_file,
+        plan_file=getattr(args, "plan_file", None),
+        plan_format=getattr(args, "plan_format", None) or "text",
+        plan_output=getattr(args, "plan_output", None),
+        color=sys.stdout.isatty() and not os.environ.get("NO_COLOR"),
+        interactive=sys.stdin.isatty(),
+    )
+
+
+
+def single_region(options: Any, command: str) -> str:
+    if len(options.regions) != 1:
+        raise UsageError(f"{command} takes one --region")
+    return str(options.regions[0])
