@@ -263,6 +263,12 @@ def cmd_local(args: argparse.Namespace) -> int:
     if args.action == "down":
         print(endpoint.down())
         return Exit.OK
+    if args.action == "certificate":
+        from scripts.local.certificate import request_certificate
+
+        url = args.endpoint_url or endpoint.ensure_running()
+        print(request_certificate(url, args.region, args.domain))
+        return Exit.OK
     current = endpoint.running()
     if current:
         print(f"local endpoint up: {current.url} (pid {current.pid})")
@@ -360,6 +366,7 @@ def _deploy_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser]
 
 
 def _local_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
+    from scripts.local.certificate import DEFAULT_DOMAIN
     from scripts.local.endpoint import DEFAULT_PORT, PORT_ENV
 
     p = add("local", cmd_local, "the local AWS endpoint (moto) on 127.0.0.1 that --local uses")
@@ -369,6 +376,16 @@ def _local_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser])
                     help=f"port to try first (default ${PORT_ENV} or {DEFAULT_PORT})")
     actions.add_parser("down", help="stop the local endpoint and forget its state")
     actions.add_parser("status", help="say whether it is up; exit 0 if up, 1 if down")
+    cert = actions.add_parser(
+        "certificate", help="request an ACM certificate from the local endpoint and print its "
+        "ARN, for --param CertificateArn=... (staging and prod refuse to deploy without one)")
+    cert.add_argument("--region", default=os.environ.get("AWS_REGION") or "us-east-1",
+                      help="region of the certificate: the region you deploy to "
+                           "(default $AWS_REGION or us-east-1)")
+    cert.add_argument("--domain", default=DEFAULT_DOMAIN,
+                      help=f"domain name on the certificate (default {DEFAULT_DOMAIN})")
+    cert.add_argument("--endpoint-url", help="local endpoint to ask (default: the one "
+                      "'webstack local up' runs, started if needed)")
 
 
 def build_parser() -> argparse.ArgumentParser:
