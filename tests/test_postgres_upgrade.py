@@ -85,3 +85,39 @@ def test_the_guard_would_refuse_an_upgrade_that_replaced_the_instance():
     replaced = [Change(c.action, c.path, c.logical_id, c.resource_type, "True")
                 for c in changes]
     assert [c.logical_id for c in stateful_violations(replaced)] == ["Database"]
+
+
+# -- against a deployed 13 stack on the local endpoint ------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="needs issue 10's in-place updates")
+def test_planning_the_upgrade_on_a_deployed_13_stack_modifies_the_database_in_place(
+        local_endpoint, tmp_path, monkeypatch, capsys):
+    import json
+    import shutil
+
+    from scripts import cli, paths
+    from scripts.build.render import render
+
+    def webstack(*argv: str) -> tuple[int, str]:
+        code = cli.main([*argv, "--endpoint-url", local_endpoint])
+        out, err = capsys.readouterr()
+        return code, out + err
+
+    target = ("--env", "dev", "--region", "us-west-2", "--stack-name", "it-pg-upgrade")
+    code, out = webstack("deploy", *target, "--yes", "--param", "CostCenter=CC-1234")
+    assert code == 0, out
+    upgraded = tmp_path / "build"
+    shutil.copytree(paths.BUILD_DIR, upgraded)
+    monkeypatch.setattr(database, "POSTGRES", POSTGRES_MAJORS[UPGRADES[-1]])
+    for name, text in render().items():
+        (upgraded / name).write_text(text, encoding="utf-8")
+    monkeypatch.setattr(paths, "BUILD_DIR", upgraded)
+    plan_file = tmp_path / "plan.json"
+    code, out = webstack("plan", *target, "--plan-file", str(plan_file))
+    assert code == 0, out  # the data guard accepts it
+    changes = {c["logical_id"]: c for c in json.loads(plan_file.read_text())["changes"]
+               if c["path"] == ["DatabaseStack"]}
+    assert (changes["Database"]["action"], changes["Database"]["replacement"]) == (
+        "Modify", "False")
+    assert changes["DatabaseParameterGroup"]["replacement"] == "True"
