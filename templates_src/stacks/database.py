@@ -70,34 +70,31 @@ def build(postgres: PostgresMajor | None = None) -> Template:
         Parameters=PARAMETERS,
         Tags=s.tags("db-parameters"),
     ))
+    monitoring_logs = s.log_group("DatabaseMonitoringLogGroup", "db-monitoring-logs", data_key,
+                                  name=MONITORING_LOG_GROUP)
+    monitoring_logs.Condition = OWNS_MONITORING_LOG_GROUP
     monitoring_role = t.add_resource(iam.Role(
         "DatabaseMonitoringRole",
         AssumeRolePolicyDocument=assume_role("monitoring.rds.amazonaws.com", Sub(
             f"arn:${{AWS::Partition}}:rds:${{AWS::Region}}:${{AWS::AccountId}}:db:{INSTANCE_ID}")),
         ManagedPolicyArns=[Sub(f"arn:${{AWS::Partition}}:iam::aws:policy/{MONITORING_POLICY}")],
-        Tags=s.tags("db-monitoring-role"),
+        # A reference, not DependsOn (which cannot name a resource that may not exist): where
+        # the stack owns RDSOSMetrics, it exists before the role, so before any monitoring.
+        Tags=s.tags("db-monitoring-role", MonitoringLogGroup=If(
+            OWNS_MONITORING_LOG_GROUP, Ref(monitoring_logs), MONITORING_LOG_GROUP)),
     ))
     log_groups = [s.log_group(f"Database{log.capitalize()}LogGroup", f"db-{log}-logs", data_key,
                               name=Sub(instance_log_group(log)))
                   for log in EXPORTED_LOGS]
-    monitoring_logs = s.log_group("DatabaseMonitoringLogGroup", "db-monitoring-logs", data_key,
-                                  name=MONITORING_LOG_GROUP)
-    monitoring_logs.Condition = OWNS_MONITORING_LOG_GROUP
     database = t.add_resource(rds.DBInstance(
         "Database",
         # RDS would create the groups itself, unencrypted and never expiring, were it first.
         DependsOn=[group.title for group in log_groups],
         **removal_policy("Snapshot"),
-        Metadata={
-            **scanner_exception(
-                "CKV_AWS_157", "Multi-AZ comes from the environment table: on in prod "
-                "(tests/test_reliability.py), off in dev and staging to halve their cost",
-            ),
-            # A reference, not DependsOn (which cannot name a resource that may not exist):
-            # where the stack owns RDSOSMetrics, it exists before monitoring writes to it.
-            "webstack": {"monitoring-log-group": If(
-                OWNS_MONITORING_LOG_GROUP, Ref(monitoring_logs), MONITORING_LOG_GROUP)},
-        },
+        Metadata=scanner_exception(
+            "CKV_AWS_157", "Multi-AZ comes from the environment table: on in prod "
+            "(tests/test_reliability.py), off in dev and staging to halve their cost",
+        ),
         DBInstanceIdentifier=Sub(INSTANCE_ID),
         Engine="postgres",
         EngineVersion=postgres.version,

@@ -32,16 +32,17 @@ LINT_EXCEPTIONS = {
 
 # Values the root gives its children besides its parameters, by the name children declare.
 ROOT_VALUES: dict[str, object] = {ROOT_STACK_NAME: StackName}
-# Rule name -> (environment-table capability, parameter that must not be empty, why).
+# Rule name -> (environment-table capability, parameter that must not be empty, what to do).
 REQUIRED_IN: dict[str, tuple[str, str, str]] = {
     "HttpsRequired": ("requires_https", "CertificateArn",
-                      "serves HTTPS only: pass CertificateArn (an ACM certificate ARN)"),
+                      "the load balancer serves HTTPS only; pass an ACM certificate ARN "
+                      "(locally: webstack local certificate)"),
     "AlarmSubscriberRequired": ("requires_alarm_subscriber", "AlarmEmail",
-                                "pages someone: pass AlarmEmail (the on-call address)"),
+                                "alarms must reach someone; pass the on-call e-mail address"),
 }
 
 
-def required_rule(capability: str, parameter: str, why: str) -> dict[str, Any]:
+def required_rule(capability: str, parameter: str, what_to_do: str) -> dict[str, Any]:
     """A template Rule: in the environments whose row sets ``capability``, ``parameter`` must
     not be empty. Rules can only read parameters, so the environments are listed."""
     environments = list(requiring(capability))
@@ -50,7 +51,8 @@ def required_rule(capability: str, parameter: str, why: str) -> dict[str, Any]:
         "RuleCondition": {"Fn::Contains": [environments, Ref("Environment")]},
         "Assertions": [{
             "Assert": Not(Equals(Ref(parameter), "")),
-            "AssertDescription": f"{' and '.join(environments)} {why}",
+            "AssertDescription": f"{parameter} is required in {' and '.join(environments)}: "
+                                 f"{what_to_do}",
         }],
     }
 
@@ -91,8 +93,8 @@ def build(children: Mapping[str, Template]) -> Template:
     for name in ROOT_PARAMETERS:
         if name not in t.parameters:
             s.root_parameter(name)
-    for rule, (capability, parameter, why) in REQUIRED_IN.items():
-        t.add_rule(rule, required_rule(capability, parameter, why))
+    for rule, (capability, parameter, what_to_do) in REQUIRED_IN.items():
+        t.add_rule(rule, required_rule(capability, parameter, what_to_do))
     t.set_metadata({
         "cfn-lint": {"config": {"ignore_checks": sorted(LINT_EXCEPTIONS)}},
         "webstack": {"lint-exceptions": LINT_EXCEPTIONS},
