@@ -192,7 +192,8 @@ def test_the_enhanced_monitoring_group_is_owned_unless_another_stack_owns_it(res
     # The role (and so the instance, which names it) waits for the group it owns.
     owned_set = resolve(database, "prod", "eu-west-1")
     role_tags = owned_set["Resources"]["DatabaseMonitoringRole"]["Properties"]["Tags"]
-    assert {"Key": "MonitoringLogGroup", "Value": {"Ref": "DatabaseMonitoringLogGroup"}} in role_tags
+    wanted = {"Key": "MonitoringLogGroup", "Value": {"Ref": "DatabaseMonitoringLogGroup"}}
+    assert wanted in role_tags
     shared = resolve(database, "prod", "eu-west-1", {"RdsMonitoringLogGroup": "existing"})
     assert "DatabaseMonitoringLogGroup" not in shared["Resources"]
     shared_tags = shared["Resources"]["DatabaseMonitoringRole"]["Properties"]["Tags"]
