@@ -280,7 +280,8 @@ def log_bucket_policy(bucket_arn: object, elb_account: object,
 
 
 # Session Manager's channel actions have no resource type (IAM service authorization
-# reference): "*" is the only Resource they take. They open channels for this instance only.
+# reference): "*" is the only Resource they take. The agent calls them only to carry the
+# sessions Session Manager opens to its own instance.
 SESSION_CHANNELS = "*"
 
 
