@@ -135,23 +135,23 @@ def test_an_identical_redeploy_says_no_changes_and_creates_no_change_set(deploye
                    "and recreates a nested stack on update, and the database stack's named log "
                    "groups are retained, so the recreate finds them")
 def test_a_parameter_change_is_planned_and_applied(webstack, local_endpoint):
-    code, out, _ = webstack("deploy", "--env", "dev", "--region", "us-east-1",
+    code, out, _ = webstack("deploy", "--env", "dev", "--region", "us-west-2",
                             "--stack-name", "it-update", "--yes", "--param", "CostCenter=CC-1234")
     assert code == 0, out
     try:
-        code, out, _ = webstack("deploy", "--env", "dev", "--region", "us-east-1",
+        code, out, _ = webstack("deploy", "--env", "dev", "--region", "us-west-2",
                                 "--stack-name", "it-update", "--yes", "--param",
                                 "CostCenter=CC-5678")
     finally:
         if code != 0:  # stock moto's half-recreated children break every later describe_stacks
-            cfn = client(local_endpoint, "cloudformation", "us-east-1")
+            cfn = client(local_endpoint, "cloudformation", "us-west-2")
             for summary in cfn.list_stacks()["StackSummaries"]:
                 if (summary["StackName"].startswith("it-update")
                         and summary["StackStatus"] != "DELETE_COMPLETE"):
                     cfn.delete_stack(StackName=summary["StackId"])
     assert code == 0, out
     assert "to modify" in out and "UPDATE_COMPLETE" in out
-    root = stack(local_endpoint, "us-east-1", "it-update")
+    root = stack(local_endpoint, "us-west-2", "it-update")
     assert root is not None
     values = {p["ParameterKey"]: p.get("ParameterValue") for p in root["Parameters"]}
     assert values["CostCenter"] == "CC-5678"
