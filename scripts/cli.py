@@ -288,6 +288,12 @@ def cmd_local(args: argparse.Namespace) -> int:
         return Exit.OK
     if args.action == "fail":
         return _local_fail(endpoint, args)
+    if args.action == "certificate":
+        from scripts.local.certificate import request_certificate
+
+        url = args.endpoint_url or endpoint.ensure_running()
+        print(request_certificate(url, args.region, args.domain))
+        return Exit.OK
     current = endpoint.running()
     if current:
         print(f"local endpoint up: {current.url} (pid {current.pid})")
@@ -442,6 +448,7 @@ def _deploy_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser]
 
 
 def _local_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
+    from scripts.local.certificate import DEFAULT_DOMAIN
     from scripts.local.endpoint import DEFAULT_PORT, PORT_ENV
 
     p = add("local", cmd_local, "the local AWS endpoint (moto) on 127.0.0.1 that --local uses")
@@ -461,6 +468,16 @@ def _local_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser])
     fail.add_argument("--reason", help="the failure reason AWS would give")
     fail.add_argument("--stack", help="only in stacks whose name contains this")
     fail.add_argument("--clear", action="store_true", help="inject no failures any more")
+    cert = actions.add_parser(
+        "certificate", help="request an ACM certificate from the local endpoint and print its "
+        "ARN, for --param CertificateArn=... (staging and prod refuse to deploy without one)")
+    cert.add_argument("--region", default=os.environ.get("AWS_REGION") or "us-east-1",
+                      help="region of the certificate: the region you deploy to "
+                           "(default $AWS_REGION or us-east-1)")
+    cert.add_argument("--domain", default=DEFAULT_DOMAIN,
+                      help=f"domain name on the certificate (default {DEFAULT_DOMAIN})")
+    cert.add_argument("--endpoint-url", help="local endpoint to ask (default: the one "
+                      "'webstack local up' runs, started if needed)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -103,16 +103,29 @@ ROOT_PARAMETERS: Final[dict[str, ParameterSpec]] = {
         forbidden=("postgres", "admin", "root", "rdsadmin"),
     ),
     "AlarmEmail": ParameterSpec(
-        "String", "Optional e-mail address subscribed to the alarm topic; empty for none.",
+        "String", "E-mail address subscribed to the alarm topic; required where the "
+        "environment table says requires_alarm_subscriber (prod), else empty for none.",
         default="", pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$",
         constraint="an e-mail address, or empty",
     ),
     "CertificateArn": ParameterSpec(
-        "String", "Optional ACM certificate ARN; when given the load balancer serves HTTPS.",
+        "String", "ACM certificate ARN; the load balancer serves HTTPS with it. Required where "
+        "the environment table says requires_https (staging, prod); empty only in dev.",
         default="", pattern=r"^$|^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$",
         constraint="an ACM certificate ARN, or empty",
     ),
+    "RdsMonitoringLogGroup": ParameterSpec(
+        "String", "create: this stack owns RDSOSMetrics, enhanced monitoring's log group "
+        "(one per account and region). existing: another stack in this account and region "
+        "already owns it.",
+        default="create", allowed=("create", "existing"),
+    ),
 }
+# Filled by the root from its own AWS::StackName: names that must be unique per stack set.
+ROOT_STACK_NAME: Final = "RootStackName"
+# RDS lowercases instance identifiers (and so the names of their log groups); <name>-db fits
+# the 63 characters of an identifier.
+ROOT_STACK_NAME_PATTERN: Final = r"^[a-z](?!.*--)[a-z0-9-]{0,58}[a-z0-9]$"
 COMMON_PARAMETERS: Final = TAG_KEYS
 
 RemovalPolicy = Literal["Delete", "Retain", "Snapshot"]
@@ -165,6 +178,17 @@ class Stack:
             self.template.add_rule(f"{name}Allowed", rule)
         return Ref(name)
 
+    def root_stack_name(self) -> Ref:
+        """Declare the root stack's name, which the root passes down (``ROOT_STACK_NAME``)."""
+        self.template.add_parameter(Parameter(
+            ROOT_STACK_NAME, Type="String",
+            Description="Name of the root stack; names what must be unique per stack set",
+            AllowedPattern=ROOT_STACK_NAME_PATTERN,
+            ConstraintDescription="lowercase letters, digits and single hyphens, 2 to 60 "
+                                  "characters, starting with a letter (RDS lowercases names)",
+        ))
+        return Ref(ROOT_STACK_NAME)
+
     def input(self, name: str, description: str, type_: str = "String") -> Ref:
         """Declare a parameter the root fills from an earlier child's output of that name."""
         self.template.add_parameter(Parameter(name, Type=type_, Description=description))
@@ -173,15 +197,18 @@ class Stack:
     def output(self, name: str, value: object, description: str) -> None:
         self.template.add_output(Output(name, Value=value, Description=description))
 
-    def log_group(self, title: str, role: str, key: object) -> logs.LogGroup:
+    def log_group(self, title: str, role: str, key: object,
+                  name: object | None = None) -> logs.LogGroup:
         """An encrypted log group kept after the stack (logs are evidence), expiring by the
-        table's retention."""
+        table's retention; ``name`` when a service writes to a group of a fixed name."""
+        extra: dict[str, object] = {} if name is None else {"LogGroupName": name}
         return self.template.add_resource(logs.LogGroup(
             title,
             **removal_policy("Retain"),
             RetentionInDays=self.env("LogRetentionDays"),
             KmsKeyId=key,
             Tags=self.tags(role),
+            **extra,
         ))
 
     def tags(self, role: str | None = None, **extra: object) -> Tags:

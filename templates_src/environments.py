@@ -79,6 +79,10 @@ class Environment:
     multi_az_database: bool
     # The database and the load balancer refuse deletion while this holds.
     deletion_protection: bool
+    # The load balancer serves HTTPS: the root's Rule refuses an empty CertificateArn.
+    requires_https: bool
+    # Alarms reach a person: the root's Rule refuses an empty AlarmEmail.
+    requires_alarm_subscriber: bool
     bucket_transition_days: int
     bucket_noncurrent_expiry_days: int
     alarms: Thresholds
@@ -238,6 +242,8 @@ ENVIRONMENTS: Final[dict[str, Environment]] = validate_table(
             db_performance_insights_retention_days=7,
             multi_az_database=False,
             deletion_protection=False,
+            requires_https=False,
+            requires_alarm_subscriber=False,
             bucket_transition_days=30,
             bucket_noncurrent_expiry_days=7,
             alarms=Thresholds(
@@ -264,6 +270,8 @@ ENVIRONMENTS: Final[dict[str, Environment]] = validate_table(
             db_performance_insights_retention_days=7,
             multi_az_database=False,
             deletion_protection=False,
+            requires_https=True,
+            requires_alarm_subscriber=False,
             bucket_transition_days=30,
             bucket_noncurrent_expiry_days=30,
             alarms=Thresholds(
@@ -290,6 +298,8 @@ ENVIRONMENTS: Final[dict[str, Environment]] = validate_table(
             db_performance_insights_retention_days=731,
             multi_az_database=True,
             deletion_protection=True,
+            requires_https=True,
+            requires_alarm_subscriber=True,
             bucket_transition_days=90,
             bucket_noncurrent_expiry_days=365,
             alarms=Thresholds(
@@ -310,6 +320,12 @@ def is_protected(name: str) -> bool:
     An unknown name is treated as protected."""
     env = ENVIRONMENTS.get(name)
     return env is None or env.deletion_protection
+
+
+def requiring(capability: str) -> tuple[str, ...]:
+    """The environments whose row sets the boolean field ``capability`` (for template Rules,
+    which cannot read a mapping)."""
+    return tuple(name for name, env in ENVIRONMENTS.items() if getattr(env, capability) is True)
 
 
 def _cell(value: object) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from awacs import kms, sts
+from awacs import kms, ssm, ssmmessages, sts
 from awacs import logs as logs_actions
 from awacs import s3 as s3_actions
 from awacs import sns as sns_actions
@@ -10,6 +10,7 @@ from awacs.aws import (
     Allow,
     ArnLike,
     Bool,
+    BoolIfExists,
     Condition,
     ConditionElement,
     Deny,
@@ -39,21 +40,36 @@ KEY_USE = (kms.Encrypt, kms.Decrypt, kms.Action("ReEncrypt*"), kms.Action("Gener
 ALARMS_OF_THIS_ACCOUNT = Sub(
     "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"
 )
-BUCKETS_OF_ANY_NAME = Sub("arn:${AWS::Partition}:s3:::*")
+# Flow logs sign their AssumeRole with the flow log's ARN; any flow log of this account.
+FLOW_LOGS_OF_THIS_ACCOUNT = Sub(
+    "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-flow-log/*"
+)
 ALB_LOG_PREFIX = "alb"
 S3_ACCESS_LOG_PREFIX = "s3-access"
 
 
-def assume_role(service: str) -> Policy:
-    """Trust policy letting one AWS service assume the role."""
-    return Policy(
-        Version=POLICY_VERSION,
-        Statement=[Statement(
-            Effect=Allow,
-            Principal=Principal("Service", [service]),
-            Action=[sts.AssumeRole],
-        )],
+def assume_role(service: str, source_arn: object | None = None, *,
+                on_behalf_of_this_account: bool = True) -> Policy:
+    """Trust policy letting one AWS service assume the role.
+
+    A service acting for a resource carries ``aws:SourceAccount`` (and, where it sets it,
+    ``aws:SourceArn``) so that it cannot be made to assume the role for someone else's
+    resource (the confused deputy). EC2 assumes an instance profile's role without either
+    key: ``on_behalf_of_this_account=False`` says so.
+    """
+    conditions: list[ConditionElement] = []
+    if on_behalf_of_this_account:
+        conditions.append(StringEquals("aws:SourceAccount", AccountId))
+    if source_arn is not None:
+        conditions.append(ArnLike("aws:SourceArn", source_arn))
+    statement = Statement(
+        Effect=Allow,
+        Principal=Principal("Service", [service]),
+        Action=[sts.AssumeRole],
     )
+    if conditions:
+        statement.Condition = Condition(conditions)
+    return Policy(Version=POLICY_VERSION, Statement=[statement])
 
 
 def flow_log_delivery_policy(log_group_arn: object) -> Policy:
@@ -156,6 +172,19 @@ def data_key_policy() -> Policy:
                 Condition=Condition(Bool("kms:GrantIsForAWSResource", "true")),
             ),
             Statement(
+                # The Control Tower pattern: whatever is added above later, no grant is ever
+                # created for anything but an AWS resource, nor by anyone but an AWS service.
+                Sid="DenyGrantsNotForAwsResources",
+                Effect=Deny,
+                Principal=Principal("AWS", "*"),
+                Action=[kms.CreateGrant],
+                Resource=[THIS_KEY],
+                Condition=Condition(BoolIfExists({
+                    "kms:GrantIsForAWSResource": "false",
+                    "aws:PrincipalIsAWSService": "false",
+                })),
+            ),
+            Statement(
                 Sid="LogsEncryptsThisAccountsLogGroups",
                 Effect=Allow,
                 Principal=Principal("Service", [Sub("logs.${AWS::Region}.amazonaws.com")]),
@@ -216,11 +245,14 @@ def data_key_use_through_s3(key_arn: object) -> Statement:
     )
 
 
-def log_bucket_policy(bucket_arn: object, elb_account: object) -> Policy:
+def log_bucket_policy(bucket_arn: object, elb_account: object,
+                      logged_bucket_arn: object) -> Policy:
     """The log bucket: TLS only; the region's ELB account and S3 logging write under a prefix.
 
-    S3 server access logs may come from any bucket of this account, not just the app bucket:
-    naming it would make the policy wait for the bucket, whose logging needs the policy first.
+    S3 server access logs come only from ``logged_bucket_arn`` (the app bucket) of this
+    account. Naming it makes the policy wait for that bucket, as CDK's ``serverAccessLogsBucket``
+    does: S3 delivers access logs hours late and in batches, so nothing is lost in the seconds
+    between the bucket and this policy.
     """
     return Policy(
         Version=POLICY_VERSION,
@@ -241,7 +273,71 @@ def log_bucket_policy(bucket_arn: object, elb_account: object) -> Policy:
                 Principal=Principal("Service", ["logging.s3.amazonaws.com"]),
                 Action=[s3_actions.PutObject],
                 Resource=[Sub(f"${{BucketArn}}/{S3_ACCESS_LOG_PREFIX}/*", BucketArn=bucket_arn)],
-                Condition=Condition(_same_account_source(BUCKETS_OF_ANY_NAME)),
+                Condition=Condition(_same_account_source(logged_bucket_arn)),
             ),
         ],
+    )
+
+
+# Session Manager's channel actions have no resource type (IAM service authorization
+# reference): "*" is the only Resource they take. The agent calls them only to carry the
+# sessions Session Manager opens to its own instance.
+SESSION_CHANNELS = "*"
+
+
+def session_manager_policy() -> Policy:
+    """What the SSM agent needs for Session Manager and nothing else (no Run Command, no
+    parameters, no S3 or KMS of session logging, which this stack does not configure)."""
+    return Policy(
+        Version=POLICY_VERSION,
+        Statement=[
+            Statement(
+                Sid="RegisterThisInstanceWithSsm",
+                Effect=Allow,
+                Action=[ssm.UpdateInstanceInformation],
+                Resource=[Sub(
+                    "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*")],
+            ),
+            Statement(
+                Sid="OpenSessionManagerChannels",
+                Effect=Allow,
+                Action=[ssmmessages.CreateControlChannel, ssmmessages.CreateDataChannel,
+                        ssmmessages.OpenControlChannel, ssmmessages.OpenDataChannel],
+                Resource=[SESSION_CHANNELS],
+            ),
+        ],
+    )
+
+
+PARAMETER_ROOT = "/webstack"
+
+
+def app_parameter_access() -> Policy:
+    """The app reads its own environment's SSM parameters, under ``/webstack/<Environment>``
+    (SecureStrings under the default key included), and no other parameter of the account."""
+    under = ("arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+             f"{PARAMETER_ROOT}/${{Environment}}")
+    return Policy(
+        Version=POLICY_VERSION,
+        Statement=[Statement(
+            Sid="ReadThisEnvironmentsParameters",
+            Effect=Allow,
+            Action=[ssm.GetParameter, ssm.GetParameters, ssm.GetParametersByPath],
+            Resource=[Sub(under), Sub(f"{under}/*")],
+        )],
+    )
+
+
+def log_group_delivery_policy(log_group_arn: object) -> Policy:
+    """Write log streams into one log group (its ARN ends in ``:*``, covering its streams):
+    no CreateLogGroup, so nothing makes an unencrypted group that never expires."""
+    return Policy(
+        Version=POLICY_VERSION,
+        Statement=[Statement(
+            Sid="WriteTheAppLogGroup",
+            Effect=Allow,
+            Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents,
+                    logs_actions.DescribeLogStreams],
+            Resource=[log_group_arn],
+        )],
     )

@@ -107,6 +107,13 @@ def test_enhanced_monitoring_reports_through_its_own_role(each_env):
     role = each_env.props("database", "DatabaseMonitoringRole")
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": ["monitoring.rds.amazonaws.com"]}
+    # Only for this account's own instance: no confused deputy.
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {"aws:SourceArn": {"Fn::Sub": (
+            f"arn:${{AWS::Partition}}:rds:{each_env.region}:${{AWS::AccountId}}"
+            ":db:${RootStackName}-db")}},
+    }
     assert role["ManagedPolicyArns"] == [
         "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"]
 
@@ -121,3 +128,73 @@ def test_the_master_username_is_not_postgres_and_a_rule_refuses_reserved_names(r
     assert "postgres" in assertion["AssertDescription"]
     resolved = resolve(rendered["database"], "prod", "eu-west-1")
     assert resolved["Resources"]["Database"]["Properties"]["MasterUsername"] == "webstack_admin"
+
+
+def test_the_master_user_secret_is_encrypted_under_the_data_key(each_env):
+    props = each_env.props("database", "Database")
+    assert props["ManageMasterUserPassword"] is True
+    assert props["MasterUserSecret"] == {"KmsKeyId": {"Ref": "DataKeyArn"}}
+
+
+def test_the_instance_is_named_after_the_root_stack(each_env, rendered):
+    props = each_env.props("database", "Database")
+    assert props["DBInstanceIdentifier"] == {"Fn::Sub": "${RootStackName}-db"}
+    wiring = rendered["root"]["Resources"]["DatabaseStack"]["Properties"]["Parameters"]
+    assert wiring["RootStackName"] == {"Ref": "AWS::StackName"}
+
+
+@pytest.mark.parametrize(("name", "allowed"), [
+    ("webstack-prod", True), ("it-dev", True), ("a" * 60, True), ("a" * 61, False),
+    ("Webstack-Prod", False), ("web--stack", False), ("webstack-", False), ("1stack", False),
+])
+def test_the_root_stack_name_must_make_a_valid_lowercase_identifier(rendered, name, allowed):
+    import re
+
+    pattern = rendered["database"]["Parameters"]["RootStackName"]["AllowedPattern"]
+    assert bool(re.match(pattern, name)) is allowed
+    if allowed:
+        assert len(f"{name}-db") <= 63
+
+
+@pytest.mark.parametrize("log", ["postgresql", "upgrade"])
+def test_each_exported_log_has_an_owned_encrypted_group_created_first(each_env, log):
+    props = each_env.props("database", "Database")
+    assert log in props["EnableCloudwatchLogsExports"]
+    title = f"Database{log.capitalize()}LogGroup"
+    group = each_env.resource("database", title)
+    assert group["Properties"]["LogGroupName"] == {
+        "Fn::Sub": f"/aws/rds/instance/${{RootStackName}}-db/{log}"}
+    assert group["Properties"]["KmsKeyId"] == {"Ref": "DataKeyArn"}
+    assert group["Properties"]["RetentionInDays"] == str(
+        ENVIRONMENTS[each_env.environment].log_retention_days)
+    assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert title in each_env.resource("database", "Database")["DependsOn"]
+
+
+def test_every_exported_log_has_its_group(each_env):
+    exported = each_env.props("database", "Database")["EnableCloudwatchLogsExports"]
+    names = {json.dumps(r["Properties"]["LogGroupName"])
+             for r in each_env.resources("database", "AWS::Logs::LogGroup").values()}
+    for log in exported:
+        assert json.dumps({"Fn::Sub": f"/aws/rds/instance/${{RootStackName}}-db/{log}"}) in names
+
+
+def test_the_enhanced_monitoring_group_is_owned_unless_another_stack_owns_it(resolved_for):
+    from scripts.build.render import render_dicts
+
+    database = render_dicts()["database"]
+    owned = resolve(database, "prod", "eu-west-1")["Resources"]["DatabaseMonitoringLogGroup"]
+    assert owned["Properties"]["LogGroupName"] == "RDSOSMetrics"
+    assert owned["Properties"]["KmsKeyId"] == {"Ref": "DataKeyArn"}
+    assert owned["Properties"]["RetentionInDays"] == "365"
+    assert owned["DeletionPolicy"] == "Retain"
+    assert ROOT_PARAMETERS["RdsMonitoringLogGroup"].default == "create"
+    # The role (and so the instance, which names it) waits for the group it owns.
+    owned_set = resolve(database, "prod", "eu-west-1")
+    role_tags = owned_set["Resources"]["DatabaseMonitoringRole"]["Properties"]["Tags"]
+    wanted = {"Key": "MonitoringLogGroup", "Value": {"Ref": "DatabaseMonitoringLogGroup"}}
+    assert wanted in role_tags
+    shared = resolve(database, "prod", "eu-west-1", {"RdsMonitoringLogGroup": "existing"})
+    assert "DatabaseMonitoringLogGroup" not in shared["Resources"]
+    shared_tags = shared["Resources"]["DatabaseMonitoringRole"]["Properties"]["Tags"]
+    assert {"Key": "MonitoringLogGroup", "Value": "RDSOSMetrics"} in shared_tags

@@ -187,3 +187,14 @@ def test_a_topology_the_network_cannot_build_fails_on_load(tiers, message):
 def test_a_tier_name_that_cannot_be_a_logical_id_fails():
     with pytest.raises(TopologyError, match="'app-tier'"):
         Tier("app-tier", Egress.NAT)
+
+
+def test_only_this_accounts_flow_logs_may_assume_the_flow_log_role(each_env):
+    role = each_env.props("network", "FlowLogRole")
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": ["vpc-flow-logs.amazonaws.com"]}
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {"aws:SourceArn": {"Fn::Sub": (
+            f"arn:${{AWS::Partition}}:ec2:{each_env.region}:${{AWS::AccountId}}:vpc-flow-log/*")}},
+    }

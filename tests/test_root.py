@@ -14,6 +14,16 @@ PROMISED = {"AppUrl", "LoadBalancerDNS", "VpcId", "PublicSubnetIds", "PrivateSub
             "AutoScalingGroupName", "AlarmTopicArn", "Environment"}
 
 
+def _root_values() -> dict[str, dict[str, str]]:
+    return {name: value.to_dict() for name, value in root.ROOT_VALUES.items()}
+
+
+def test_the_root_passes_its_stack_name_to_the_children_that_declare_it(rendered):
+    assert _root_values() == {"RootStackName": {"Ref": "AWS::StackName"}}
+    takers = [child for child in CHILDREN if "RootStackName" in rendered[child]["Parameters"]]
+    assert takers == ["database"]
+
+
 def test_every_promised_output_exists(rendered):
     assert set(rendered["root"]["Outputs"]) >= PROMISED
 
@@ -32,12 +42,14 @@ def test_each_child_parameter_is_wired_from_the_root_or_an_earlier_output(render
     for child in CHILDREN:
         wired = resources[root.logical_id(child)]["Properties"]["Parameters"]
         assert set(wired) == set(rendered[child]["Parameters"])
-        for value in wired.values():
+        for key, value in wired.items():
             if "Fn::GetAtt" in value:
                 producer, attribute = value["Fn::GetAtt"]
                 name = producer.removesuffix("Stack").lower()
                 assert order.index(name) < order.index(child)
                 assert attribute.removeprefix("Outputs.") in rendered[name]["Outputs"]
+            elif key in root.ROOT_VALUES:
+                assert _root_values()[key] == value
             else:
                 assert value["Ref"] in rendered["root"]["Parameters"]
 

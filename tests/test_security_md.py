@@ -91,3 +91,18 @@ Resources:
 """
     findings = gate.lint(LintTarget("t.yaml", text, ("us-east-1",)))
     assert "I3042" in {finding.rule for finding in findings}
+
+
+def test_every_aws_managed_policy_attached_is_accounted_for():
+    """A managed policy is a grant this repository does not write: each one attached in
+    build/ is named in SECURITY.md's managed-policy row, which says what it allows."""
+    attached = set()
+    for path in sorted(BUILD_DIR.glob("*.yaml")):
+        for resource in yamlio.load(path.read_text(encoding="utf-8"))["Resources"].values():
+            for arn in (resource.get("Properties") or {}).get("ManagedPolicyArns", []):
+                text = arn["Fn::Sub"] if isinstance(arn, dict) else str(arn)
+                attached.add(text.rsplit("/", 1)[-1])
+    row = next(r for r in _rows() if "AWS managed policies" in r[0])
+    assert attached and all(f"`{name}`" in row[1] for name in attached)
+    for name in ("CloudWatchAgentServerPolicy", "AmazonSSMManagedInstanceCore"):
+        assert name not in attached

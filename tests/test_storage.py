@@ -69,7 +69,9 @@ def test_data_key_rotates_and_is_retained(each_env):
 
 def test_data_key_policy_names_no_wildcard_principal(each_env):
     for statement in _key_statements(each_env).values():
-        assert statement["Effect"] == "Allow"
+        assert statement["Resource"] == ["*"]  # a key policy's Resource is the key itself
+        if statement["Effect"] == "Deny":
+            continue  # a Deny for everyone narrows; only an Allow could widen
         principal = statement["Principal"]
         assert principal != "*" and "*" not in json.dumps(principal), statement["Sid"]
         assert statement["Resource"] == ["*"]  # a key policy's Resource is the key itself
@@ -80,12 +82,22 @@ def test_the_account_manages_and_uses_the_key_but_grants_only_for_aws_resources(
     for sid in ("AccountAdministersTheKey", "AccountUsesTheKeyThroughIam",
                 "GrantsOnlyForAwsResources"):
         assert statements[sid]["Principal"] == {"AWS": [ACCOUNT_ROOT]}
-    granting = [sid for sid, s in statements.items() if "kms:CreateGrant" in s["Action"]]
+    granting = [sid for sid, s in statements.items()
+                if "kms:CreateGrant" in s["Action"] and s["Effect"] == "Allow"]
     assert granting == ["GrantsOnlyForAwsResources"]
     assert statements["GrantsOnlyForAwsResources"]["Condition"] == {
         "Bool": {"kms:GrantIsForAWSResource": "true"}}
     every_action = [a for s in statements.values() for a in s["Action"]]
     assert "kms:*" not in every_action
+
+
+def test_no_statement_can_ever_allow_a_grant_not_for_an_aws_resource(each_env):
+    statements = _key_statements(each_env)
+    deny = statements["DenyGrantsNotForAwsResources"]
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == (
+        "Deny", {"AWS": "*"}, ["kms:CreateGrant"])
+    assert deny["Condition"] == {"BoolIfExists": {"kms:GrantIsForAWSResource": "false",
+                                                  "aws:PrincipalIsAWSService": "false"}}
 
 
 def test_logs_may_use_the_key_only_for_this_accounts_log_groups(each_env):
@@ -120,7 +132,8 @@ def test_app_bucket_logs_its_access_to_the_log_bucket(each_env):
     logging = each_env.props("storage", "AppBucket")["LoggingConfiguration"]
     assert logging["DestinationBucketName"] == {"Ref": "LogBucket"}
     assert logging["LogFilePrefix"].startswith(f"{S3_ACCESS_LOG_PREFIX}/")
-    assert each_env.resource("storage", "AppBucket")["DependsOn"] == "LogBucketPolicy"
+    # The log bucket's policy names the app bucket, so it comes after it, never before.
+    assert "DependsOn" not in each_env.resource("storage", "AppBucket")
 
 
 def test_log_bucket_is_private_sse_s3_retained_and_expires_by_the_table(each_env):
@@ -171,11 +184,13 @@ def test_the_elb_account_comes_from_the_region_map_not_a_literal(rendered):
         for region, account in ELB_LOG_DELIVERY_ACCOUNTS.items()}
 
 
-def test_s3_delivers_access_logs_only_for_this_accounts_buckets(each_env):
+def test_s3_delivers_access_logs_only_from_the_app_bucket(each_env):
     statement = _log_statements(each_env)["S3DeliversServerAccessLogs"]
     assert statement["Principal"] == {"Service": ["logging.s3.amazonaws.com"]}
-    assert statement["Condition"]["StringEquals"] == {
-        "aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {"aws:SourceArn": {"Fn::GetAtt": ["AppBucket", "Arn"]}},
+    }
 
 
 def test_a_region_without_its_log_account_fails_naming_it():

@@ -128,13 +128,13 @@ def test_a_default_used_on_create_is_checked_too() -> None:
         check_parameters(template, {}, environment="dev")
 
 
-@pytest.mark.parametrize("name", ["a", "webstack-staging", "A1-b2", "s" * STACK_NAME_BUDGET])
+@pytest.mark.parametrize("name", ["ab", "webstack-staging", "a1-b2", "s" * STACK_NAME_BUDGET])
 def test_good_stack_names(name: str) -> None:
     check_stack_name(name)
 
 
 @pytest.mark.parametrize("name", ["", "-a", "a_b", "a.b", "é", "a--b", "a-", "s" * 61,
-                                  "s" * 129, "a\nb"])
+                                  "s" * 129, "a\nb", "a", "Shop-Dev"])
 def test_bad_stack_names(name: str) -> None:
     with pytest.raises(UsageError, match="--stack-name"):
         check_stack_name(name)

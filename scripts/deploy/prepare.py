@@ -17,7 +17,7 @@ from typing import Any
 
 from scripts import paths
 from scripts.build import yamlio
-from scripts.deploy import changeset, guard, package, plan, preflight, validate
+from scripts.deploy import changeset, guard, log_groups, package, plan, preflight, validate
 from scripts.deploy.aws import Target, aws_errors
 from scripts.deploy.events import Watcher
 from scripts.deploy.options import Options
@@ -95,6 +95,8 @@ def prepare(options: Options, region: str, emit: Emit, waiter: Waiter | None = N
         refuse_unconfirmed(options)
     waiter.check()
     _preflight(options, target, stack, emit)
+    if stack is None:
+        options = log_groups.for_new_stack(options, target, emit)
     waiter.check()
     with aws_errors(f"package templates in {region}"):
         packaged = package.package(target, paths.BUILD_DIR)

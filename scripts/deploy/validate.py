@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from scripts.errors import UsageError
+from templates_src.common import ROOT_STACK_NAME_PATTERN
 
 # -- stack names -----------------------------------------------------------------------------
 
@@ -56,6 +57,14 @@ def check_stack_name(name: str) -> None:
         raise UsageError(f"--stack-name {shown!r} has a double or trailing hyphen, which the "
                          f"database identifier '<name>{DATABASE_SUFFIX}' cannot have; "
                          "remove it")
+    if name != name.lower():
+        raise UsageError(f"--stack-name {shown!r} has capitals; RDS lowercases the database "
+                         f"identifier '<name>{DATABASE_SUFFIX}', which the template names its "
+                         f"log groups after: use {name.lower()!r}")
+    if not re.match(ROOT_STACK_NAME_PATTERN, name):  # the database stack's own pattern
+        raise UsageError(f"--stack-name {shown!r} cannot name the database '<name>"
+                         f"{DATABASE_SUFFIX}': use 2 to {STACK_NAME_BUDGET} lowercase letters, "
+                         "digits and single hyphens, starting with a letter")
 
 
 # -- parameter constraints -------------------------------------------------------------------

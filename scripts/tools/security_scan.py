@@ -8,8 +8,9 @@ touches the network (``--skip-download`` plus the two variables in ``OFFLINE``).
 Targets, one folder each under a temporary directory: ``build`` (the checked-in templates,
 with their parameter defaults) and one per environment, resolved by the same resolver as
 ``webstack show``. Environments are resolved as they are deployed to AWS, with a certificate
-(``SCAN_PARAMETERS``), so the HTTPS listener and its TLS policy are scanned too; the
-certificate-less mode is the ELB.1 exception in SECURITY.md. Every skip must be declared in
+and an alarm subscriber (``SCAN_PARAMETERS``; the root's Rules refuse staging and prod
+without them), so the HTTPS listener and its TLS policy are scanned too; the certificate-less
+mode is dev's, the ELB.1 exception in SECURITY.md. Every skip must be declared in
 the resource's Metadata with its reason (``templates_src.common.scanner_exception``).
 
 Usage: ``python -m scripts.tools.security_scan [--json PATH]``. Exit 0 when no check failed,
@@ -40,10 +41,12 @@ CHECKOV_ENV: Final = "WEBSTACK_CHECKOV"
 OFFLINE: Final = {"BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"}
 BUILD_TARGET: Final = "build"
 SCAN_REGION: Final = "us-east-1"
-# A documentation placeholder: checkov reads the listener, never the certificate.
+# Documentation placeholders, as staging and prod must be deployed (the root's Rules): checkov
+# reads the listener and the subscription, never the certificate or the address.
 SCAN_PARAMETERS: Final = {
     "CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/"
                       "00000000-0000-0000-0000-000000000000",
+    "AlarmEmail": "alarms@example.com",
 }
 TIMEOUT_SECONDS: Final = 600
 

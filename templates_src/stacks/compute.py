@@ -19,12 +19,13 @@ from troposphere import (
     Template,
     autoscaling,
     ec2,
+    iam,
 )
 from troposphere import elasticloadbalancingv2 as elb
 from troposphere.policies import AutoScalingRollingUpdate, UpdatePolicy
 
 from templates_src.common import APP_PORT, HEALTH_PATH, TAG_KEYS, Stack
-from templates_src.policies import ALB_LOG_PREFIX
+from templates_src.policies import ALB_LOG_PREFIX, log_group_delivery_policy
 
 SERVE_HTTPS = "ServeHttps"
 SERVE_PLAIN_HTTP = "ServePlainHttp"
@@ -68,6 +69,7 @@ def build() -> Template:
     )
     app_group = s.input("AppSecurityGroupId", "App instance group", "AWS::EC2::SecurityGroup::Id")
     profile_arn = s.input("InstanceProfileArn", "Instance profile for app instances")
+    role_name = s.input("InstanceRoleName", "Role of the app instances, granted its log group")
     log_bucket = s.input("LogBucketName", "Bucket receiving the load balancer's access logs")
     data_key = s.input("DataKeyArn", "Customer-managed key that encrypts the app log group")
     certificate = s.root_parameter("CertificateArn")
@@ -174,6 +176,13 @@ def build() -> Template:
 
     # The CloudWatch agent's group for the app's logs (its name is an output).
     app_logs = s.log_group("AppLogGroup", "app-logs", data_key)
+    # Granted here, where the group is: the instances write to it and to no other log group.
+    t.add_resource(iam.PolicyType(
+        "AppLogGroupWrite",
+        PolicyName="app-log-group-write",
+        PolicyDocument=log_group_delivery_policy(GetAtt(app_logs, "Arn")),
+        Roles=[role_name],
+    ))
 
     group = t.add_resource(autoscaling.AutoScalingGroup(
         "AutoScalingGroup",

@@ -1,20 +1,24 @@
 """Database: PostgreSQL on RDS in the database subnets, snapshotted on delete or replace.
 
-Storage and Performance Insights are encrypted under the data key; connections must use TLS
-(``rds.force_ssl``); IAM authentication is on; enhanced monitoring reports through its own role.
+Storage, Performance Insights and the master-user secret are encrypted under the data key;
+connections must use TLS (``rds.force_ssl``); IAM authentication is on; enhanced monitoring
+reports through its own role.
+
+The instance is named ``<root stack name>-db`` so that the log groups RDS writes to
+(``/aws/rds/instance/<id>/<log>``) can exist before it, encrypted under the data key with the
+table's retention: left to RDS they would be unencrypted and never expire. Enhanced
+monitoring writes to ``RDSOSMetrics``, one group per account and region whatever the
+instance: the stack owns it unless the root parameter ``RdsMonitoringLogGroup`` says another
+stack in the account already does.
 """
 
 from __future__ import annotations
 
-from troposphere import GetAtt, Ref, Sub, Template, iam, rds
+from troposphere import Equals, GetAtt, If, Ref, Sub, Template, iam, rds
 
 from templates_src.common import Stack, removal_policy, scanner_exception
 from templates_src.policies import assume_role
-from templates_src.versions import (
-    POSTGRES_FAMILY,
-    POSTGRES_LIFECYCLE_SUPPORT,
-    POSTGRES_VERSION,
-)
+from templates_src.versions import POSTGRES, POSTGRES_LIFECYCLE_SUPPORT, PostgresMajor
 
 # Seconds between enhanced-monitoring samples. The same everywhere: the cost is a few log
 # events a minute, and a literal lets every scanner see that monitoring is on.
@@ -22,9 +26,22 @@ MONITORING_INTERVAL_SECONDS = 60
 MONITORING_POLICY = "service-role/AmazonRDSEnhancedMonitoringRole"
 # Every connection must use TLS; PostgreSQL refuses plain-text sessions.
 PARAMETERS = {"rds.force_ssl": "1"}
+# Logs the instance exports to CloudWatch, each into a group this stack owns.
+EXPORTED_LOGS = ("postgresql", "upgrade")
+INSTANCE_ID = "${RootStackName}-db"  # RDS lowercases it: see ROOT_STACK_NAME_PATTERN
+# Enhanced monitoring's group: one per account and region, shared by every instance.
+MONITORING_LOG_GROUP = "RDSOSMetrics"
+OWNS_MONITORING_LOG_GROUP = "OwnsRdsMonitoringLogGroup"
 
 
-def build() -> Template:
+def instance_log_group(log: str, root_stack_name: str = "${RootStackName}") -> str:
+    """The name RDS gives the group of one exported log (``Fn::Sub`` text by default)."""
+    return f"/aws/rds/instance/{root_stack_name}-db/{log}"
+
+
+def build(postgres: PostgresMajor | None = None) -> Template:
+    """The database stack, on ``postgres`` (default: the one choice in versions.py)."""
+    postgres = postgres or POSTGRES
     s = Stack("database", "PostgreSQL instance, its parameter group, subnet group and monitoring")
     t = s.template
     subnet_ids = s.input(
@@ -36,6 +53,9 @@ def build() -> Template:
     )
     data_key = s.input("DataKeyArn", "Customer-managed key for storage and Performance Insights")
     username = s.root_parameter("DatabaseUsername")
+    s.root_stack_name()
+    monitoring_group = s.root_parameter("RdsMonitoringLogGroup")
+    t.add_condition(OWNS_MONITORING_LOG_GROUP, Equals(monitoring_group, "create"))
 
     subnet_group = t.add_resource(rds.DBSubnetGroup(
         "DatabaseSubnetGroup",
@@ -46,25 +66,40 @@ def build() -> Template:
     parameter_group = t.add_resource(rds.DBParameterGroup(
         "DatabaseParameterGroup",
         Description="webstack PostgreSQL: TLS required",
-        Family=POSTGRES_FAMILY,
+        Family=postgres.family,
         Parameters=PARAMETERS,
         Tags=s.tags("db-parameters"),
     ))
+    monitoring_logs = s.log_group("DatabaseMonitoringLogGroup", "db-monitoring-logs", data_key,
+                                  name=MONITORING_LOG_GROUP)
+    monitoring_logs.Condition = OWNS_MONITORING_LOG_GROUP
     monitoring_role = t.add_resource(iam.Role(
         "DatabaseMonitoringRole",
-        AssumeRolePolicyDocument=assume_role("monitoring.rds.amazonaws.com"),
+        AssumeRolePolicyDocument=assume_role("monitoring.rds.amazonaws.com", Sub(
+            f"arn:${{AWS::Partition}}:rds:${{AWS::Region}}:${{AWS::AccountId}}:db:{INSTANCE_ID}")),
         ManagedPolicyArns=[Sub(f"arn:${{AWS::Partition}}:iam::aws:policy/{MONITORING_POLICY}")],
-        Tags=s.tags("db-monitoring-role"),
+        # A reference, not DependsOn (which cannot name a resource that may not exist): where
+        # the stack owns RDSOSMetrics, it exists before the role, so before any monitoring.
+        Tags=s.tags("db-monitoring-role", MonitoringLogGroup=If(
+            OWNS_MONITORING_LOG_GROUP, Ref(monitoring_logs), MONITORING_LOG_GROUP)),
     ))
+    log_groups = [s.log_group(f"Database{log.capitalize()}LogGroup", f"db-{log}-logs", data_key,
+                              name=Sub(instance_log_group(log)))
+                  for log in EXPORTED_LOGS]
     database = t.add_resource(rds.DBInstance(
         "Database",
+        # RDS would create the groups itself, unencrypted and never expiring, were it first.
+        DependsOn=[group.title for group in log_groups],
         **removal_policy("Snapshot"),
         Metadata=scanner_exception(
             "CKV_AWS_157", "Multi-AZ comes from the environment table: on in prod "
             "(tests/test_reliability.py), off in dev and staging to halve their cost",
         ),
+        DBInstanceIdentifier=Sub(INSTANCE_ID),
         Engine="postgres",
-        EngineVersion=POSTGRES_VERSION,
+        EngineVersion=postgres.version,
+        # Lets a change of POSTGRES in versions.py upgrade the instance in place.
+        AllowMajorVersionUpgrade=True,
         EngineLifecycleSupport=POSTGRES_LIFECYCLE_SUPPORT,
         AutoMinorVersionUpgrade=True,
         DBInstanceClass=s.env("DbInstanceClass"),
@@ -79,10 +114,11 @@ def build() -> Template:
         BackupRetentionPeriod=s.env("DbBackupRetentionDays"),
         MasterUsername=username,
         ManageMasterUserPassword=True,
+        MasterUserSecret=rds.MasterUserSecret(KmsKeyId=data_key),
         EnableIAMDatabaseAuthentication=True,
         PubliclyAccessible=False,
         CopyTagsToSnapshot=True,
-        EnableCloudwatchLogsExports=["postgresql", "upgrade"],
+        EnableCloudwatchLogsExports=list(EXPORTED_LOGS),
         EnablePerformanceInsights=True,
         PerformanceInsightsKMSKeyId=data_key,
         PerformanceInsightsRetentionPeriod=s.env("DbPerformanceInsightsRetentionDays"),

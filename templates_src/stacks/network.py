@@ -8,7 +8,11 @@ from typing import assert_never
 from troposphere import GetAtt, If, Join, Ref, Template, ec2, iam
 
 from templates_src.common import Stack, az
-from templates_src.policies import assume_role, flow_log_delivery_policy
+from templates_src.policies import (
+    FLOW_LOGS_OF_THIS_ACCOUNT,
+    assume_role,
+    flow_log_delivery_policy,
+)
 from templates_src.topology import AZ_COUNT, TIERS, Egress, Tier
 
 # The NAT in AZ 0 always exists; the others only where NatPerAz holds.
@@ -154,7 +158,8 @@ def _flow_log(s: Stack, vpc: ec2.VPC, data_key: Ref) -> None:
     flow_log_group = s.log_group("FlowLogGroup", "flow-logs", data_key)
     flow_log_role = t.add_resource(iam.Role(
         "FlowLogRole",
-        AssumeRolePolicyDocument=assume_role("vpc-flow-logs.amazonaws.com"),
+        AssumeRolePolicyDocument=assume_role(
+            "vpc-flow-logs.amazonaws.com", FLOW_LOGS_OF_THIS_ACCOUNT),
         Policies=[iam.Policy(
             PolicyName="deliver-flow-logs",
             PolicyDocument=flow_log_delivery_policy(GetAtt(flow_log_group, "Arn")),

@@ -79,17 +79,8 @@ def build() -> Template:
         Tags=s.tags("log-bucket"),
         **_private(),
     ))
-    log_policy = t.add_resource(s3.BucketPolicy(
-        "LogBucketPolicy",
-        Bucket=Ref(log_bucket),
-        PolicyDocument=log_bucket_policy(
-            GetAtt(log_bucket, "Arn"), s.region_value("ElbLogDeliveryAccount"),
-        ),
-    ))
     bucket = t.add_resource(s3.Bucket(
         "AppBucket",
-        # S3 delivers access logs only where the log bucket's policy already lets it.
-        DependsOn=log_policy.title,
         **removal_policy("Retain"),
         BucketEncryption=s3.BucketEncryption(
             ServerSideEncryptionConfiguration=[s3.ServerSideEncryptionRule(
@@ -123,6 +114,14 @@ def build() -> Template:
         ]),
         Tags=s.tags("app-bucket"),
         **_private(),
+    ))
+    t.add_resource(s3.BucketPolicy(
+        "LogBucketPolicy",
+        Bucket=Ref(log_bucket),
+        PolicyDocument=log_bucket_policy(
+            GetAtt(log_bucket, "Arn"), s.region_value("ElbLogDeliveryAccount"),
+            GetAtt(bucket, "Arn"),
+        ),
     ))
     t.add_resource(s3.BucketPolicy(
         "AppBucketPolicy",

@@ -86,3 +86,29 @@ def test_environments_are_scanned_resolved_with_a_certificate(tmp_path: Path):
     assert "FindInMap" not in resolved and "MultiAZ: 'true'" in resolved
     compute = (tmp_path / "prod" / "compute.yaml").read_text(encoding="utf-8")
     assert "HttpsListener" in compute and "HttpForwardRule" not in compute
+
+
+# What checkov must see passing on what security round two added, in every target: the
+# database's own log groups encrypted and expiring; the scoped roles and the instances' log
+# grant free of write-without-constraint, privilege escalation and exfiltration.
+EXPECTED_PASSING = {
+    ("database.yaml", "DatabasePostgresqlLogGroup"): {"CKV_AWS_158", "CKV_AWS_66"},
+    ("database.yaml", "DatabaseUpgradeLogGroup"): {"CKV_AWS_158", "CKV_AWS_66"},
+    ("database.yaml", "DatabaseMonitoringLogGroup"): {"CKV_AWS_158", "CKV_AWS_66"},
+    ("iam.yaml", "InstanceRole"): {"CKV_AWS_60", "CKV_AWS_63", "CKV_AWS_107", "CKV_AWS_108",
+                                   "CKV_AWS_109", "CKV_AWS_110", "CKV_AWS_111"},
+    ("compute.yaml", "AppLogGroupWrite"): {"CKV_AWS_107", "CKV_AWS_108", "CKV_AWS_109",
+                                           "CKV_AWS_110", "CKV_AWS_111"},
+    ("network.yaml", "FlowLogRole"): {"CKV_AWS_60", "CKV_AWS_111"},
+    ("database.yaml", "DatabaseMonitoringRole"): {"CKV_AWS_60", "CKV_AWS_111"},
+    ("storage.yaml", "DataKey"): {"CKV_AWS_7", "CKV_AWS_33"},
+}
+
+
+def test_checkov_sees_the_round_two_controls_pass_in_every_target(report):
+    for target in TARGETS:
+        passed: dict[tuple[str, str], set[str]] = {}
+        for result in report.targets[target].passed:
+            passed.setdefault((result.file, logical_id(result)), set()).add(result.check_id)
+        for resource, checks in EXPECTED_PASSING.items():
+            assert checks <= passed.get(resource, set()), (target, resource)
