@@ -131,9 +131,6 @@ def test_an_identical_redeploy_says_no_changes_and_creates_no_change_set(deploye
     assert cfn.list_change_sets(StackName="it-dev")["Summaries"] == before
 
 
-@pytest.mark.xfail(strict=True, reason="needs issue 10's in-place updates: stock moto deletes "
-                   "and recreates a nested stack on update, and the database stack's named log "
-                   "groups are retained, so the recreate finds them")
 def test_a_parameter_change_is_planned_and_applied(webstack, local_endpoint):
     code, out, _ = webstack("deploy", "--env", "dev", "--region", "us-west-2",
                             "--stack-name", "it-update", "--yes", "--param", "CostCenter=CC-1234")

@@ -89,16 +89,12 @@ def test_the_rules_lint_clean(gate):
 
 # -- webstack deploy ---------------------------------------------------------------------
 
-NEEDS_ISSUE_9 = pytest.mark.xfail(strict=True, reason="needs issue 9's Rules evaluation")
-
-
 def _stacks(endpoint: str, region: str) -> list[str]:
     cfn = boto3.client("cloudformation", endpoint_url=endpoint, region_name=region,
                        aws_access_key_id="testing", aws_secret_access_key="testing")
     return [s["StackName"] for s in cfn.list_stacks()["StackSummaries"]]
 
 
-@NEEDS_ISSUE_9
 @pytest.mark.parametrize(("environment", "extra", "missing"), [
     ("staging", [], "CertificateArn"),
     ("prod", ["--param", "AlarmEmail=oncall@example.com"], "CertificateArn"),

@@ -273,6 +273,13 @@ def test_storage_from_a_mapping_grown_in_place_keeps_describe_db_instances_answe
     assert [d["AllocatedStorage"] for d in grown] == [30]
 
 
+def test_deleting_a_change_set_that_is_gone_is_change_set_not_found(local_endpoint: str) -> None:
+    with pytest.raises(ClientError) as gone:
+        client(local_endpoint).delete_change_set(ChangeSetName="no-such", StackName="nothing")
+    assert gone.value.response["Error"]["Code"] == "ChangeSetNotFound"
+    assert gone.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
 def test_a_key_made_from_a_template_can_be_described(local_endpoint: str) -> None:
     cfn = client(local_endpoint)
     cfn.create_stack(StackName="key-stack", TemplateBody=json.dumps({"Resources": {"Key": {

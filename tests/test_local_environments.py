@@ -29,9 +29,14 @@ def test_each_environment_deploys_to_each_region(local_endpoint: str, env: str, 
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     name = f"webstack-{env}-{region}" if env != "staging" else \
         f"webstack-{env}-a-long-but-valid-stack-name-{region}"
+    from scripts.local.certificate import request_certificate
+
+    extra = [] if env == "dev" else [  # HTTPS outside dev, a subscriber in prod (root Rules)
+        "--param", f"CertificateArn={request_certificate(local_endpoint, region)}",
+        "--param", "AlarmEmail=oncall@example.com"]
     started = time.perf_counter()
     code = cli.main(["deploy", "--env", env, "--region", region, "--stack-name", name, "--yes",
-                     "--param", "CostCenter=CC-1234", "--endpoint-url", local_endpoint])
+                     "--param", "CostCenter=CC-1234", *extra, "--endpoint-url", local_endpoint])
     TIMES[env, region] = time.perf_counter() - started
     out, err = capsys.readouterr()
     assert code == 0, err or out
@@ -81,7 +86,7 @@ def test_a_parameter_only_update_keeps_the_database(local_endpoint: str,
     assert not [d for d in databases if d["DBInstanceIdentifier"].startswith(name)]
 
 
-def test_a_create_only_change_is_refused_by_the_guard_and_replaces_when_allowed(
+def test_a_create_only_change_is_refused_by_the_guard_and_cannot_replace_a_named_database(
         local_endpoint: str, capsys: pytest.CaptureFixture[str]) -> None:
     name, region = "replaces-db", "us-west-2"
     base = ["deploy", "--env", "dev", "--region", region, "--stack-name", name, "--yes",
@@ -97,7 +102,12 @@ def test_a_create_only_change_is_refused_by_the_guard_and_replaces_when_allowed(
     assert (kept["DBInstanceIdentifier"], kept["MasterUsername"]) == (
         before["DBInstanceIdentifier"], before["MasterUsername"])
 
-    assert cli.main([*rename, "--allow-replacement"]) == 0, capsys.readouterr()
+    # The database is named after the stack (SECURITY.md): CloudFormation cannot replace a
+    # custom-named resource, so even an allowed replacement fails, rolls back and keeps it.
+    assert cli.main([*rename, "--allow-replacement"]) == 1
+    _, err = capsys.readouterr()
+    assert "custom-named resource requires replacing" in err
+    assert "UPDATE_ROLLBACK_COMPLETE" in err
     after = _database(local_endpoint, region, name)
-    assert after["DBInstanceIdentifier"] != before["DBInstanceIdentifier"]
-    assert after["MasterUsername"] == "other_admin"
+    assert (after["DBInstanceIdentifier"], after["MasterUsername"]) == (
+        before["DBInstanceIdentifier"], before["MasterUsername"])

@@ -90,7 +90,6 @@ def test_the_guard_would_refuse_an_upgrade_that_replaced_the_instance():
 # -- against a deployed 13 stack on the local endpoint ------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="needs issue 10's in-place updates")
 def test_planning_the_upgrade_on_a_deployed_13_stack_modifies_the_database_in_place(
         local_endpoint, tmp_path, monkeypatch, capsys):
     import json

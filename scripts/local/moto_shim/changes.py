@@ -16,6 +16,10 @@ nested_change_sets
     moto has no nested change sets, so a database replacement inside a child is invisible. The
     patch creates them (always, as if IncludeNestedStacks were set) for every modified nested
     stack, recursively.
+delete_missing_change_set
+    DeleteChangeSet of a change set that no longer exists (executed, or deleted with its
+    stack's siblings) answers HTTP 500 in moto (an unbound local); CloudFormation answers
+    ChangeSetNotFound (404), which webstack's clean-up expects and ignores.
 """
 
 from __future__ import annotations
@@ -120,7 +124,25 @@ def patches() -> list[Patch]:
                 changes.append(change)
         return changes
 
-    return [(models.ChangeSet, "diff", change_set_diff)]
+    return [(models.ChangeSet, "diff", change_set_diff), *_delete_missing_change_set()]
+
+
+def _delete_missing_change_set() -> list[Patch]:
+    from moto.cloudformation import models
+    from moto.cloudformation.exceptions import CloudFormationError
+
+    class ChangeSetNotFound(CloudFormationError):
+        code = "ChangeSetNotFoundException"  # the model's shape; answered as ChangeSetNotFound
+
+    stock_delete = models.CloudFormationBackend.delete_change_set
+
+    def delete_change_set(self: Any, change_set_name: str) -> None:
+        if change_set_name not in self.change_sets and not any(
+                cs.change_set_name == change_set_name for cs in self.change_sets.values()):
+            raise ChangeSetNotFound(f"ChangeSet [{change_set_name}] does not exist")
+        stock_delete(self, change_set_name)
+
+    return [(models.CloudFormationBackend, "delete_change_set", delete_change_set)]
 
 
 # Probes -------------------------------------------------------------------------------------
@@ -179,7 +201,21 @@ def _probe_nested_change_sets() -> bool:
         return not any(getattr(c, "change_set_id", None) for c in changes)
 
 
+def _probe_delete_missing_change_set() -> bool:
+    from moto import mock_aws
+
+    with mock_aws():
+        try:
+            cloudformation_backend().delete_change_set("no-such-change-set")
+        except UnboundLocalError:
+            return True
+        except Exception as err:
+            return not getattr(err, "code", "").startswith("ChangeSetNotFound")
+        return True
+
+
 PROBES: dict[str, Probe] = {
+    "delete_missing_change_set": _probe_delete_missing_change_set,
     "change_set_parameter_changes": _probe_change_set_parameter_changes,
     "change_set_replacement": _probe_change_set_replacement,
     "nested_change_sets": _probe_nested_change_sets,
