@@ -11,6 +11,7 @@ one worker per core and each lints whole texts (the rules are shared copy-on-wri
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -22,6 +23,7 @@ from typing import Any
 import yaml
 
 from scripts.build import yamlio
+from scripts.build.variants import Merged, Variant, merge
 from scripts.errors import SourceError, UsageError
 from scripts.paths import LINT_CONFIG, REPO_ROOT
 
@@ -47,12 +49,17 @@ class Finding:
 
 @dataclass(frozen=True)
 class LintTarget:
-    """A template text to lint, a label for reports, and the regions it is meant for."""
+    """A template text to lint, a label for reports, and the regions it is meant for.
+
+    A ``merged`` target is a written template with its environments' own resources appended
+    (scripts/build/variants.py); its findings are mapped back to where they came from.
+    """
 
     label: str
     text: str
     regions: tuple[str, ...]
     resolved: bool = False
+    merged: Merged | None = None
 
 
 def load_lint_config(path: Path = LINT_CONFIG) -> dict[str, Any]:
@@ -101,23 +108,30 @@ class Gate:
         if template is not None and not errors:
             config = ConfigMixIn([], **{**self._config, "regions": list(target.regions)})
             matches = list(run_template_by_data(template, config, self._rules))
-        return [
-            Finding(
-                template=target.label,
-                # A resolved text exists only in memory: point at the node, not a line.
-                location=(
-                    "/".join(str(part) for part in match.path)
-                    if target.resolved and getattr(match, "path", None)
-                    else str(match.linenumber)
-                ),
-                rule=match.rule.id,
-                message=match.message,
-                span=(match.linenumber, match.columnnumber, match.linenumberend,
-                      match.columnnumberend),
-                path=tuple(str(part) for part in getattr(match, "path", None) or ()),
-            )
-            for match in matches
-        ]
+        if target.merged is not None:
+            matches = [m for m in matches if not _merge_artifact(target.merged, m)]
+        return [self._finding(target, match) for match in matches]
+
+    @staticmethod
+    def _finding(target: LintTarget, match: Any) -> Finding:
+        path = [str(part) for part in getattr(match, "path", None) or ()]
+        label, location = target.label, str(match.linenumber)
+        span = (match.linenumber, match.columnnumber, match.linenumberend,
+                match.columnnumberend)
+        resolved = target.resolved
+        if target.merged is not None:
+            placed, location = target.merged.place(path, match.linenumber)
+            resolved, label = placed is not None, placed or label
+            if resolved:  # an appended resource: the original logical id, no line of its own
+                path = location.split("/")
+            else:
+                _, end = target.merged.place([], match.linenumberend)
+                span = (int(location), span[1], int(end), span[3])
+        elif resolved and path:
+            # A resolved text exists only in memory: point at the node, not a line.
+            location = "/".join(path)
+        return Finding(template=label, location=location, rule=match.rule.id,
+                       message=match.message, span=span, path=tuple(path))
 
     def lint_all(self, targets: Iterable[LintTarget], jobs: int | None = None) -> list[Finding]:
         """Every target's findings, sorted; the same whichever worker linted which text."""
@@ -143,6 +157,17 @@ class Gate:
         finally:
             _FORKED.clear()
         return [finding for chunk in chunks for finding in chunk]
+
+
+_NAMES = re.compile(r"'([A-Za-z0-9]+)'")
+
+
+def _merge_artifact(merged: Merged, match: Any) -> bool:
+    """An E3019 conflict between resources that never share one deployable template."""
+    if match.rule.id != "E3019" or "across the resources" not in match.message:
+        return False
+    names = _NAMES.findall(match.message.rsplit("across the resources", 1)[1])
+    return bool(names) and not merged.coexist(names)
 
 
 # What a forked worker lints: set just before the fork, so the workers inherit it.
@@ -186,20 +211,20 @@ def lint_jobs(count: int) -> int:
     return max(1, min(wanted, count))
 
 
-def resolved_targets(
+def variants_of(
     templates: Mapping[str, Mapping[str, Any]],
     environments: Iterable[str],
     regions: tuple[str, ...],
-) -> tuple[list[LintTarget], list[Finding]]:
+) -> tuple[dict[str, list[Variant]], list[Finding]]:
     """Each environment's resolved templates, where resolving shows cfn-lint something new.
 
     A template with no Mappings and no Conditions resolves to nothing but its parameters'
-    values, which cfn-lint already checks as written: it is not linted again. A template
-    looks at its region only through ``AWS::Region`` unless it reads a region-keyed map, so
-    only those are resolved per region; the rest keep ``AWS::Region`` and are linted once per
-    environment for every region, as cfn-lint evaluates region references itself.
-    ``templates`` maps a label (``build/compute.yaml``) to the parsed template; they are
-    resolved as ``webstack show`` resolves them (``resolve_set``).
+    values, which cfn-lint already checks as written: it is not resolved. A template looks
+    at its region only through ``AWS::Region`` unless it reads a region-keyed map, so only
+    those are resolved per region; the rest keep ``AWS::Region`` and stand for every region,
+    as cfn-lint evaluates region references itself. Identical results are kept once, with
+    every region that produced them. ``templates`` maps a label (``build/compute.yaml``) to
+    the parsed template; they are resolved as ``webstack show`` resolves them.
     """
     from scripts.build.resolve import reads_region_map
 
@@ -207,45 +232,86 @@ def resolved_targets(
             if "Environment" in body.get("Parameters", {})  # not ours: nothing to resolve
             and (body.get("Mappings") or body.get("Conditions"))}
     per_region = {label for label, body in ours.items() if reads_region_map(body)}
-    seen: dict[tuple[str, str], list[str]] = {}  # (label, text) -> regions
-    order: list[tuple[str, str, str]] = []  # (label, text, environment)
+    seen: dict[tuple[str, str], tuple[str, dict[str, Any], list[str]]] = {}
     problems: list[Finding] = []
     for environment in environments:
         for region in (None, *regions):
             wanted = {label: body for label, body in ours.items()
                       if (label in per_region) == (region is not None)}
-            for label, text in _resolved_texts(wanted, environment, region, problems).items():
-                key = (label, text)
-                if key not in seen:
-                    seen[key] = []
-                    order.append((label, text, environment))
-                seen[key].extend([region] if region else regions)
+            for label, body in _resolved(wanted, environment, region, problems).items():
+                key = (label, yamlio.dump(body))
+                seen.setdefault(key, (environment, body, []))[2].extend(
+                    [region] if region else regions)
+    found: dict[str, list[Variant]] = {}
+    for (label, _), (environment, body, where) in seen.items():
+        found.setdefault(label, []).append(Variant(environment, tuple(where), body))
+    return found, problems
+
+
+def resolved_targets(
+    templates: Mapping[str, Mapping[str, Any]],
+    environments: Iterable[str],
+    regions: tuple[str, ...],
+) -> tuple[list[LintTarget], list[Finding]]:
+    """Every resolved variant as a text of its own (see ``variants_of``)."""
+    found, problems = variants_of(templates, environments, regions)
     targets = [
-        LintTarget(
-            f"{label} [{environment}, resolved for {', '.join(seen[(label, text)])}]",
-            text,
-            tuple(seen[(label, text)]),
-            resolved=True,
-        )
-        for label, text, environment in order
+        LintTarget(f"{label} [{v.environment}, resolved for {', '.join(v.regions)}]",
+                   yamlio.dump(dict(v.body)), v.regions, resolved=True)
+        for label, variants in found.items() for v in variants
     ]
     return targets, problems
 
 
-def _resolved_texts(templates: Mapping[str, Mapping[str, Any]], environment: str,
-                    region: str | None, problems: list[Finding]) -> dict[str, str]:
-    """label -> resolved text; a template that cannot be resolved becomes a finding."""
+def merged_targets(
+    texts: Mapping[str, str],
+    environments: Iterable[str],
+    regions: tuple[str, ...],
+) -> tuple[list[LintTarget], list[Finding]]:
+    """What the gate lints: each text once, with its environments' own resources appended
+    (scripts/build/variants.py); a text not in webstack's layout keeps separate variants."""
+    parsed: dict[str, dict[str, Any]] = {}
+    for label, text in texts.items():
+        try:
+            parsed[label] = yamlio.load(text)
+        except (ValueError, yaml.YAMLError):
+            continue  # cfn-lint reports the parse error on the text itself
+    found, problems = variants_of(parsed, environments, regions)
+    targets: list[LintTarget] = []
+    for label, text in texts.items():
+        groups: dict[tuple[str, ...], list[Variant]] = {}
+        for variant in found.get(label, []):
+            groups.setdefault(variant.regions, []).append(variant)
+        # A template resolved per region is linted once per region, with that region's
+        # variants only: together the texts still lint the written part in every region.
+        merged = {where: merge(text, parsed[label], variants, label)
+                  for where, variants in groups.items()}
+        if not groups:
+            targets.append(LintTarget(label, text, regions))
+        elif all(m is not None for m in merged.values()):
+            targets += [LintTarget(label, m.text, where, merged=m)
+                        for where, m in merged.items() if m is not None]
+        else:
+            targets.append(LintTarget(label, text, regions))
+            targets += [LintTarget(f"{label} [{v.environment}, resolved for "
+                                   f"{', '.join(v.regions)}]", yamlio.dump(dict(v.body)),
+                                   v.regions, resolved=True) for v in found[label]]
+    return targets, problems
+
+
+def _resolved(templates: Mapping[str, Mapping[str, Any]], environment: str,
+              region: str | None, problems: list[Finding]) -> dict[str, dict[str, Any]]:
+    """label -> resolved template; a template that cannot be resolved becomes a finding."""
     from scripts.build.resolve import ResolveError, resolve_set
 
     if not templates:
         return {}
     try:
-        resolved = resolve_set(templates, environment, region)
+        return resolve_set(templates, environment, region)
     except ResolveError as err:
         where = f"{environment}/{region or 'any region'}"
         problems.append(Finding(err.source, where, "resolve", str(err)))
         return {}
-    return {label: yamlio.dump(body) for label, body in resolved.items()}
 
 
 def gate_set(texts: Mapping[str, str], gate: Gate | None = None) -> list[Finding]:
@@ -257,31 +323,20 @@ def gate_set(texts: Mapping[str, str], gate: Gate | None = None) -> list[Finding
         # Resolving needs no cfn-lint, so a forked child resolves while this process imports
         # cfn-lint and builds the rules, the gate's largest fixed cost.
         regions = tuple(load_lint_config().get("regions") or ())
-        ahead = _Ahead(_resolve_texts, dict(texts), environments, regions) \
+        ahead = _Ahead(merged_targets, dict(texts), environments, regions) \
             if lint_jobs(2) > 1 and _can_fork() else None
         try:
             gate = Gate()
         finally:
             delivered = ahead.result() if ahead else None  # and the child is reaped
         if delivered is not None and regions == gate.regions:
-            resolved, problems = delivered
+            targets, problems = delivered
         else:
-            resolved, problems = _resolve_texts(texts, environments, gate.regions)
+            targets, problems = merged_targets(texts, environments, gate.regions)
     else:
-        resolved, problems = _resolve_texts(texts, environments, gate.regions)
-    targets = [LintTarget(label, text, gate.regions) for label, text in texts.items()]
-    return sorted([*problems, *gate.lint_all([*targets, *resolved])])
-
-
-def _resolve_texts(texts: Mapping[str, str], environments: list[str], regions: tuple[str, ...]
-                   ) -> tuple[list[LintTarget], list[Finding]]:
-    parsed: dict[str, dict[str, Any]] = {}
-    for label, text in texts.items():
-        try:
-            parsed[label] = yamlio.load(text)
-        except (ValueError, yaml.YAMLError):
-            continue  # cfn-lint reports the parse error on the text itself
-    return resolved_targets(parsed, environments, regions)
+        targets, problems = merged_targets(texts, environments, gate.regions)
+    # The written part of a per-region template is linted in each region's text: once.
+    return sorted({*problems, *gate.lint_all(targets)})
 
 
 class _Ahead:

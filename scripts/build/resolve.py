@@ -117,7 +117,7 @@ def _file_name(name: str) -> str:
     return name if name.endswith(".yaml") else f"{name}.yaml"
 
 
-def _partition(region: str) -> tuple[str, str]:
+def partition_of(region: str) -> tuple[str, str]:
     """``(AWS::Partition, AWS::URLSuffix)`` for a region."""
     if region.startswith("cn-"):
         return "aws-cn", "amazonaws.com.cn"
@@ -189,7 +189,7 @@ class _Resolver:
             )
         self.values: dict[str, Any] = {}
         if region is not None:
-            partition, suffix = _partition(region)
+            partition, suffix = partition_of(region)
             self.values.update({
                 "AWS::Region": region, "AWS::Partition": partition, "AWS::URLSuffix": suffix,
             })

@@ -28,19 +28,23 @@ def simulated_cloud() -> Any:
 
 
 def gate_workload() -> str:
-    """How many texts one cold build lints: build/ as written, and each resolved variant."""
-    from scripts.build.gate import load_lint_config, resolved_targets
+    """What one cold build lints: build/ as written, with each environment's own resources."""
+    from scripts.build.gate import load_lint_config, merged_targets, resolved_targets
     from templates_src.environments import ENVIRONMENTS
 
-    written = {p.name: yamlio.load(p.read_text(encoding="utf-8"))
-               for p in sorted(BUILD_DIR.glob("*.yaml"))}
+    texts = {f"build/{p.name}": p.read_text(encoding="utf-8")
+             for p in sorted(BUILD_DIR.glob("*.yaml"))}
+    written = {label: yamlio.load(text) for label, text in texts.items()}
     regions = tuple(load_lint_config().get("regions") or ())
-    resolved, _ = resolved_targets(written, list(ENVIRONMENTS), regions)
+    variants, _ = resolved_targets(written, list(ENVIRONMENTS), regions)
+    merged, _ = merged_targets(texts, list(ENVIRONMENTS), regions)
     resources = sum(len(body.get("Resources") or {}) for body in written.values())
-    return (f"a cold build lints {len(written) + len(resolved)} texts: the {len(written)} "
-            f"templates of build/ ({resources} resources) as written, and {len(resolved)} "
-            f"resolved (environment x region, identical texts once); cfn-lint lints the "
-            f"{len(written)}")
+    appended = sum(len(t.merged.origins) for t in merged if t.merged is not None)
+    return (f"a cold build lints {len(merged)} texts: the {len(written)} templates of build/ "
+            f"({resources} resources), per region where a template reads a region map, with "
+            f"{appended} resources appended that the {len(variants)} resolved variants "
+            f"(environment x region) change beyond the environment's name; cfn-lint alone "
+            f"lints the {len(written)}")
 
 
 # -- scale templates ---------------------------------------------------------------------
