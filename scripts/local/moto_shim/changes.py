@@ -28,7 +28,12 @@ import json
 from typing import Any, Final
 
 from scripts.build import schemas
-from scripts.local.moto_shim.support import PROBE_BUCKET, PROBE_REGION, Patch, Probe, backend
+from scripts.local.moto_shim.support import (
+    Patch,
+    Probe,
+    nested_parent,
+    put_probe_child,
+)
 from scripts.local.moto_shim.support import cloudformation as cloudformation_backend
 from scripts.local.moto_shim.updates import SOURCE_ATTRIBUTE, STACK_TYPE, changed_properties
 
@@ -147,9 +152,6 @@ def _delete_missing_change_set() -> list[Patch]:
 
 # Probes -------------------------------------------------------------------------------------
 
-_TOPIC = {"Parameters": {"Name": {"Type": "String"}},
-          "Resources": {"Topic": {"Type": "AWS::SNS::Topic",
-                                  "Properties": {"DisplayName": {"Ref": "Name"}}}}}
 
 
 def _probe_change_set_parameter_changes() -> bool:
@@ -157,9 +159,9 @@ def _probe_change_set_parameter_changes() -> bool:
 
     with mock_aws():
         cfn = cloudformation_backend()
-        cfn.create_stack("probe", json.dumps(_TOPIC), parameters={"Name": "old"})
+        cfn.create_stack("probe", json.dumps(PROBE_CHILD), parameters={"Name": "old"})
         change_set_id, _ = cfn.create_change_set(
-            "probe", "probe-update", json.dumps(_TOPIC), parameters={"Name": "new"},
+            "probe", "probe-update", json.dumps(PROBE_CHILD), parameters={"Name": "new"},
             description="", change_set_type="UPDATE")
         changes = cfn.describe_change_set(change_set_id).changes
         return not any(change.logical_resource_id == "Topic" for change in changes)
@@ -184,18 +186,11 @@ def _probe_change_set_replacement() -> bool:
 def _probe_nested_change_sets() -> bool:
     from moto import mock_aws
 
-    def parent(value: str) -> str:
-        return json.dumps({"Resources": {"Child": {"Type": STACK_TYPE, "Properties": {
-            "TemplateURL": f"http://localhost:5000/{PROBE_BUCKET}/child.json",
-            "Parameters": {"Name": value}}}}})
-
     with mock_aws():
-        s3 = backend("s3")
-        s3.create_bucket(PROBE_BUCKET, PROBE_REGION)
-        s3.put_object(PROBE_BUCKET, "child.json", json.dumps(_TOPIC).encode())
+        put_probe_child()
         cfn = cloudformation_backend()
-        cfn.create_stack("probe", parent("a"), parameters={})
-        change_set_id, _ = cfn.create_change_set("probe", "u", parent("b"), parameters={},
+        cfn.create_stack("probe", nested_parent("a"), parameters={})
+        change_set_id, _ = cfn.create_change_set("probe", "u", nested_parent("b"), parameters={},
                                                  description="", change_set_type="UPDATE")
         changes = cfn.describe_change_set(change_set_id).changes
         return not any(getattr(c, "change_set_id", None) for c in changes)

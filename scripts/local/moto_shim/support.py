@@ -62,3 +62,24 @@ def output_value(stack: Any) -> Any:
 
 def template(resources: dict[str, Any], **sections: Any) -> str:
     return json.dumps({"Resources": resources, **sections})
+
+
+# A child stack whose topic's name is its one parameter, for probes of nested updates.
+PROBE_CHILD = {"Parameters": {"Name": {"Type": "String"}},
+               "Resources": {"Topic": {"Type": "AWS::SNS::Topic",
+                                       "Properties": {"DisplayName": {"Ref": "Name"}}}}}
+
+
+def nested_parent(value: str) -> str:
+    """A parent nesting PROBE_CHILD (put by ``put_probe_child``) with Name=``value``."""
+    return json.dumps({"Resources": {"Child": {
+        "Type": "AWS::CloudFormation::Stack", "Properties": {
+            "TemplateURL": f"http://localhost:5000/{PROBE_BUCKET}/child.json",
+            "Parameters": {"Name": value}}}}})
+
+
+def put_probe_child() -> None:
+    """PROBE_CHILD in the probe bucket, where ``nested_parent``'s TemplateURL reads it."""
+    s3 = backend("s3")
+    s3.create_bucket(PROBE_BUCKET, PROBE_REGION)
+    s3.put_object(PROBE_BUCKET, "child.json", json.dumps(PROBE_CHILD).encode())

@@ -203,24 +203,14 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
 def _probe_nested_stack_replaced_on_update() -> bool:
     from moto import mock_aws
 
-    from scripts.local.moto_shim.support import PROBE_BUCKET, PROBE_REGION, backend
-
-    child = {"Parameters": {"Name": {"Type": "String"}}, "Resources": {"Topic": {
-        "Type": "AWS::SNS::Topic", "Properties": {"DisplayName": {"Ref": "Name"}}}}}
-
-    def parent(value: str) -> str:
-        return json.dumps({"Resources": {"Child": {"Type": STACK_TYPE, "Properties": {
-            "TemplateURL": f"http://localhost:5000/{PROBE_BUCKET}/child.json",
-            "Parameters": {"Name": value}}}}})
+    from scripts.local.moto_shim.support import nested_parent, put_probe_child
 
     with mock_aws():
-        s3 = backend("s3")
-        s3.create_bucket(PROBE_BUCKET, PROBE_REGION)
-        s3.put_object(PROBE_BUCKET, "child.json", json.dumps(child).encode())
+        put_probe_child()
         cfn = cloudformation()
-        cfn.create_stack("probe", parent("a"), parameters={})
+        cfn.create_stack("probe", nested_parent("a"), parameters={})
         before = {s.stack_id for s in cfn.stacks.values() if s.name != "probe"}
-        cfn.update_stack("probe", parent("b"), role_arn=None, parameters=[], tags=None)
+        cfn.update_stack("probe", nested_parent("b"), role_arn=None, parameters=[], tags=None)
         after = {s.stack_id for s in cfn.stacks.values() if s.name != "probe"}
         return before != after
 
