@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from scripts.build import schemas
 from scripts.local.moto_shim.support import (
+    PROBE_CHILD,
     Patch,
     Probe,
     nested_parent,
