@@ -49,6 +49,11 @@ MUTATIONS = {
         "EngineVersion: '13.23'", "EngineVersion: '13.7'")),
     "prod retention": ("network.yaml", lambda t: _in_column(
         t, "prod", "LogRetentionDays: '365'", "LogRetentionDays: '366'")),
+    # Region-keyed values: one region's column of a per-region template's RegionMap.
+    "us-west-2 ami": ("compute.yaml", lambda t: t.replace(
+        "Ami: ami-0d53cc9bd365ad65b", "Ami: not-an-ami")),
+    "us-west-2 log delivery account": ("storage.yaml", lambda t: t.replace(
+        "ElbLogDeliveryAccount: '797873946194'", "ElbLogDeliveryAccount: 'x'")),
 }
 
 
@@ -69,6 +74,14 @@ def test_a_finding_in_one_column_names_that_environment_and_the_original_resourc
                             for f in findings)
     assert all(f.location.startswith("Resources/LaunchTemplate/") for f in findings)
     assert "Variant" not in " ".join(str(f) for f in findings)
+
+
+@pytest.mark.parametrize("mutation", ["us-west-2 ami", "us-west-2 log delivery account"])
+def test_a_bad_value_in_one_regions_column_names_that_region_only(gate, mutation):
+    name, mutate = MUTATIONS[mutation]
+    findings = gate_set({f"copy/{name}": mutate(_build(name))}, gate)
+    assert findings
+    assert {f.template.split("resolved for ")[1] for f in findings} == {"us-west-2]"}
 
 
 def test_a_finding_in_the_written_part_keeps_the_build_files_line(gate):

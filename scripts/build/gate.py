@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from scripts.build import yamlio
+from scripts.build import indexed_rules, yamlio
 from scripts.build.variants import Merged, Variant, merge
 from scripts.errors import SourceError, UsageError
 from scripts.paths import LINT_CONFIG, REPO_ROOT
@@ -86,6 +86,7 @@ class Gate:
         self.regions: tuple[str, ...] = tuple(self._config.get("regions") or ())
         runner = Runner(ConfigMixIn([], **self._config))
         self._rules = runner.rules
+        indexed_rules.install(self._rules)
 
     @property
     def rules(self) -> Any:
@@ -215,6 +216,8 @@ def variants_of(
     templates: Mapping[str, Mapping[str, Any]],
     environments: Iterable[str],
     regions: tuple[str, ...],
+    *,
+    maps_only: bool = False,
 ) -> tuple[dict[str, list[Variant]], list[Finding]]:
     """Each environment's resolved templates, where resolving shows cfn-lint something new.
 
@@ -222,7 +225,10 @@ def variants_of(
     values, which cfn-lint already checks as written: it is not resolved. A template looks
     at its region only through ``AWS::Region`` unless it reads a region-keyed map, so only
     those are resolved per region; the rest keep ``AWS::Region`` and stand for every region,
-    as cfn-lint evaluates region references itself. Identical results are kept once, with
+    as cfn-lint evaluates region references itself. With ``maps_only`` a per-region template
+    is resolved per region only where it reads a region-keyed map, keeping ``AWS::Region``
+    elsewhere (``resolve``'s ``map_region``): its variants differ by region only in those
+    values, and the rest is the same in every region. Identical results are kept once, with
     every region that produced them. ``templates`` maps a label (``build/compute.yaml``) to
     the parsed template; they are resolved as ``webstack show`` resolves them.
     """
@@ -238,7 +244,8 @@ def variants_of(
         for region in (None, *regions):
             wanted = {label: body for label, body in ours.items()
                       if (label in per_region) == (region is not None)}
-            for label, body in _resolved(wanted, environment, region, problems).items():
+            for label, body in _resolved(wanted, environment, region, problems,
+                                         maps_only).items():
                 key = (label, yamlio.dump(body))
                 seen.setdefault(key, (environment, body, []))[2].extend(
                     [region] if region else regions)
@@ -276,21 +283,17 @@ def merged_targets(
             parsed[label] = yamlio.load(text)
         except (ValueError, yaml.YAMLError):
             continue  # cfn-lint reports the parse error on the text itself
-    found, problems = variants_of(parsed, environments, regions)
+    found, problems = variants_of(parsed, environments, regions, maps_only=True)
     targets: list[LintTarget] = []
     for label, text in texts.items():
-        groups: dict[tuple[str, ...], list[Variant]] = {}
-        for variant in found.get(label, []):
-            groups.setdefault(variant.regions, []).append(variant)
-        # A template resolved per region is linted once per region, with that region's
-        # variants only: together the texts still lint the written part in every region.
-        merged = {where: merge(text, parsed[label], variants, label)
-                  for where, variants in groups.items()}
-        if not groups:
+        variants = found.get(label, [])
+        # Every region's variants go into one text linted for every region: a per-region
+        # variant differs from the others only in its region-keyed values (``maps_only``).
+        merged = merge(text, parsed[label], variants, label) if variants else None
+        if not variants:
             targets.append(LintTarget(label, text, regions))
-        elif all(m is not None for m in merged.values()):
-            targets += [LintTarget(label, m.text, where, merged=m)
-                        for where, m in merged.items() if m is not None]
+        elif merged is not None:
+            targets.append(LintTarget(label, merged.text, regions, merged=merged))
         else:
             targets.append(LintTarget(label, text, regions))
             targets += [LintTarget(f"{label} [{v.environment}, resolved for "
@@ -300,13 +303,16 @@ def merged_targets(
 
 
 def _resolved(templates: Mapping[str, Mapping[str, Any]], environment: str,
-              region: str | None, problems: list[Finding]) -> dict[str, dict[str, Any]]:
+              region: str | None, problems: list[Finding],
+              maps_only: bool = False) -> dict[str, dict[str, Any]]:
     """label -> resolved template; a template that cannot be resolved becomes a finding."""
     from scripts.build.resolve import ResolveError, resolve_set
 
     if not templates:
         return {}
     try:
+        if maps_only and region is not None:
+            return resolve_set(templates, environment, None, map_region=region)
         return resolve_set(templates, environment, region)
     except ResolveError as err:
         where = f"{environment}/{region or 'any region'}"
@@ -335,7 +341,6 @@ def gate_set(texts: Mapping[str, str], gate: Gate | None = None) -> list[Finding
             targets, problems = merged_targets(texts, environments, gate.regions)
     else:
         targets, problems = merged_targets(texts, environments, gate.regions)
-    # The written part of a per-region template is linted in each region's text: once.
     return sorted({*problems, *gate.lint_all(targets)})
 
 

@@ -20,6 +20,7 @@ __all__ = ["ResolveError", "resolve", "resolve_set"]
 _SUB_VARIABLE: Final = re.compile(r"\$\{([^}]*)\}")
 # Sections whose intrinsics CloudFormation evaluates for the stack being created.
 _RESOLVED_SECTIONS: Final = ("Resources", "Outputs", "Rules")
+_REGION_REF: Final = {"Ref": "AWS::Region"}
 _LIST_TYPES: Final = ("CommaDelimitedList", "List<")
 # Their value is an SSM parameter *name*; CloudFormation reads the value at deploy time.
 _SSM_TYPE_PREFIX: Final = "AWS::SSM::Parameter::"
@@ -56,6 +57,7 @@ def resolve(
     parameters: Mapping[str, str] | None = None,
     *,
     source: str = "template",
+    map_region: str | None = None,
 ) -> dict[str, Any]:
     """A new template with parameters, mappings and conditions evaluated where they are known.
 
@@ -63,9 +65,13 @@ def resolve(
     (and so do the conditions and resources that depend on it). ``source`` names the template
     in error messages, e.g. ``"compute.yaml"``. ``region=None`` leaves ``AWS::Region`` (and
     the partition) as written, for templates whose region shows only through that reference.
+    ``map_region`` (with ``region=None``) looks up region-keyed maps
+    (``Fn::FindInMap [M, !Ref AWS::Region, K]``) for that region and fills in its partition,
+    but leaves every other ``AWS::Region`` as written: the region's values, with nothing else
+    fixed to the region.
     """
     return _Resolver(copy.deepcopy(dict(template)), environment, region, parameters or {},
-                     source).run()
+                     source, map_region=map_region).run()
 
 
 def reads_region_map(template: Mapping[str, Any]) -> bool:
@@ -84,6 +90,8 @@ def resolve_set(
     environment: str,
     region: str | None,
     parameters: Mapping[str, str] | None = None,
+    *,
+    map_region: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``resolve`` every template of a nested set, keyed and ordered as given.
 
@@ -94,7 +102,8 @@ def resolve_set(
     resolved set stays consistent for cfn-lint's nested-stack checks (E3043).
     """
     out = {
-        name: resolve(template, environment, region, parameters, source=_file_name(name))
+        name: resolve(template, environment, region, parameters, source=_file_name(name),
+                      map_region=map_region)
         for name, template in templates.items()
     }
     by_file = {_file_name(name).rsplit("/", 1)[-1]: body for name, body in out.items()}
@@ -174,9 +183,11 @@ class _Resolver:
     """One resolution: the known values, the condition results, the template being built."""
 
     def __init__(self, template: dict[str, Any], environment: str, region: str | None,
-                 parameters: Mapping[str, str], source: str) -> None:
+                 parameters: Mapping[str, str], source: str, *,
+                 map_region: str | None = None) -> None:
         self.template = template
         self.source = source
+        self.map_region = map_region
         self.mappings: dict[str, Any] = template.get("Mappings") or {}
         self.conditions: dict[str, Any] = template.get("Conditions") or {}
         self.results: dict[str, bool | None] = {}
@@ -193,6 +204,9 @@ class _Resolver:
             self.values.update({
                 "AWS::Region": region, "AWS::Partition": partition, "AWS::URLSuffix": suffix,
             })
+        elif map_region is not None:  # the partition, which regions of one partition share
+            partition, suffix = partition_of(map_region)
+            self.values.update({"AWS::Partition": partition, "AWS::URLSuffix": suffix})
         if "Environment" not in (template.get("Resources") or {}):
             self.values["Environment"] = environment
         for name, spec in (template.get("Parameters") or {}).items():
@@ -254,7 +268,7 @@ class _Resolver:
                 continue
             if args[1] not in ({"Ref": "Environment"}, {"Ref": "AWS::Region"}):
                 continue
-            top, second = self.value(args[1]), self.value(args[2])
+            top, second = self.map_key(args[1]), self.value(args[2])
             if _is_literal(top) and _is_literal(second):
                 self.lookup(args[0], top, second, None)
 
@@ -420,11 +434,18 @@ class _Resolver:
         if not isinstance(args, list) or len(args) not in (3, 4):
             return {"Fn::FindInMap": self.kept(args)}
         resolved = [self.kept(arg) for arg in args]
+        resolved[1] = self.map_key(args[1])
         keys = resolved[:3]
         if not all(_is_literal(key) for key in keys):
             return {"Fn::FindInMap": resolved}
         default = resolved[3] if len(resolved) == 4 else None
         return self.lookup(keys[0], keys[1], keys[2], default)
+
+    def map_key(self, top: Any) -> Any:
+        """A FindInMap's top key: ``map_region`` stands for ``AWS::Region`` there."""
+        if self.map_region is not None and top == _REGION_REF:
+            return self.map_region
+        return self.kept(top)
 
     def lookup(self, map_name: Any, top: Any, second: Any, default: Any) -> Any:
         has_default = isinstance(default, dict) and "DefaultValue" in default

@@ -112,13 +112,15 @@ def _fill(text: str, known: Mapping[str, str]) -> str:
 
 
 def _known(variant: Variant) -> dict[str, str]:
-    """What resolving filled in: the environment; the region only where it was fixed."""
+    """What resolving may have filled in: the environment; the region only where it was
+    fixed; the partition wherever the variant's regions share one."""
     known = {ENVIRONMENT: variant.environment}
+    partitions = {partition_of(region) for region in variant.regions}
+    if len(partitions) == 1:
+        ((partition, suffix),) = partitions
+        known.update({"AWS::Partition": partition, "AWS::URLSuffix": suffix})
     if len(variant.regions) == 1:
-        (region,) = variant.regions
-        partition, suffix = partition_of(region)
-        known.update({"AWS::Region": region, "AWS::Partition": partition,
-                      "AWS::URLSuffix": suffix})
+        known["AWS::Region"] = variant.regions[0]
     return known
 
 
