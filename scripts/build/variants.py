@@ -182,8 +182,12 @@ def _references(node: Any) -> Iterable[str]:
 def _own_versions(written: Mapping[str, Any], variant: Variant) -> dict[str, Any]:
     """The variant's resources that differ from the written ones, renamed and rewired.
 
-    A resource's new id hashes its rewired content, which depends on the ids of what it
-    refers to, so ids are settled depth first (CloudFormation references form no cycle).
+    A resource's new id hashes its own resolved content, before its references are rewired:
+    versions that differ only in which version of another resource they point at (an
+    AutoScalingGroup whose launch template differs by region in its AMI alone) share an id
+    and are appended once, as a resource that refers to a replaced one but is otherwise as
+    written is not appended at all. The rewiring needs the ids of what a resource refers
+    to, so ids are settled depth first (CloudFormation references form no cycle).
     """
     resources: Mapping[str, Any] = variant.body.get("Resources") or {}
     known = _known(variant)
@@ -198,7 +202,8 @@ def _own_versions(written: Mapping[str, Any], variant: Variant) -> dict[str, Any
         for ref in set(_references(resources[name])):
             settle(ref, (*seen, name))
         body = _rename(resources[name], names)
-        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:10]
+        digest = hashlib.sha256(json.dumps(resources[name], sort_keys=True).encode()
+                                ).hexdigest()[:10]
         names[name] = f"{name}Variant{digest}"
         out[names[name]] = body
 
