@@ -60,14 +60,18 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from scripts.build.verify import fresh_render, gate, stale_files, write_set
+    from scripts.build.verify import fresh_render, gate, render_and_gate, stale_files, write_set
 
     started = time.perf_counter()
-    rendered = fresh_render()
+    if args.no_cache:
+        rendered, findings = render_and_gate()
+    else:
+        rendered = fresh_render()
+        findings = gate(rendered)
     stale = stale_files(rendered, BUILD_DIR)
     if not args.check and stale:
         write_set(rendered, BUILD_DIR, "build/")
-    code = _report(gate(rendered, cached=not args.no_cache), len(rendered), started)
+    code = _report(findings, len(rendered), started)
     if args.check and stale:
         for name in stale:
             print(f"stale: {name}", file=sys.stderr)

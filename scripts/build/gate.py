@@ -322,25 +322,51 @@ def _resolved(templates: Mapping[str, Mapping[str, Any]], environment: str,
 
 def gate_set(texts: Mapping[str, str], gate: Gate | None = None) -> list[Finding]:
     """Lint templates (label -> text) as written and as each environment resolves them."""
+    if gate is not None:
+        return _lint_merged(gate, texts, None)
+    return gate_rendered(lambda: texts)[1]
+
+
+def gate_rendered(
+    render: Callable[[], Mapping[str, str]],
+) -> tuple[dict[str, str], list[Finding]]:
+    """``render()`` (label -> text) and ``gate_set`` of it, with the gate's fixed costs overlapped.
+
+    Rendering and resolving need no cfn-lint, so a forked child does both while this process
+    imports cfn-lint and builds the rules, the gate's largest fixed cost. If the child cannot
+    deliver (a render error, no fork), this process renders and resolves itself, so an error
+    is raised here, as without the child.
+    """
     from templates_src.environments import ENVIRONMENTS
 
-    environments = list(ENVIRONMENTS)
-    if gate is None:
-        # Resolving needs no cfn-lint, so a forked child resolves while this process imports
-        # cfn-lint and builds the rules, the gate's largest fixed cost.
-        regions = tuple(load_lint_config().get("regions") or ())
-        ahead = _Ahead(merged_targets, dict(texts), environments, regions) \
-            if lint_jobs(2) > 1 and _can_fork() else None
-        try:
-            gate = Gate()
-        finally:
-            delivered = ahead.result() if ahead else None  # and the child is reaped
-        if delivered is not None and regions == gate.regions:
-            targets, problems = delivered
-        else:
-            targets, problems = merged_targets(texts, environments, gate.regions)
+    regions = tuple(load_lint_config().get("regions") or ())
+    ahead = _Ahead(_render_and_merge, render, list(ENVIRONMENTS), regions) \
+        if lint_jobs(2) > 1 and _can_fork() else None
+    try:
+        gate = Gate()
+    finally:
+        delivered = ahead.result() if ahead else None  # and the child is reaped
+    if delivered is not None and regions == gate.regions:
+        texts, merged = delivered
     else:
-        targets, problems = merged_targets(texts, environments, gate.regions)
+        texts, merged = dict(render()), None
+    return texts, _lint_merged(gate, texts, merged)
+
+
+_Targets = tuple[list[LintTarget], list[Finding]]
+
+
+def _render_and_merge(render: Callable[[], Mapping[str, str]], environments: list[str],
+                      regions: tuple[str, ...]) -> tuple[dict[str, str], _Targets]:
+    texts = dict(render())
+    return texts, merged_targets(texts, environments, regions)
+
+
+def _lint_merged(gate: Gate, texts: Mapping[str, str], merged: _Targets | None
+                 ) -> list[Finding]:
+    from templates_src.environments import ENVIRONMENTS
+
+    targets, problems = merged or merged_targets(texts, list(ENVIRONMENTS), gate.regions)
     return sorted({*problems, *gate.lint_all(targets)})
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from scripts import paths
-from scripts.build.gate import Finding, gate_set, gate_set_cached
+from scripts.build.gate import Finding, gate_rendered, gate_set, gate_set_cached
 from scripts.errors import Exit, SourceError, UsageError, WebstackError
 
 
@@ -44,8 +44,22 @@ def stale_files(rendered: Mapping[str, str], build_dir: Path) -> list[str]:
 
 def gate(rendered: Mapping[str, str], *, cached: bool = True) -> list[Finding]:
     """The gate over a rendered set, labelled as build/ names them."""
-    texts = {f"build/{name}": text for name, text in rendered.items()}
+    texts = _labelled(rendered)
     return gate_set_cached(texts) if cached else gate_set(texts)
+
+
+def render_and_gate() -> tuple[dict[str, str], list[Finding]]:
+    """``fresh_render`` and an uncached ``gate`` of it, the render overlapping the gate's
+    start-up (``gate_rendered``): a cold build's critical path."""
+    labelled, findings = gate_rendered(lambda: _labelled(fresh_render()))
+    return {name.removeprefix(_LABEL): text for name, text in labelled.items()}, findings
+
+
+_LABEL = "build/"
+
+
+def _labelled(rendered: Mapping[str, str]) -> dict[str, str]:
+    return {f"{_LABEL}{name}": text for name, text in rendered.items()}
 
 
 def check_build() -> None:
