@@ -120,8 +120,9 @@ def test_a_duplicate_inside_one_environment_is_still_reported_but_not_across_env
         "Policy": {"Type": "AWS::S3::BucketPolicy", "Properties": {
             "Bucket": {"Ref": "Bucket"}, "PolicyDocument": {"Statement": [env]}}},
     }}) for env in ("dev", "prod")]
-    merged = merge(text, body, variants, "t.yaml")
-    assert merged is not None
+    texts = merge(text, body, variants, "t.yaml")
+    assert texts is not None and len(texts) == 1, "nothing differs by region: one text"
+    merged = texts[0]
     dev, prod = sorted(merged.origins, key=lambda n: merged.origins[n][1])
     assert not merged.coexist({"Policy", dev, prod}), "variants never share a template"
     assert not merged.coexist({dev, prod})
@@ -138,3 +139,19 @@ def test_the_merged_texts_cover_every_region_of_every_template(gate):
         assert covered == set(gate.regions), label
     assert len(targets) < len(resolved_targets(
         {k: yamlio.load(v) for k, v in texts.items()}, ENVIRONMENTS, gate.regions)[0])
+
+
+def test_a_resource_that_reads_a_region_keyed_map_is_linted_for_its_own_region_only(gate):
+    """compute's launch template differs by region (its AMI): each region's versions are
+    linted for that region alone, not in the text linted for every region."""
+    texts = {"build/compute.yaml": _build("compute.yaml")}
+    targets, _ = merged_targets(texts, ENVIRONMENTS, gate.regions)
+    main = [t for t in targets if t.regions == gate.regions]
+    scoped = {t.regions: t for t in targets if t.regions != gate.regions}
+    assert len(main) == 1 and set(scoped) == {(region,) for region in gate.regions}
+    for (region,), target in scoped.items():
+        assert target.merged is not None and target.merged.only
+        assert {target.merged.origins[n][0] for n in target.merged.only} == {"LaunchTemplate"}
+        assert all(target.merged.origins[n][1].endswith(f"resolved for {region}]")
+                   for n in target.merged.only)
+        assert not target.merged.only & set(yamlio.load(main[0].text)["Resources"])

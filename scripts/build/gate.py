@@ -110,7 +110,8 @@ class Gate:
             config = ConfigMixIn([], **{**self._config, "regions": list(target.regions)})
             matches = list(run_template_by_data(template, config, self._rules))
         if target.merged is not None:
-            matches = [m for m in matches if not _merge_artifact(target.merged, m)]
+            matches = [m for m in matches if not _merge_artifact(target.merged, m)
+                       and _counts(target.merged, m)]
         return [self._finding(target, match) for match in matches]
 
     @staticmethod
@@ -169,6 +170,14 @@ def _merge_artifact(merged: Merged, match: Any) -> bool:
         return False
     names = _NAMES.findall(match.message.rsplit("across the resources", 1)[1])
     return bool(names) and not merged.coexist(names)
+
+
+def _counts(merged: Merged, match: Any) -> bool:
+    """Whether a finding is on what the text is linted for (not on its context)."""
+    if merged.only is None:
+        return True
+    path: list[Any] = list(getattr(match, "path", None) or ())
+    return len(path) >= 2 and path[0] == "Resources" and path[1] in merged.only
 
 
 # What a forked worker lints: set just before the fork, so the workers inherit it.
@@ -293,7 +302,8 @@ def merged_targets(
         if not variants:
             targets.append(LintTarget(label, text, regions))
         elif merged is not None:
-            targets.append(LintTarget(label, merged.text, regions, merged=merged))
+            targets += [LintTarget(label, m.text, m.regions or regions, merged=m)
+                        for m in merged]
         else:
             targets.append(LintTarget(label, text, regions))
             targets += [LintTarget(f"{label} [{v.environment}, resolved for "

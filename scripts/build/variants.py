@@ -57,6 +57,10 @@ class Merged:
     count: int = 0
     # The resources of each template the merge stands for: as written, and each variant.
     worlds: tuple[frozenset[str], ...] = ()
+    # A text of region-scoped resources only (see ``merge``): the regions it is linted for,
+    # and the appended resources whose findings count; the rest of it is context.
+    regions: tuple[str, ...] | None = None
+    only: frozenset[str] | None = None
 
     def coexist(self, names: Iterable[str]) -> bool:
         """Whether these resources exist together in one of the templates merged here.
@@ -213,9 +217,16 @@ def _own_versions(written: Mapping[str, Any], variant: Variant) -> dict[str, Any
 
 
 def merge(text: str, body: Mapping[str, Any], variants: Sequence[Variant], label: str
-          ) -> Merged | None:
+          ) -> list[Merged] | None:
     """The written ``text`` with every variant's own resources appended; None when the text
-    is not in webstack's own layout (then each variant is linted as a text of its own)."""
+    is not in webstack's own layout (then each variant is linted as a text of its own).
+
+    A resource that differs by region (it reads a region-keyed map) is linted for its own
+    regions only, in a text of its own: the template without its Outputs, the resources it
+    refers to (directly or not) reduced to their type and condition, and only its own findings
+    kept. The merged text points at the written version instead, and is linted for every
+    region.
+    """
     if yamlio.dump(dict(body)) != text:
         return None
     written: Mapping[str, Any] = body.get("Resources") or {}
@@ -230,17 +241,65 @@ def merge(text: str, body: Mapping[str, Any], variants: Sequence[Variant], label
         for name, resource in own.items():
             appended[name] = resource
             sources.setdefault(name, []).append(variant)
+    everywhere = {region for variant in variants for region in variant.regions}
+    where = {name: tuple(dict.fromkeys(r for v in sources[name] for r in v.regions))
+             for name in appended}
+    scoped = {name: where[name] for name in appended if set(where[name]) != everywhere}
+    originals = {name: name.rsplit("Variant", 1)[0] for name in scoped}
+    origins = {name: (name.rsplit("Variant", 1)[0], _label(label, sources[name]))
+               for name in appended}
+    main = _appended(text, {name: _rename(resource, originals)
+                            for name, resource in appended.items() if name not in scoped},
+                     origins, tuple(worlds))
+    groups: dict[tuple[str, ...], set[str]] = {}
+    for name, regions in scoped.items():
+        groups.setdefault(regions, set()).add(name)
+    pool = {**written, **appended}
+    regional = []
+    for regions, names in groups.items():
+        needed = _closure(names, pool)
+        context = {key: value for key, value in body.items() if key != "Outputs"}
+        context["Resources"] = {n: r if n in names else _stub(r) for n, r in pool.items()
+                                if n in needed}
+        regional.append(Merged(yamlio.dump(context),
+                               {n: origins[n] for n in needed if n in origins},
+                               worlds=tuple(worlds), regions=regions, only=frozenset(names)))
+    return [main, *regional]
+
+
+def _appended(text: str, appended: Mapping[str, Any], origins: Mapping[str, tuple[str, str]],
+              worlds: tuple[frozenset[str], ...]) -> Merged:
+    """``text`` with ``appended`` after its Resources."""
     if not appended:
         return Merged(text)
     lines = text.splitlines(keepends=True)
     start = lines.index("Resources:\n") + 1
     end = next((i for i in range(start, len(lines)) if not lines[i].startswith((" ", "\n"))),
                len(lines))
-    block = yamlio.dump({"Resources": appended}).splitlines(keepends=True)[1:]
-    origins = {name: (name.rsplit("Variant", 1)[0], _label(label, sources[name]))
-               for name in appended}
-    return Merged("".join([*lines[:end], *block, *lines[end:]]), origins, end + 1, len(block),
-                  tuple(worlds))
+    block = yamlio.dump({"Resources": dict(appended)}).splitlines(keepends=True)[1:]
+    return Merged("".join([*lines[:end], *block, *lines[end:]]),
+                  {name: origins[name] for name in appended}, end + 1, len(block), worlds)
+
+
+def _stub(resource: Any) -> Any:
+    """What a region-scoped resource needs of one it refers to: its type and its condition
+    (its own properties are linted in the merged text)."""
+    if not isinstance(resource, dict):
+        return resource
+    return {key: resource[key] for key in ("Type", "Condition") if key in resource}
+
+
+def _closure(names: Iterable[str], pool: Mapping[str, Any]) -> set[str]:
+    """``names`` and every resource of ``pool`` they refer to, directly or not."""
+    needed: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in needed or name not in pool:
+            continue
+        needed.add(name)
+        todo.extend(_references(pool[name]))
+    return needed
 
 
 def _label(label: str, variants: Sequence[Variant]) -> str:
