@@ -23,6 +23,7 @@ from troposphere import (
 from templates_src.environments import ENVIRONMENT_NAMES, mapping
 from templates_src.log_delivery import ELB_LOG_DELIVERY_ACCOUNTS
 from templates_src.regions import AMIS, REGIONS
+from templates_src.validators import ROOT_STACK_NAME_PATTERN
 
 PROJECT: Final = "webstack"
 APP_PORT: Final = 8080
@@ -123,9 +124,6 @@ ROOT_PARAMETERS: Final[dict[str, ParameterSpec]] = {
 }
 # Filled by the root from its own AWS::StackName: names that must be unique per stack set.
 ROOT_STACK_NAME: Final = "RootStackName"
-# RDS lowercases instance identifiers (and so the names of their log groups); <name>-db fits
-# the 63 characters of an identifier.
-ROOT_STACK_NAME_PATTERN: Final = r"^[a-z](?!.*--)[a-z0-9-]{0,58}[a-z0-9]$"
 COMMON_PARAMETERS: Final = TAG_KEYS
 
 RemovalPolicy = Literal["Delete", "Retain", "Snapshot"]

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import is_dataclass
-from typing import Any, get_type_hints
+from typing import Any, Final, get_type_hints
+
+# The root stack's name (its AllowedPattern; the deployer checks it before any call, without
+# importing troposphere). RDS lowercases instance identifiers (and so the names of their log
+# groups); <name>-db fits the 63 characters of an identifier.
+ROOT_STACK_NAME_PATTERN: Final = r"^[a-z](?!.*--)[a-z0-9-]{0,58}[a-z0-9]$"
 
 Check = Callable[[Any, Any], str | None]
 

@@ -63,18 +63,82 @@ def _labelled(rendered: Mapping[str, str]) -> dict[str, str]:
 
 
 def check_build() -> None:
-    """build/ must equal a fresh render and pass the gate; otherwise nothing is deployed."""
-    rendered = fresh_render()
-    stale = stale_files(rendered, paths.BUILD_DIR)
-    if stale:
-        raise UsageError(f"build/ is stale ({', '.join(stale)}); run 'webstack build' and "
-                         "commit it before deploying")
+    """build/ must equal a fresh render and pass the gate; otherwise nothing is deployed.
+
+    A render is a pure function of templates_src/ and the libraries it uses, so once build/
+    was found equal to one, the same sources and the same build/ need no second render
+    (``fresh_key``): a redeploy skips importing troposphere and rendering.
+    """
+    built = _build_texts()
+    key = fresh_key(built)
+    marker = RENDER_CACHE / key if key else None
+    if marker is not None and marker.is_file():
+        rendered = built
+    else:
+        rendered = fresh_render()
+        stale = stale_files(rendered, paths.BUILD_DIR)
+        if stale:
+            raise UsageError(f"build/ is stale ({', '.join(stale)}); run 'webstack build' "
+                             "and commit it before deploying")
+        if marker is not None:
+            _remember(marker)
     findings = gate(rendered)
     if findings:
         for finding in findings:
             print(finding, file=sys.stderr)
         raise WebstackError(f"the gate found {len(findings)} problem(s); nothing was deployed",
                             Exit.FINDINGS)
+
+
+RENDER_CACHE = paths.REPO_ROOT / ".cache" / "render"
+# Everything a render depends on besides templates_src/: the code that writes the YAML and
+# the libraries that build it.
+_RENDER_INPUTS = ("scripts/build/render.py", "scripts/build/yamlio.py")
+_RENDER_LIBRARIES = ("troposphere", "awacs", "PyYAML")
+
+
+def _build_texts() -> dict[str, str]:
+    """build/'s templates as they are (unreadable ones are left to the render to report)."""
+    texts: dict[str, str] = {}
+    for path in sorted(paths.BUILD_DIR.glob("*.yaml")):
+        try:
+            texts[path.name] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return {}
+    return texts
+
+
+def fresh_key(built: Mapping[str, str]) -> str | None:
+    """A content hash of templates_src/, the render's code and libraries, and build/;
+    None when something cannot be read (then the render decides)."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    if not built:
+        return None
+    digest = hashlib.sha256(sys.version.encode())
+    try:
+        for library in _RENDER_LIBRARIES:
+            digest.update(f"{library}=={version(library)}\0".encode())
+        sources = sorted((paths.REPO_ROOT / "templates_src").rglob("*.py"))
+        if not sources:  # not a checkout: nothing to vouch for the render with
+            return None
+        for path in [*sources, *(paths.REPO_ROOT / name for name in _RENDER_INPUTS)]:
+            digest.update(str(path.relative_to(paths.REPO_ROOT)).encode() + b"\0"
+                          + path.read_bytes() + b"\0")
+    except (OSError, PackageNotFoundError):
+        return None
+    for name, text in sorted(built.items()):
+        digest.update(f"build/{name}\0{text}\0".encode())
+    return digest.hexdigest()
+
+
+def _remember(marker: Path) -> None:
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        pass  # a read-only checkout renders every time
 
 
 def _writable(rendered: Mapping[str, str], folder: Path) -> tuple[Path, str] | None:

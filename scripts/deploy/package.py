@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -239,11 +240,12 @@ def rewrite_root(text: str, root: Mapping[str, Any], urls: Mapping[str, str]) ->
 
 
 def package(target: Target, build_dir: Path, *, url_for: UrlFor | None = None,
-            dry_run: bool = False) -> Packaged:
+            dry_run: bool = False, account: str | None = None) -> Packaged:
     """Upload the root's children (and the root itself when too big to send inline).
 
     ``dry_run`` computes the same packaged root (keys are content hashes) without touching
-    the bucket: enough to tell whether the deployed stack already runs exactly this set.
+    the bucket, or making an S3 client: enough to tell whether the deployed stack already runs
+    exactly this set. ``account`` (read from a stack's ARN) saves it asking STS.
     """
     root_bytes = _read_build(build_dir, ROOT_FILE, "package")
     root_text = root_bytes.decode("utf-8")
@@ -258,14 +260,19 @@ def package(target: Target, build_dir: Path, *, url_for: UrlFor | None = None,
     }
 
     if dry_run:
-        with _s3_step(f"read the account id in {target.region}"):
-            account = str(target.client("sts").get_caller_identity()["Account"])
+        if account is None:
+            with _s3_step(f"read the account id in {target.region}"):
+                account = str(target.client("sts").get_caller_identity()["Account"])
         bucket = artifact_bucket_name(account, target.region)
+        s3 = None
     else:
         bucket = ensure_artifact_bucket(target)
-    s3 = target.client("s3")
-    make_url = url_for or (
-        lambda b, k: object_url(target, b, k, endpoint_url=s3.meta.endpoint_url))
+        s3 = target.client("s3")
+    # Without a client, the endpoint make_client would give it (a mismatch only means the
+    # stack looks changed, and a change set decides).
+    endpoint = (s3.meta.endpoint_url if s3 is not None
+                else target.endpoint_url or os.environ.get("AWS_ENDPOINT_URL"))
+    make_url = url_for or (lambda b, k: object_url(target, b, k, endpoint_url=endpoint))
     uploader = Uploader(s3, bucket, dry_run=dry_run)
 
     hashes = {ROOT_FILE: hashlib.sha256(root_bytes).hexdigest()}

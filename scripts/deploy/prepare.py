@@ -262,7 +262,8 @@ def _unchanged(options: Options, target: Target, stack: dict[str, Any]) -> bool:
     if not StackStatus(stack["StackStatus"]).reusable:
         return False
     with aws_errors(f"compare with the deployed stack in {target.region}"):
-        preview = package.package(target, paths.BUILD_DIR, dry_run=True)
+        preview = package.package(target, paths.BUILD_DIR, dry_run=True,
+                                  account=_account_of(stack["StackId"]))
     if preview.root_body is None:
         return False
     root = yamlio.load(preview.root_body)
@@ -278,6 +279,12 @@ def _unchanged(options: Options, target: Target, stack: dict[str, Any]) -> bool:
     if not isinstance(deployed_body, str):
         deployed_body = json.dumps(deployed_body)
     return bool(deployed_body == preview.root_body)
+
+
+def _account_of(stack_id: str) -> str | None:
+    """The account in a stack's ARN (``arn:aws:cloudformation:REGION:ACCOUNT:stack/...``)."""
+    parts = stack_id.split(":")
+    return parts[4] if len(parts) > 5 and parts[4].isdigit() else None
 
 
 def rollback_triggers(target: Target, stack: dict[str, Any] | None) -> list[str]:

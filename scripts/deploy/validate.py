@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from scripts.errors import UsageError
-from templates_src.common import ROOT_STACK_NAME_PATTERN
+from templates_src.validators import ROOT_STACK_NAME_PATTERN
 
 # -- stack names -----------------------------------------------------------------------------
 
