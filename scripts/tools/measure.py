@@ -123,6 +123,7 @@ class Finished:
     code: int
     lines: list[tuple[float, str]]
     stderr: str
+    cpu: float = 0.0  # user + system seconds of the command and every process it waited for
 
     def last_words(self) -> str:
         text = self.stderr.strip().splitlines() or [line for _, line in self.lines] or [""]
@@ -133,6 +134,7 @@ def execute(argv: Sequence[str], *, cwd: Path, env: dict[str, str],
             timeout: float = COMMAND_TIMEOUT) -> Finished:
     """Run ``argv`` to completion (killed after ``timeout``); wall time includes start-up."""
     with tempfile.TemporaryFile() as errors:
+        cpu_before = _children_cpu()
         started = time.perf_counter()
         process = subprocess.Popen(list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE, stderr=errors, text=True)
@@ -152,20 +154,32 @@ def execute(argv: Sequence[str], *, cwd: Path, env: dict[str, str],
             if process.stdout is not None:
                 process.stdout.close()
         elapsed = time.perf_counter() - started
+        cpu = _children_cpu() - cpu_before
         errors.seek(0)
         stderr = errors.read().decode(errors="replace")
     if elapsed >= timeout:
         raise BenchError(f"{' '.join(argv[:4])} ... did not finish within {timeout:.0f} s")
-    return Finished(elapsed, code, lines, stderr)
+    return Finished(elapsed, code, lines, stderr, cpu)
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's waited-for children so far (they include theirs)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def timed(argv: Sequence[str], *, cwd: Path, env: dict[str, str], ok: Sequence[int] = (0,),
-          timeout: float = COMMAND_TIMEOUT) -> float:
-    """Wall time of one command that must exit with one of ``ok``."""
+          timeout: float = COMMAND_TIMEOUT, cpu_into: list[float] | None = None) -> float:
+    """Wall time of one command that must exit with one of ``ok``; its CPU time is appended
+    to ``cpu_into`` when given."""
     done = execute(argv, cwd=cwd, env=env, timeout=timeout)
     if done.code not in ok:
         raise BenchError(f"'{' '.join(str(a) for a in argv[:6])} ...' exited {done.code}: "
                          f"{done.last_words()}")
+    if cpu_into is not None:
+        cpu_into.append(done.cpu)
     return done.elapsed
 
 
