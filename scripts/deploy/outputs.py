@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from scripts.deploy.aws import Target
 from scripts.deploy.stacks import describe_stack
@@ -19,6 +20,11 @@ def fetch_outputs(target: Target) -> dict[str, str]:
     if stack is None:
         raise UsageError(f"stack {target.stack_name} does not exist in {target.region}; "
                          "deploy it first")
+    return stack_outputs(stack)
+
+
+def stack_outputs(stack: Mapping[str, Any]) -> dict[str, str]:
+    """A described stack's outputs, key -> value."""
     return {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])}
 
 

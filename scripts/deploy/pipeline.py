@@ -25,7 +25,13 @@ from scripts.deploy.changeset import blocking_state
 from scripts.deploy.events import Watcher, summary
 from scripts.deploy.lock import target_lock
 from scripts.deploy.options import Console, Options, RegionResult
-from scripts.deploy.outputs import OUTPUTS_DIR, fetch_outputs, print_outputs, write_outputs
+from scripts.deploy.outputs import (
+    OUTPUTS_DIR,
+    fetch_outputs,
+    print_outputs,
+    stack_outputs,
+    write_outputs,
+)
 from scripts.deploy.prepare import (
     Prepared,
     discard,
@@ -111,8 +117,10 @@ def execute(options: Options, prepared: Prepared, waiter: Waiter | None = None) 
     waiter = waiter or Waiter()
     target, emit = prepared.target, prepared.emit
     if prepared.no_changes:
+        outputs = (stack_outputs(prepared.stack) if prepared.stack is not None
+                   else fetch_outputs(target))
         return RegionResult(target.region, "no changes", time.perf_counter() - prepared.started,
-                            Exit.OK, fetch_outputs(target))
+                            Exit.OK, outputs)
     assert prepared.change_set_id is not None
     if waiter.cancelled:
         discard(prepared)

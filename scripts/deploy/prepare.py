@@ -90,6 +90,7 @@ def prepare(options: Options, region: str, emit: Emit, waiter: Waiter | None = N
         emit(f"no changes: {target.stack_name} already runs this template set with "
              "these parameters")
         prepared.no_changes = True
+        prepared.stack = stack  # its outputs are current: nothing will change them
         return prepared
     if deploying:
         refuse_unconfirmed(options)
