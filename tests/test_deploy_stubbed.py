@@ -604,15 +604,19 @@ def test_ctrl_c_while_watching_leaves_the_stack_running_and_says_how_to_reattach
 # -- 7. nothing to change ----------------------------------------------------------------------
 
 
+# Nothing changes, so the outputs printed are those of the stack described first.
+OUTPUTS = {"LoadBalancerUrl": "http://lb.example"}
+
+
 def _no_change_set(cloud: Cloud) -> None:
     """The packaged root and the parameters equal the deployed ones: no change set at all."""
-    cloud.stack("UPDATE_COMPLETE")
+    cloud.stack("UPDATE_COMPLETE", outputs=OUTPUTS)
     cloud.deployed_template(ROOT_BODY)
 
 
 def _change_set_refused(cloud: Cloud) -> None:
     """CreateChangeSet itself says so (older stacks, some regions): nothing to delete."""
-    cloud.stack("UPDATE_COMPLETE")
+    cloud.stack("UPDATE_COMPLETE", outputs=OUTPUTS)
     cloud.deployed_template("# the previous root\n")
     cloud.stack("UPDATE_COMPLETE")
     cloud.stubber.add_client_error("create_change_set", service_error_code="ValidationError",
@@ -621,7 +625,7 @@ def _change_set_refused(cloud: Cloud) -> None:
 
 def _settled(status: str, reason: str = "") -> Any:
     def queue(cloud: Cloud) -> None:
-        cloud.stack("UPDATE_COMPLETE")
+        cloud.stack("UPDATE_COMPLETE", outputs=OUTPUTS)
         cloud.deployed_template("# the previous root\n")
         cloud.stack("UPDATE_COMPLETE")
         cloud.create_change_set()
@@ -643,7 +647,6 @@ def test_nothing_to_change_exits_0_with_no_changes_and_leaves_no_change_set(
         *, cloud: Cloud, tmp_path: Path, capsys: pytest.CaptureFixture[str], answer: Any,
         said: str, deleted: int) -> None:
     answer(cloud)
-    cloud.stack("UPDATE_COMPLETE", outputs={"LoadBalancerUrl": "http://lb.example"})
     outputs = tmp_path / "outputs.json"
 
     # No --yes and no terminal: when webstack itself sees nothing would change, nothing is
@@ -655,7 +658,7 @@ def test_nothing_to_change_exits_0_with_no_changes_and_leaves_no_change_set(
     out = capsys.readouterr().out
     assert code == Exit.OK == 0
     assert f"no changes: {STACK} {said}" in out
-    assert json.loads(outputs.read_text()) == {STACK: {"LoadBalancerUrl": "http://lb.example"}}
+    assert json.loads(outputs.read_text()) == {STACK: OUTPUTS}
     assert "ExecuteChangeSet" not in cloud.calls
     assert cloud.calls.count("DeleteChangeSet") == deleted
 
