@@ -13,6 +13,7 @@ costs one full deploy; the cases that need a process of their own (real Ctrl-C) 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -48,7 +49,10 @@ COST = "CostCenter=CC-1234"
 State = dict[str, frozenset[Any]]
 
 
+@functools.cache
 def client(endpoint: str, service: str, region: str) -> Any:
+    """One client per endpoint, service and region for the module: creating a boto3 client
+    costs more than the calls a snapshot makes with it."""
     return boto3.client(service, endpoint_url=endpoint, region_name=region,
                         aws_access_key_id="testing", aws_secret_access_key="testing")
 
