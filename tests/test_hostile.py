@@ -36,6 +36,7 @@ from scripts import cli, paths
 from scripts.deploy.aws import Target
 from scripts.deploy.lock import target_lock
 from scripts.deploy.validate import STACK_NAME_BUDGET, check_stack_name
+from scripts.local import endpoint as local
 from templates_src.environments import ENVIRONMENT_NAMES
 from templates_src.stacks import CHILDREN
 
@@ -81,6 +82,31 @@ def snapshot(endpoint: str) -> State:
         buckets.add((bucket["Name"], listed.get("KeyCount", 0)))
     return {"stacks": frozenset(stacks), "change_sets": frozenset(change_sets),
             "buckets": frozenset(buckets), "databases": frozenset(databases)}
+
+
+# The last snapshot taken and the size of the endpoint's request log right after it.
+_last: dict[str, tuple[int, State]] = {}
+
+
+def _requests_logged() -> int:
+    """How far the endpoint's request log has grown: the server logs each request before it
+    answers, so an unchanged size means no request reached it since."""
+    return local.log_file().stat().st_size
+
+
+def current_state(endpoint: str) -> State:
+    """The endpoint's state: the last snapshot while no request has reached the endpoint since
+    it was taken (state moves only by requests), a fresh one otherwise."""
+    seen = _last.get(endpoint)
+    if seen is not None and seen[0] == _requests_logged():
+        return seen[1]
+    return remembered_snapshot(endpoint)
+
+
+def remembered_snapshot(endpoint: str) -> State:
+    state = snapshot(endpoint)
+    _last[endpoint] = (_requests_logged(), state)
+    return state
 
 
 def changed(before: State, after: State) -> dict[str, Any]:
@@ -388,7 +414,7 @@ def test_hostile_input(case: Case, deployed: str, tmp_path: Path,
     monkeypatch.delenv("AWS_REGION", raising=False)
     if case.setup is not None:
         case.setup(tmp_path, monkeypatch)
-    before = snapshot(deployed)
+    before = current_state(deployed)
     try:
         code, out, err = run(_fill(case.argv, deployed, tmp_path), monkeypatch, capsys)
     finally:
@@ -397,7 +423,7 @@ def test_hostile_input(case: Case, deployed: str, tmp_path: Path,
             release.set()
         for path in tmp_path.rglob("*"):
             path.chmod(0o755 if path.is_dir() else 0o644)
-    after = snapshot(deployed)
+    after = remembered_snapshot(deployed)
     lines = err.strip().splitlines()
     assert code == case.code, (code, out[-2000:], err)
     assert len(lines) == 1, f"stderr is not one line: {err!r}"
