@@ -18,6 +18,7 @@ from scripts import cli
 from scripts.errors import Exit, UsageError
 from scripts.local import endpoint as local
 from scripts.local import moto_shim
+from scripts.local.moto_shim.registry import PROBES
 
 pytest_plugins = ["local_endpoint"]
 
@@ -75,20 +76,27 @@ def outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
 
 # The shim -----------------------------------------------------------------------------------
 
-def test_pinned_moto_still_has_every_gap_the_shim_closes() -> None:
-    gaps = moto_shim.stock_moto_gaps()
-    assert set(gaps) == set(moto_shim.NEEDED)
-    fixed = [f"moto fixed gap {name}: drop that part of the shim (scripts/moto_shim.py)"
-             for name, still_open in gaps.items() if not still_open]
-    assert not fixed, "; ".join(fixed)
+def test_the_shim_closes_every_gap_pinned_moto_still_has_and_leaves_moto_as_it_found_it(
+        ) -> None:
+    """One pass of the probes with the shim applied, one bare pass after it is removed.
 
-
-def test_shim_closes_every_gap_and_leaves_moto_as_it_found_it() -> None:
+    The bare pass runs every probe on moto exactly as the shim left it, so it checks both that
+    the pinned moto still has each gap (else: drop that patch) and that the shim restored moto;
+    stock_moto_gaps (which unpatches first) only tells the two apart when it fails.
+    """
     gaps = moto_shim.shimmed_moto_gaps()
+    assert set(gaps) == set(moto_shim.NEEDED)
     broken = [f"the shim no longer closes gap {name}: update scripts/moto_shim.py"
               for name, still_open in gaps.items() if still_open]
     assert not broken, "; ".join(broken)
-    assert all(moto_shim.stock_moto_gaps().values())
+    bare = {name: probe() for name, probe in PROBES.items()}
+    closed = [name for name, still_open in bare.items() if not still_open]
+    if closed:
+        stock = moto_shim.stock_moto_gaps()
+        fixed = [f"moto fixed gap {name}: drop that part of the shim (scripts/moto_shim.py)"
+                 for name in closed if not stock[name]]
+        assert not fixed, "; ".join(fixed)
+        raise AssertionError(f"the shim left moto patched: gaps {closed} stay closed after it")
 
 
 def test_nested_stacks_deployed_by_change_set_show_child_outputs(local_endpoint: str) -> None:
