@@ -99,6 +99,33 @@ def test_the_shim_closes_every_gap_pinned_moto_still_has_and_leaves_moto_as_it_f
         raise AssertionError(f"the shim left moto patched: gaps {closed} stay closed after it")
 
 
+def test_the_servers_libyaml_loader_builds_what_motos_yaml_loader_builds() -> None:
+    """The server parses moto's templates with libyaml (server.libyaml_loader): the same
+    documents as PyYAML's yaml.Loader for build/, JSON and tags, the same errors otherwise."""
+    import yaml
+    from moto.cloudformation.utils import yaml_tag_constructor
+
+    from scripts.local.moto_shim.server import libyaml_loader
+    from scripts.paths import BUILD_DIR
+
+    fast = libyaml_loader()
+    if fast is None:
+        pytest.skip("PyYAML without libyaml: the server parses with yaml.Loader itself")
+    yaml.add_multi_constructor("", yaml_tag_constructor)  # as moto does before each parse
+    texts = [p.read_text(encoding="utf-8") for p in sorted(BUILD_DIR.glob("*.yaml"))]
+    texts += [PARENT.format(a_url="http://localhost:5000/b/a.yaml", b_url="http://x/b"),
+              CHILD_A, json.dumps({"Resources": {"T": {"Type": "AWS::SNS::Topic"}},
+                                   "Outputs": {"N": {"Value": 1.5}}})]
+    assert len(texts) > 8
+    for text in texts:
+        assert yaml.load(text, Loader=fast) == yaml.load(text, Loader=yaml.Loader)
+    for broken in ("a: [1, 2", "a: b: c", "\tkey: 1"):
+        with pytest.raises(yaml.MarkedYAMLError) as stock:
+            yaml.load(broken, Loader=yaml.Loader)
+        with pytest.raises(type(stock.value)):
+            yaml.load(broken, Loader=fast)
+
+
 def test_nested_stacks_deployed_by_change_set_show_child_outputs(local_endpoint: str) -> None:
     s3 = client("s3", local_endpoint)
     cloudformation = client("cloudformation", local_endpoint)
