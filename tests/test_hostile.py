@@ -3,8 +3,10 @@
 Every case of ``CASES`` runs one ``webstack`` command and asserts three things: the exit code,
 exactly one line on stderr that says what is wrong, and the endpoint's state (stacks, change
 sets, buckets and their objects, database instances) before and after: a refused command
-changes nothing. Expectations are what real CloudFormation does; a case that needs a fix of
-the local endpoint first is marked xfail(strict) with the gap it waits for.
+changes nothing. (A snapshot is retaken only when the endpoint's request log grew since the
+last one: its state moves by requests only.) Expectations are what real CloudFormation does;
+a case that needs a fix of the local endpoint first is marked xfail(strict) with the gap it
+waits for.
 
 The cases share one deployed dev stack (``hx-dev`` in us-east-1) and one endpoint, so the module
 costs one full deploy; the cases that need a process of their own (real Ctrl-C) follow the table.
@@ -423,7 +425,7 @@ def test_hostile_input(case: Case, deployed: str, tmp_path: Path,
             release.set()
         for path in tmp_path.rglob("*"):
             path.chmod(0o755 if path.is_dir() else 0o644)
-    after = remembered_snapshot(deployed)
+    after = current_state(deployed)  # a command that sent no request changed nothing
     lines = err.strip().splitlines()
     assert code == case.code, (code, out[-2000:], err)
     assert len(lines) == 1, f"stderr is not one line: {err!r}"
