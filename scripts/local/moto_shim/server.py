@@ -106,10 +106,29 @@ def _fast_yaml() -> None:
     yaml.load = load
 
 
+def _shared_region_lists() -> None:
+    """moto builds each backend's region list with ``boto3.Session().get_available_regions``,
+    a new session (and a new parse of botocore's endpoint data) every time: about a fifth of
+    the server's start. One botocore session answers them all, from the same data files."""
+    import boto3.session
+    import botocore.session
+
+    shared = botocore.session.get_session()
+
+    def get_available_regions(self: Any, service_name: str, partition_name: str = "aws",
+                              allow_non_regional: bool = False) -> list[str]:
+        regions: list[str] = shared.get_available_regions(service_name, partition_name,
+                                                          allow_non_regional)
+        return regions
+
+    boto3.session.Session.get_available_regions = get_available_regions
+
+
 def serve(host: str, port: int, failures_file: Path | None = None,
           resource_seconds: float = 0.0) -> None:
     """Apply the shim and run moto's server in the foreground until SIGTERM or Ctrl-C."""
     _check_loopback(host)
+    _shared_region_lists()  # before moto is imported: its backends ask at import time
     registry.apply()
     _fast_yaml()
     failures.configure(failures_file, resource_seconds)
