@@ -90,9 +90,13 @@ def snapshot(endpoint: str) -> State:
 _last: dict[str, tuple[int, State]] = {}
 
 
-def _requests_logged() -> int:
-    """How far the endpoint's request log has grown: the server logs each request before it
-    answers, so an unchanged size means no request reached it since."""
+def _requests_logged(endpoint: str) -> int | None:
+    """How far ``endpoint``'s request log has grown (the server logs each request before it
+    answers, so an unchanged size means no request reached it since); None when the state
+    folder's log is not this endpoint's."""
+    server = local.read_state()
+    if server is None or server.url != endpoint:
+        return None
     return local.log_file().stat().st_size
 
 
@@ -100,14 +104,17 @@ def current_state(endpoint: str) -> State:
     """The endpoint's state: the last snapshot while no request has reached the endpoint since
     it was taken (state moves only by requests), a fresh one otherwise."""
     seen = _last.get(endpoint)
-    if seen is not None and seen[0] == _requests_logged():
+    logged = _requests_logged(endpoint)
+    if seen is not None and logged is not None and seen[0] == logged:
         return seen[1]
     return remembered_snapshot(endpoint)
 
 
 def remembered_snapshot(endpoint: str) -> State:
     state = snapshot(endpoint)
-    _last[endpoint] = (_requests_logged(), state)
+    logged = _requests_logged(endpoint)
+    if logged is not None:
+        _last[endpoint] = (logged, state)
     return state
 
 
