@@ -233,8 +233,9 @@ def _held_lock(tmp: Path, patch: pytest.MonkeyPatch) -> None:
 
     thread = threading.Thread(target=hold, daemon=True)
     thread.start()
-    holding.wait(10)
+    assert holding.wait(10), "the other deploy could not take the lock"
     patch.setattr(_held_lock, "release", release, raising=False)
+    patch.setattr(_held_lock, "holder", thread, raising=False)
 
 
 LONG = "CC-" + "1" * 300
@@ -430,6 +431,7 @@ def test_hostile_input(case: Case, deployed: str, tmp_path: Path,
         release = getattr(_held_lock, "release", None)
         if release is not None:
             release.set()
+            _held_lock.holder.join(10)  # type: ignore[attr-defined]  # unlocked before the next case
         for path in tmp_path.rglob("*"):
             path.chmod(0o755 if path.is_dir() else 0o644)
     after = current_state(deployed)  # a command that sent no request changed nothing
