@@ -162,6 +162,15 @@ def test_outputs_command_reads_what_deploy_made(deployed, webstack):
     assert "VpcId" in out and "AppUrl" in out
 
 
+def test_watch_on_a_settled_stack_reports_its_status(deployed, webstack):
+    """it-dev, as the module deployed it (before the destroy tests below remove it)."""
+    assert deployed["dev"]["code"] == 0
+    code, out, _ = webstack("watch", "--env", "dev", "--region", "us-east-1",
+                            "--stack-name", "it-dev")
+    assert code == 0
+    assert "nothing in progress" in out
+
+
 def test_destroy_refuses_prod_without_force(deployed, webstack, local_endpoint):
     code, _, err = webstack("destroy", "--env", "prod", "--region", "eu-west-1",
                             "--stack-name", "it-prod", "--yes")
@@ -293,16 +302,6 @@ def test_plan_without_a_plan_file_leaves_no_change_set(webstack, local_endpoint)
     assert "plan: 7 to add" in out
     assert stack(local_endpoint, "us-west-2", "it-plan-only") is None, (
         "a plan of a new stack must not leave its REVIEW_IN_PROGRESS stack behind")
-
-
-def test_watch_on_a_settled_stack_reports_its_status(deployed, webstack):
-    code, out, _ = webstack("deploy", "--env", "dev", "--region", "us-west-2", "--yes",
-                            "--stack-name", "it-watch", "--param", "CostCenter=CC-1234")
-    assert code == 0, out
-    code, out, _ = webstack("watch", "--env", "dev", "--region", "us-west-2",
-                            "--stack-name", "it-watch")
-    assert code == 0
-    assert "nothing in progress" in out
 
 
 def test_an_unreachable_endpoint_is_one_line_exit_4(capsys):

@@ -3,8 +3,10 @@
 Every case of ``CASES`` runs one ``webstack`` command and asserts three things: the exit code,
 exactly one line on stderr that says what is wrong, and the endpoint's state (stacks, change
 sets, buckets and their objects, database instances) before and after: a refused command
-changes nothing. Expectations are what real CloudFormation does; a case that needs a fix of
-the local endpoint first is marked xfail(strict) with the gap it waits for.
+changes nothing. (A snapshot is retaken only when the endpoint's request log grew since the
+last one: its state moves by requests only.) Expectations are what real CloudFormation does;
+a case that needs a fix of the local endpoint first is marked xfail(strict) with the gap it
+waits for.
 
 The cases share one deployed dev stack (``hx-dev`` in us-east-1) and one endpoint, so the module
 costs one full deploy; the cases that need a process of their own (real Ctrl-C) follow the table.
@@ -13,6 +15,7 @@ costs one full deploy; the cases that need a process of their own (real Ctrl-C) 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -35,6 +38,7 @@ from scripts import cli, paths
 from scripts.deploy.aws import Target
 from scripts.deploy.lock import target_lock
 from scripts.deploy.validate import STACK_NAME_BUDGET, check_stack_name
+from scripts.local import endpoint as local
 from templates_src.environments import ENVIRONMENT_NAMES
 from templates_src.stacks import CHILDREN
 
@@ -48,7 +52,10 @@ COST = "CostCenter=CC-1234"
 State = dict[str, frozenset[Any]]
 
 
+@functools.cache
 def client(endpoint: str, service: str, region: str) -> Any:
+    """One client per endpoint, service and region for the module: creating a boto3 client
+    costs more than the calls a snapshot makes with it."""
     return boto3.client(service, endpoint_url=endpoint, region_name=region,
                         aws_access_key_id="testing", aws_secret_access_key="testing")
 
@@ -77,6 +84,38 @@ def snapshot(endpoint: str) -> State:
         buckets.add((bucket["Name"], listed.get("KeyCount", 0)))
     return {"stacks": frozenset(stacks), "change_sets": frozenset(change_sets),
             "buckets": frozenset(buckets), "databases": frozenset(databases)}
+
+
+# The last snapshot taken and the size of the endpoint's request log right after it.
+_last: dict[str, tuple[int, State]] = {}
+
+
+def _requests_logged(endpoint: str) -> int | None:
+    """How far ``endpoint``'s request log has grown (the server logs each request before it
+    answers, so an unchanged size means no request reached it since); None when the state
+    folder's log is not this endpoint's."""
+    server = local.read_state()
+    if server is None or server.url != endpoint:
+        return None
+    return local.log_file().stat().st_size
+
+
+def current_state(endpoint: str) -> State:
+    """The endpoint's state: the last snapshot while no request has reached the endpoint since
+    it was taken (state moves only by requests), a fresh one otherwise."""
+    seen = _last.get(endpoint)
+    logged = _requests_logged(endpoint)
+    if seen is not None and logged is not None and seen[0] == logged:
+        return seen[1]
+    return remembered_snapshot(endpoint)
+
+
+def remembered_snapshot(endpoint: str) -> State:
+    state = snapshot(endpoint)
+    logged = _requests_logged(endpoint)
+    if logged is not None:
+        _last[endpoint] = (logged, state)
+    return state
 
 
 def changed(before: State, after: State) -> dict[str, Any]:
@@ -194,8 +233,9 @@ def _held_lock(tmp: Path, patch: pytest.MonkeyPatch) -> None:
 
     thread = threading.Thread(target=hold, daemon=True)
     thread.start()
-    holding.wait(10)
+    assert holding.wait(10), "the other deploy could not take the lock"
     patch.setattr(_held_lock, "release", release, raising=False)
+    patch.setattr(_held_lock, "holder", thread, raising=False)
 
 
 LONG = "CC-" + "1" * 300
@@ -384,16 +424,17 @@ def test_hostile_input(case: Case, deployed: str, tmp_path: Path,
     monkeypatch.delenv("AWS_REGION", raising=False)
     if case.setup is not None:
         case.setup(tmp_path, monkeypatch)
-    before = snapshot(deployed)
+    before = current_state(deployed)
     try:
         code, out, err = run(_fill(case.argv, deployed, tmp_path), monkeypatch, capsys)
     finally:
         release = getattr(_held_lock, "release", None)
         if release is not None:
             release.set()
+            _held_lock.holder.join(10)  # type: ignore[attr-defined]  # unlocked before the next case
         for path in tmp_path.rglob("*"):
             path.chmod(0o755 if path.is_dir() else 0o644)
-    after = snapshot(deployed)
+    after = current_state(deployed)  # a command that sent no request changed nothing
     lines = err.strip().splitlines()
     assert code == case.code, (code, out[-2000:], err)
     assert len(lines) == 1, f"stderr is not one line: {err!r}"

@@ -18,6 +18,7 @@ from scripts import cli
 from scripts.errors import Exit, UsageError
 from scripts.local import endpoint as local
 from scripts.local import moto_shim
+from scripts.local.moto_shim.registry import PROBES
 
 pytest_plugins = ["local_endpoint"]
 
@@ -75,20 +76,54 @@ def outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
 
 # The shim -----------------------------------------------------------------------------------
 
-def test_pinned_moto_still_has_every_gap_the_shim_closes() -> None:
-    gaps = moto_shim.stock_moto_gaps()
-    assert set(gaps) == set(moto_shim.NEEDED)
-    fixed = [f"moto fixed gap {name}: drop that part of the shim (scripts/moto_shim.py)"
-             for name, still_open in gaps.items() if not still_open]
-    assert not fixed, "; ".join(fixed)
+def test_the_shim_closes_every_gap_pinned_moto_still_has_and_leaves_moto_as_it_found_it(
+        ) -> None:
+    """One pass of the probes with the shim applied, one bare pass after it is removed.
 
-
-def test_shim_closes_every_gap_and_leaves_moto_as_it_found_it() -> None:
+    The bare pass runs every probe on moto exactly as the shim left it, so it checks both that
+    the pinned moto still has each gap (else: drop that patch) and that the shim restored moto;
+    stock_moto_gaps (which unpatches first) only tells the two apart when it fails.
+    """
     gaps = moto_shim.shimmed_moto_gaps()
+    assert set(gaps) == set(moto_shim.NEEDED)
     broken = [f"the shim no longer closes gap {name}: update scripts/moto_shim.py"
               for name, still_open in gaps.items() if still_open]
     assert not broken, "; ".join(broken)
-    assert all(moto_shim.stock_moto_gaps().values())
+    bare = {name: probe() for name, probe in PROBES.items()}
+    closed = [name for name, still_open in bare.items() if not still_open]
+    if closed:
+        stock = moto_shim.stock_moto_gaps()
+        fixed = [f"moto fixed gap {name}: drop that part of the shim (scripts/moto_shim.py)"
+                 for name in closed if not stock[name]]
+        assert not fixed, "; ".join(fixed)
+        raise AssertionError(f"the shim left moto patched: gaps {closed} stay closed after it")
+
+
+def test_the_servers_libyaml_loader_builds_what_motos_yaml_loader_builds() -> None:
+    """The server parses moto's templates with libyaml (server.libyaml_loader): the same
+    documents as PyYAML's yaml.Loader for build/, JSON and tags, the same errors otherwise."""
+    import yaml
+    from moto.cloudformation.utils import yaml_tag_constructor
+
+    from scripts.local.moto_shim.server import libyaml_loader
+    from scripts.paths import BUILD_DIR
+
+    fast = libyaml_loader()
+    if fast is None:
+        pytest.skip("PyYAML without libyaml: the server parses with yaml.Loader itself")
+    yaml.add_multi_constructor("", yaml_tag_constructor)  # as moto does before each parse
+    texts = [p.read_text(encoding="utf-8") for p in sorted(BUILD_DIR.glob("*.yaml"))]
+    texts += [PARENT.format(a_url="http://localhost:5000/b/a.yaml", b_url="http://x/b"),
+              CHILD_A, json.dumps({"Resources": {"T": {"Type": "AWS::SNS::Topic"}},
+                                   "Outputs": {"N": {"Value": 1.5}}})]
+    assert len(texts) > 8
+    for text in texts:
+        assert yaml.load(text, Loader=fast) == yaml.load(text, Loader=yaml.Loader)
+    for broken in ("a: [1, 2", "a: b: c", "\tkey: 1"):
+        with pytest.raises(yaml.MarkedYAMLError) as stock:
+            yaml.load(broken, Loader=yaml.Loader)
+        with pytest.raises(type(stock.value)):
+            yaml.load(broken, Loader=fast)
 
 
 def test_nested_stacks_deployed_by_change_set_show_child_outputs(local_endpoint: str) -> None:

@@ -76,13 +76,28 @@ _SESSIONS: dict[str | None, Any] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
+# The service models' loader, per data path: it only reads botocore's and boto3's JSON files,
+# so it outlives reset_sessions (which is about credentials and profiles, not models).
+_LOADERS: dict[str | None, Any] = {}
+
+
 def _session(profile: str | None) -> Any:
     """One boto3 session per profile: its loader caches service models across clients."""
     import boto3
+    import botocore.session
+    from botocore.loaders import create_loader
 
     with _SESSIONS_LOCK:
         if profile not in _SESSIONS:
-            _SESSIONS[profile] = boto3.Session(profile_name=profile)
+            core = botocore.session.get_session()
+            data_path = core.get_config_variable("data_path")
+            if data_path not in _LOADERS:
+                _LOADERS[data_path] = create_loader(data_path)
+            loader = _LOADERS[data_path]
+            core.register_component("data_loader", loader)
+            _SESSIONS[profile] = boto3.Session(botocore_session=core, profile_name=profile)
+            # boto3 appends its own data folder to the loader it is given: once is enough
+            loader.search_paths[:] = list(dict.fromkeys(loader.search_paths))
         return _SESSIONS[profile]
 
 
