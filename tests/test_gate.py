@@ -104,7 +104,7 @@ def test_only_clean_verdicts_are_cached_and_any_change_is_a_new_key(tmp_path, mo
     monkeypatch.setattr(gate_module, "CACHE_DIR", tmp_path)
     calls: list[int] = []
 
-    def fake_gate(texts):
+    def fake_gate(texts, **_):
         calls.append(1)
         return [] if "ok" in texts["t"] else [Finding("t", "1", "E0000", "bad")]
 

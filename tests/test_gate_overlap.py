@@ -51,3 +51,36 @@ def test_a_render_error_is_raised_here_not_lost_in_the_child(forking):
     with pytest.raises(SourceError, match="prod has no InstanceType"):
         gate_module.gate_rendered(render)
     assert calls == ["rendered"], "this process rendered again and met the error itself"
+
+
+def test_a_set_where_one_template_changed_lints_only_that_templates_texts(gate, tmp_path,
+                                                                           monkeypatch):
+    """``CleanTargets`` (gate_set_cached's second level): clean texts are remembered, a text
+    with findings never is, and a changed template is linted again whatever else was clean."""
+    linted: list[str] = []
+    real = gate.lint_each
+
+    def spy(targets, jobs=None):
+        targets = list(targets)
+        linted.extend(t.label for t in targets)
+        return real(targets, jobs=1)
+
+    monkeypatch.setattr(gate, "lint_each", spy)
+    cache = gate_module.CleanTargets(tmp_path, "salt")
+    clean = {"copy/iam.yaml": (BUILD_DIR / "iam.yaml").read_text(encoding="utf-8"),
+             "copy/compute.yaml": (BUILD_DIR / "compute.yaml").read_text(encoding="utf-8")}
+    assert gate_module.gate_set(clean, gate, cache=cache) == []
+    assert set(linted) == {"copy/iam.yaml", "copy/compute.yaml"}
+
+    linted.clear()
+    bad = {**clean, **_bad_prod_compute()}
+    findings = gate_module.gate_set(bad, gate, cache=cache)
+    assert any("m6i.huge" in f.message for f in findings)
+    assert set(linted) == {"copy/compute.yaml"}, "iam.yaml was found clean before"
+
+    linted.clear()
+    assert gate_module.gate_set(bad, gate, cache=cache) == findings
+    assert "copy/compute.yaml" in linted, "a text with findings is never remembered"
+    linted.clear()
+    gate_module.gate_set(clean, gate, cache=gate_module.CleanTargets(tmp_path, "other"))
+    assert set(linted) == {"copy/iam.yaml", "copy/compute.yaml"}, "another salt knows nothing"

@@ -10,6 +10,7 @@ one worker per core and each lints whole texts (the rules are shared copy-on-wri
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -137,18 +138,25 @@ class Gate:
 
     def lint_all(self, targets: Iterable[LintTarget], jobs: int | None = None) -> list[Finding]:
         """Every target's findings, sorted; the same whichever worker linted which text."""
+        return sorted(f for found in self.lint_each(targets, jobs) for f in found)
+
+    def lint_each(self, targets: Iterable[LintTarget], jobs: int | None = None
+                  ) -> list[list[Finding]]:
+        """Each target's findings, in the targets' order."""
         todo = list(targets)
         workers = lint_jobs(len(todo)) if jobs is None else max(1, min(jobs, len(todo)))
         if workers > 1 and _can_fork():
-            return sorted(self.lint_forked(todo, workers))
-        findings: list[Finding] = []
-        for target in todo:
-            findings.extend(self.lint(target))
-        return sorted(findings)
+            return self._lint_forked_each(todo, workers)
+        return [self.lint(target) for target in todo]
 
     def lint_forked(self, targets: list[LintTarget], workers: int) -> list[Finding]:
-        """Lint in forked workers that inherit this gate's rules; the largest texts go first
-        and each worker takes the next text when it is free, so the cores finish together."""
+        """Lint in forked workers that inherit this gate's rules (``lint_each``)."""
+        return [f for found in self._lint_forked_each(targets, workers) for f in found]
+
+    def _lint_forked_each(self, targets: list[LintTarget], workers: int
+                          ) -> list[list[Finding]]:
+        """The largest texts go first and each worker takes the next text when it is free,
+        so the cores finish together."""
         import multiprocessing
 
         order = sorted(range(len(targets)), key=lambda i: len(targets[i].text), reverse=True)
@@ -158,7 +166,10 @@ class Gate:
                 chunks = pool.map(_lint_forked_target, order, chunksize=1)
         finally:
             _FORKED.clear()
-        return [finding for chunk in chunks for finding in chunk]
+        found: list[list[Finding]] = [[] for _ in targets]
+        for index, chunk in zip(order, chunks, strict=True):
+            found[index] = chunk
+        return found
 
 
 _NAMES = re.compile(r"'([A-Za-z0-9]+)'")
@@ -330,15 +341,17 @@ def _resolved(templates: Mapping[str, Mapping[str, Any]], environment: str,
         return {}
 
 
-def gate_set(texts: Mapping[str, str], gate: Gate | None = None) -> list[Finding]:
-    """Lint templates (label -> text) as written and as each environment resolves them."""
+def gate_set(texts: Mapping[str, str], gate: Gate | None = None, *,
+             cache: CleanTargets | None = None) -> list[Finding]:
+    """Lint templates (label -> text) as written and as each environment resolves them;
+    ``cache`` skips the texts it knows clean and remembers the ones found clean."""
     if gate is not None:
-        return _lint_merged(gate, texts, None)
-    return gate_rendered(lambda: texts)[1]
+        return _lint_merged(gate, texts, None, cache)
+    return gate_rendered(lambda: texts, cache=cache)[1]
 
 
 def gate_rendered(
-    render: Callable[[], Mapping[str, str]],
+    render: Callable[[], Mapping[str, str]], *, cache: CleanTargets | None = None,
 ) -> tuple[dict[str, str], list[Finding]]:
     """``render()`` (label -> text) and ``gate_set`` of it, with the gate's fixed costs overlapped.
 
@@ -360,7 +373,7 @@ def gate_rendered(
         texts, merged = delivered
     else:
         texts, merged = dict(render()), None
-    return texts, _lint_merged(gate, texts, merged)
+    return texts, _lint_merged(gate, texts, merged, cache)
 
 
 _Targets = tuple[list[LintTarget], list[Finding]]
@@ -372,12 +385,18 @@ def _render_and_merge(render: Callable[[], Mapping[str, str]], environments: lis
     return texts, merged_targets(texts, environments, regions)
 
 
-def _lint_merged(gate: Gate, texts: Mapping[str, str], merged: _Targets | None
-                 ) -> list[Finding]:
+def _lint_merged(gate: Gate, texts: Mapping[str, str], merged: _Targets | None,
+                 cache: CleanTargets | None = None) -> list[Finding]:
     from templates_src.environments import ENVIRONMENTS
 
     targets, problems = merged or merged_targets(texts, list(ENVIRONMENTS), gate.regions)
-    return sorted({*problems, *gate.lint_all(targets)})
+    todo = [t for t in targets if cache is None or not cache.known(t)]
+    found = gate.lint_each(todo)
+    if cache is not None:
+        for target, findings in zip(todo, found, strict=True):
+            if not findings:
+                cache.remember(target)
+    return sorted({*problems, *(f for each in found for f in each)})
 
 
 class _Ahead:
@@ -419,32 +438,70 @@ def _deliver(send: Any, work: Callable[..., Any], args: tuple[Any, ...]) -> None
 CACHE_DIR = REPO_ROOT / ".cache" / "gate"
 # Everything a verdict depends on besides the templates themselves.
 _VERDICT_INPUTS = ("scripts/build/gate.py", "scripts/build/resolve.py", "scripts/build/yamlio.py",
+                   "scripts/build/variants.py", "scripts/build/indexed_rules.py",
                    ".cfnlintrc.yaml", "templates_src/environments.py")
 
 
-def verdict_key(texts: Mapping[str, str]) -> str:
-    """A content hash of the templates, the gate's code and config, and cfn-lint's version."""
+def _inputs_digest() -> Any:
+    """A hash of everything a verdict depends on besides the templates: cfn-lint's version,
+    the gate's code and config, and the project rules."""
     import hashlib
     from importlib.metadata import version
 
     digest = hashlib.sha256(version("cfn-lint").encode())
-    for name in sorted(texts):
-        digest.update(name.encode() + b"\0" + texts[name].encode() + b"\0")
     rule_files = sorted((REPO_ROOT / "scripts" / "rules").glob("*.py"))
     for path in [REPO_ROOT / name for name in _VERDICT_INPUTS] + rule_files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
+    return digest
+
+
+def verdict_key(texts: Mapping[str, str]) -> str:
+    """A content hash of the templates, the gate's code and config, and cfn-lint's version."""
+    digest = _inputs_digest()
+    for name in sorted(texts):
+        digest.update(name.encode() + b"\0" + texts[name].encode() + b"\0")
+    return str(digest.hexdigest())
+
+
+@dataclass(frozen=True)
+class CleanTargets:
+    """Lint texts (``LintTarget``) found clean on this machine, by a hash of the text, what
+    it is linted for and which findings count, and ``salt`` (``_inputs_digest``): a set where
+    one template changed lints only that template's texts again."""
+
+    folder: Path
+    salt: str
+
+    def _marker(self, target: LintTarget) -> Path:
+        import hashlib
+
+        merged = target.merged
+        scope = [sorted(merged.only or ()), [sorted(w) for w in merged.worlds]] if merged else []
+        identity = json.dumps([self.salt, target.label, target.text, list(target.regions),
+                               target.resolved, scope])
+        return self.folder / f"text-{hashlib.sha256(identity.encode()).hexdigest()}"
+
+    def known(self, target: LintTarget) -> bool:
+        return self._marker(target).is_file()
+
+    def remember(self, target: LintTarget) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._marker(target).touch()
+        except OSError:
+            pass  # a read-only checkout just lints every time
 
 
 def gate_set_cached(texts: Mapping[str, str]) -> list[Finding]:
-    """``gate_set``, skipped when this exact input already passed on this machine.
+    """``gate_set``, skipped when this exact input already passed on this machine, and
+    otherwise linting only the texts not already found clean (``CleanTargets``).
 
     Only clean verdicts are remembered (under .cache/, never committed); CI starts cold.
     """
     marker = CACHE_DIR / verdict_key(texts)
     if marker.is_file():
         return []
-    findings = gate_set(texts)
+    findings = gate_set(texts, cache=CleanTargets(CACHE_DIR, str(_inputs_digest().hexdigest())))
     if not findings:
         try:
             CACHE_DIR.mkdir(parents=True, exist_ok=True)
