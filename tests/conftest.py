@@ -84,6 +84,46 @@ def gate() -> Any:
     return Gate()
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``pytest -n N --dist loadgroup`` (tox.ini), the tests of a module that share a
+    fixture set up once for more than one test (a module-scoped deploy, a clone, a session
+    fixture the module defines for itself) go to one worker together, so it is set up once;
+    every other test goes to whichever worker is free. xdist sends the largest groups first,
+    then the single tests in file order. The fixtures of conftest.py and local_endpoint.py are
+    set up once per worker."""
+    if config.getoption("dist", None) != "loadgroup":
+        return
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        if _shares_a_fixture_of(module, item):
+            item.add_marker(pytest.mark.xdist_group(module))
+
+
+def _shares_a_fixture_of(module: str, item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)  # pytest's own record of the item's fixtures
+    if info is None:
+        return True  # not a plain test function: keep it with its module
+    for defs in info.name2fixturedefs.values():
+        used = defs[-1] if defs else None
+        if used is not None and used.scope != "function" and \
+                (used.scope != "session" or used.baseid == module):
+            return True
+    return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_state_folder(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Deploy locks and any endpoint state of code under test go to this session's own folder
+    (one per xdist worker), never to ``.webstack/`` in the checkout: two workers deploying the
+    same stack name would otherwise meet on one lock file and one would be refused as busy."""
+    from scripts.local.endpoint import STATE_DIR_ENV
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(STATE_DIR_ENV, str(tmp_path_factory.mktemp("webstack-state")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def fresh_aws_sessions() -> Any:
     """A test that changes the AWS environment (credentials, profiles) never leaves a session

@@ -55,3 +55,10 @@ def test_the_layout_names_every_module_and_folder():
             if f"{folder.name}/" not in named:
                 missing.append(f"{folder.relative_to(REPO_ROOT)}/")
     assert missing == []
+
+
+def test_the_test_command_runs_every_check_side_by_side_with_uv():
+    command = _commands()[1]
+    assert "'tox-uv==" in command and " run-parallel " in command
+    envs = command.rsplit(" -e ", 1)[1].split(",")
+    assert envs == ["py", "lint", "build-check", "security"]

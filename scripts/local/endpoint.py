@@ -38,7 +38,7 @@ PORT_ENV = "WEBSTACK_LOCAL_PORT"
 STATE_DIR_ENV = "WEBSTACK_STATE_DIR"
 SERVER_MODULE = "scripts.local.moto_shim"
 HEALTH_PATH = "/moto-api/config"  # cheap, and only moto answers it with its JSON config
-START_TIMEOUT = 10.0
+START_TIMEOUT = 30.0  # a loaded machine (a test suite on every core) takes its time to import moto
 STOP_TIMEOUT = 5.0
 POLL_INTERVAL = 0.1
 

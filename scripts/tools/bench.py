@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.paths import BUILD_DIR, REPO_ROOT
+from scripts.tools import testcommand
 from scripts.tools.measure import (
     BenchError,
     Figure,
@@ -82,6 +83,7 @@ class Settings:
     api_latency: float
     latency_trials: int
     one_worker: bool = False
+    test_command_runs: int = 1
 
 
 class Bench:
@@ -483,6 +485,7 @@ def local_endpoint(state: Path) -> Iterator[str]:
 # -- entry point -----------------------------------------------------------------------------
 
 SECTIONS = ("gate", "deploy", "latency", "scale")
+OPT_IN = (testcommand.SECTION,)  # minutes each: only with --only
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -492,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=int, default=1, help="warm-up runs, not counted (1)")
     parser.add_argument("--slow-runs", type=int, default=3,
                         help="runs of the slow figures: cfn-lint per file, scale (3)")
-    parser.add_argument("--only", action="append", choices=SECTIONS,
+    parser.add_argument("--only", action="append", choices=(*SECTIONS, *OPT_IN),
                         help="measure only this section (repeatable)")
     parser.add_argument("--cdk-app", type=Path, default=None,
                         help="folder of the equivalent CDK app (its package.json) to time "
@@ -506,6 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="simulated deploys for the completion latency (16)")
     parser.add_argument("--one-worker", action="store_true",
                         help="also time a cold build linting in one process (WEBSTACK_GATE_JOBS=1)")
+    parser.add_argument("--test-command-runs", type=int, default=1,
+                        help="cold + warm pairs of --only test-command: the README's test "
+                             "command from a fresh clone, on empty then warm package caches (1)")
     return parser
 
 
@@ -522,7 +528,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings(runs=args.runs, warmup=args.warmup, slow_runs=args.slow_runs,
                         sections=tuple(args.only or SECTIONS), cdk_source=args.cdk_app,
                         out=args.out, api_latency=args.api_latency,
-                        latency_trials=args.latency_trials, one_worker=args.one_worker)
+                        latency_trials=args.latency_trials, one_worker=args.one_worker,
+                        test_command_runs=max(1, args.test_command_runs))
     command = " ".join(["python -m scripts.tools.bench", *(sys.argv[1:] if argv is None else argv)])
     load_before, started = load_average(), time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)  # the endpoint always stops
@@ -552,6 +559,11 @@ def _run(settings: Settings, command: str, load_before: str, started: float) -> 
                 print(f"scale: webstack lint and cfn-lint over {', '.join(map(str, SCALE_SIZES))}"
                       " resources", flush=True)
                 bench.scale()
+            if testcommand.SECTION in settings.sections:
+                print("the README's test command from a fresh clone, cold and warm caches",
+                      flush=True)
+                testcommand.measure(bench.results, runs=settings.test_command_runs,
+                                    scratch=Path(scratch), logs=settings.out)
         except BenchError as err:
             print(f"bench: {err}", file=sys.stderr)
             return 1
