@@ -48,3 +48,29 @@ def test_a_missing_checkov_is_one_line_naming_the_fix(monkeypatch):
         checkov_executable()
     assert "\n" not in str(error.value)
     assert security_scan.main([]) == ScanError.exit_code
+
+
+def test_the_tests_read_the_saved_report_only_when_it_was_made_from_this_build(
+        tmp_path, monkeypatch):
+    """tox's security environment scans once and its tests read that report; a report made
+    from another build/ (or none) means a new scan."""
+    import json
+
+    from scripts.tools import security_scan as module
+
+    scans: list[int] = []
+    fresh = module.ScanReport({}, 1.0, {"results": {}})
+    monkeypatch.setattr(module, "scan", lambda *_, **__: scans.append(1) or fresh)
+    saved = tmp_path / "checkov.json"
+    raw = {"results": {"failed_checks": [{"file_path": "/dev/storage.yaml", "check_id": "CKV_X",
+                                          "resource": "AWS::S3::Bucket.B"}]}}
+    saved.write_text(json.dumps(raw), encoding="utf-8")
+    monkeypatch.setenv(module.REPORT_ENV, str(saved))
+
+    assert module.saved_or_scan() is fresh and scans == [1], "no digest: not trusted"
+    digest = tmp_path / f"checkov.json{module.BUILD_DIGEST_SUFFIX}"
+    digest.write_text("another build", encoding="utf-8")
+    assert module.saved_or_scan() is fresh and scans == [1, 1], "another build/: scanned again"
+    digest.write_text(module.build_digest(), encoding="utf-8")
+    report = module.saved_or_scan()
+    assert scans == [1, 1] and [r.check_id for r in report.failed] == ["CKV_X"]

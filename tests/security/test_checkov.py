@@ -12,7 +12,13 @@ import pytest
 
 from scripts.build import yamlio
 from scripts.paths import BUILD_DIR
-from scripts.tools.security_scan import BUILD_TARGET, Result, ScanReport, scan, write_targets
+from scripts.tools.security_scan import (
+    BUILD_TARGET,
+    Result,
+    ScanReport,
+    saved_or_scan,
+    write_targets,
+)
 from templates_src.environments import ENVIRONMENT_NAMES
 from templates_src.stacks import CHILDREN
 
@@ -26,7 +32,7 @@ Declared = dict[tuple[str, str, str], str]  # (file, logical id, check id) -> re
 
 @pytest.fixture(scope="module")
 def report() -> ScanReport:
-    return scan()
+    return saved_or_scan()
 
 
 def declared_skips() -> Declared:
