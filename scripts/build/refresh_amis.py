@@ -20,7 +20,6 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -135,6 +134,8 @@ def describe_source(endpoint_url: str | None) -> str:
     depend on who ran the script.
     """
     if is_local(endpoint_url):
+        from importlib import metadata  # here: every command's parser imports this module
+
         try:
             return f"local endpoint (moto {metadata.version('moto')} dated snapshot)"
         except metadata.PackageNotFoundError:

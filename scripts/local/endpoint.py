@@ -18,8 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -222,6 +220,9 @@ def _alive(pid: int) -> bool:
 
 def healthy(url: str, timeout: float = 5.0) -> bool:
     """True when moto answers at ``url`` (directly: a proxy from the environment must not)."""
+    import urllib.error  # here: every command's parser imports this module
+    import urllib.request
+
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(url.rstrip("/") + HEALTH_PATH, timeout=timeout) as response:
