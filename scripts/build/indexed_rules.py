@@ -48,16 +48,14 @@ def index_entries(schema: Any) -> dict[str, list[Any]] | None:
     return index
 
 
-def indexed_rule(stock: Any) -> Any:
-    """A new E3062 of the loaded rule's own class that validates against its instance's
-    engine's entries only (cfn-lint loads its rules from their files, so the class is taken
-    from the instance, not imported)."""
+def indexed_rule(stock: Any, by_engine: dict[str, list[Any]]) -> Any:
+    """An E3062 of the loaded rule's own class (cfn-lint loads its rules from their files, so
+    the class is taken from the instance, not imported) that validates against its instance's
+    engine's entries only. It takes over the stock rule's state rather than loading the 5 MB
+    schema a second time."""
 
     class IndexedDbInstanceClassWithEngine(type(stock)):  # type: ignore[misc]
-        def __init__(self) -> None:
-            super().__init__()
-            self.by_engine = index_entries(self._schema) or {}
-            self._use_schema_arg = True  # validate() is handed the narrowed schema
+        by_engine: dict[str, list[Any]]
 
         def validate(self, validator: Any, keywords: Any, instance: Any,
                      schema: Any) -> Iterator[Any]:
@@ -68,7 +66,11 @@ def indexed_rule(stock: Any) -> Any:
                 narrowed["allOf"] = self.by_engine.get(engine.lower(), [])
             yield from super().validate(validator, keywords, instance, narrowed)
 
-    return IndexedDbInstanceClassWithEngine()
+    replacement = IndexedDbInstanceClassWithEngine.__new__(IndexedDbInstanceClassWithEngine)
+    replacement.__dict__.update(vars(stock))
+    replacement.by_engine = by_engine
+    replacement._use_schema_arg = True  # validate() is handed the narrowed schema
+    return replacement
 
 
 def install(rules: Any) -> bool:
@@ -78,8 +80,10 @@ def install(rules: Any) -> bool:
     replacing the entry is enough.
     """
     stock = rules.data.get(RULE_ID)
-    if (type(stock).__name__ != STOCK_CLASS or getattr(stock, "_use_schema_arg", True)
-            or index_entries(getattr(stock, "schema", None)) is None):
+    if type(stock).__name__ != STOCK_CLASS or getattr(stock, "_use_schema_arg", True):
         return False
-    rules.data[RULE_ID] = indexed_rule(stock)
+    by_engine = index_entries(getattr(stock, "schema", None))
+    if by_engine is None:
+        return False
+    rules.data[RULE_ID] = indexed_rule(stock, by_engine)
     return True
