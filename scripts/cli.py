@@ -499,8 +499,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Garbage collection after every 50,000 allocations instead of 700: cfn-lint and botocore
+# allocate millions of short-lived objects, and the default threshold spent about a quarter of
+# a cold gate's CPU in the collector (measured: lint 7.7 s -> 5.0 s of CPU). Objects freed by
+# reference counting are freed as before; only cyclic garbage waits a little longer.
+GC_THRESHOLD = (50_000, 20, 20)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Every error a user can hit ends as one line on stderr and its exit code."""
+    import gc
+
+    gc.set_threshold(*GC_THRESHOLD)
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     try:

@@ -157,14 +157,19 @@ class Gate:
                           ) -> list[list[Finding]]:
         """The largest texts go first and each worker takes the next text when it is free,
         so the cores finish together."""
+        import gc
         import multiprocessing
 
         order = sorted(range(len(targets)), key=lambda i: len(targets[i].text), reverse=True)
         _FORKED.append((self, targets))
+        # What the workers inherit (cfn-lint, its rules and schemas) is left out of their
+        # collections: they neither walk it nor copy its pages by touching it.
+        gc.freeze()
         try:
             with multiprocessing.get_context("fork").Pool(workers, _worker_signals) as pool:
                 chunks = pool.map(_lint_forked_target, order, chunksize=1)
         finally:
+            gc.unfreeze()
             _FORKED.clear()
         found: list[list[Finding]] = [[] for _ in targets]
         for index, chunk in zip(order, chunks, strict=True):
