@@ -74,14 +74,21 @@ def _database(endpoint: str, region: str, stack_name: str) -> dict[str, Any]:
     return ours[0]
 
 
-def test_a_parameter_only_update_keeps_the_database(local_endpoint: str,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    region = "us-east-1"
+def _deployed_dev(local_endpoint: str, region: str, capsys: pytest.CaptureFixture[str]
+                  ) -> tuple[str, list[str], dict[str, Any]]:
+    """The settled dev stack of ``region``, the deploy arguments that update it, and its
+    database as it is before the update."""
     name = _dev_stack(local_endpoint, region)
     capsys.readouterr()
     base = ["deploy", "--env", "dev", "--region", region, "--stack-name", name, "--yes",
             "--param", "CostCenter=CC-1234", "--endpoint-url", local_endpoint]
-    before = _database(local_endpoint, region, name)
+    return name, base, _database(local_endpoint, region, name)
+
+
+def test_a_parameter_only_update_keeps_the_database(local_endpoint: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    region = "us-east-1"
+    name, base, before = _deployed_dev(local_endpoint, region, capsys)
     alarms = client(local_endpoint, "cloudwatch", region).describe_alarms()["MetricAlarms"]
     ours = {a["AlarmName"]: a["AlarmArn"] for a in alarms if a["AlarmName"].startswith(name)}
     assert len(ours) >= 3  # created from the monitoring template: rollback triggers exist
@@ -107,11 +114,7 @@ def test_a_parameter_only_update_keeps_the_database(local_endpoint: str,
 def test_a_create_only_change_is_refused_by_the_guard_and_cannot_replace_a_named_database(
         local_endpoint: str, capsys: pytest.CaptureFixture[str]) -> None:
     region = "us-west-2"
-    name = _dev_stack(local_endpoint, region)
-    capsys.readouterr()
-    base = ["deploy", "--env", "dev", "--region", region, "--stack-name", name, "--yes",
-            "--param", "CostCenter=CC-1234", "--endpoint-url", local_endpoint]
-    before = _database(local_endpoint, region, name)
+    name, base, before = _deployed_dev(local_endpoint, region, capsys)
     rename = [*base, "--param", "DatabaseUsername=other_admin"]  # MasterUsername: createOnly
 
     assert cli.main(rename) == 2

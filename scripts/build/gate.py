@@ -460,9 +460,10 @@ def _inputs_digest() -> Any:
     return digest
 
 
-def verdict_key(texts: Mapping[str, str]) -> str:
-    """A content hash of the templates, the gate's code and config, and cfn-lint's version."""
-    digest = _inputs_digest()
+def verdict_key(texts: Mapping[str, str], inputs: Any = None) -> str:
+    """A content hash of the templates, the gate's code and config, and cfn-lint's version
+    (``inputs``: ``_inputs_digest()`` when the caller has it already)."""
+    digest = (inputs or _inputs_digest()).copy()
     for name in sorted(texts):
         digest.update(name.encode() + b"\0" + texts[name].encode() + b"\0")
     return str(digest.hexdigest())
@@ -503,10 +504,11 @@ def gate_set_cached(texts: Mapping[str, str]) -> list[Finding]:
 
     Only clean verdicts are remembered (under .cache/, never committed); CI starts cold.
     """
-    marker = CACHE_DIR / verdict_key(texts)
+    inputs = _inputs_digest()  # read once: the set's key and the texts' salt
+    marker = CACHE_DIR / verdict_key(texts, inputs)
     if marker.is_file():
         return []
-    findings = gate_set(texts, cache=CleanTargets(CACHE_DIR, str(_inputs_digest().hexdigest())))
+    findings = gate_set(texts, cache=CleanTargets(CACHE_DIR, str(inputs.hexdigest())))
     if not findings:
         try:
             CACHE_DIR.mkdir(parents=True, exist_ok=True)
