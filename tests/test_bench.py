@@ -84,3 +84,13 @@ def test_the_local_endpoint_is_stopped_even_when_a_measurement_fails(tmp_path: P
         raise RuntimeError("a measurement failed")
     assert not (state / "local.json").exists()
     assert os.environ.get(local.STATE_DIR_ENV) == before
+
+
+def test_measured_commands_write_bytecode_as_a_users_python_does(monkeypatch):
+    """Without bytecode, every webstack run compiled its own modules from source while the
+    baselines' came compiled from their wheels: the ratios measured that, not webstack."""
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setenv("AWS_PROFILE", "someone")
+    env = measure.clean_env(EXTRA="1")
+    assert "PYTHONDONTWRITEBYTECODE" not in env and "AWS_PROFILE" not in env
+    assert env["EXTRA"] == "1"

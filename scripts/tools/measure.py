@@ -184,9 +184,14 @@ def timed(argv: Sequence[str], *, cwd: Path, env: dict[str, str], ok: Sequence[i
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without any AWS setting (profiles, endpoints, keys), plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(NO_COLOR="1", PYTHONDONTWRITEBYTECODE="1", **extra)
+    """This environment without any AWS setting (profiles, endpoints, keys), plus ``extra``.
+
+    Python writes bytecode here, as a user's does: without it, every webstack command compiled
+    its own modules from source (about 0.1 s a run), while awscli's and cfn-lint's came
+    compiled from their wheels."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AWS_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(NO_COLOR="1", **extra)
     return env
 
 
