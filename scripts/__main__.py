@@ -1,5 +1,5 @@
 """``python -m scripts`` is the same as ``webstack``."""
 
-from scripts.cli import main
+from scripts.cli import run
 
-raise SystemExit(main())
+run()

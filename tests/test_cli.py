@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -86,3 +87,45 @@ def test_a_broken_environment_table_is_one_line_exit_3(capsys, monkeypatch):
     code, _, err = run(capsys, "build", "--check")
     assert code == 3
     assert err == "webstack build: environment table: prod.asg: bad\n"
+
+
+def _console(code: str) -> subprocess.CompletedProcess[bytes]:
+    """A process that ends through cli.run(), as the console script does, with its stdout
+    buffered as it is in a pipe."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
+                          check=False, timeout=60, env=env)
+
+
+def test_the_console_script_exits_with_mains_code_and_runs_the_atexit_handlers():
+    """run() skips the interpreter's teardown, not its duties: the exit code is main()'s, the
+    atexit handlers run, and what was printed without a flush still arrives."""
+    done = _console(
+        "import atexit, sys\n"
+        "atexit.register(lambda: sys.stdout.write('handler ran\\n'))\n"
+        "from scripts import cli\n"
+        "cli.main = lambda: (sys.stdout.write('x' * 200000), sys.stderr.write('err'), 3)[2]\n"
+        "cli.run()\n")
+    assert done.returncode == 3
+    assert done.stdout == b"x" * 200000 + b"handler ran\n"
+    assert done.stderr == b"err"
+
+
+def test_the_console_script_waits_for_a_thread_still_running():
+    done = _console(
+        "import sys, threading, time\n"
+        "from scripts import cli\n"
+        "def late():\n"
+        "    time.sleep(0.3); sys.stdout.write('thread finished\\n')\n"
+        "cli.main = lambda: (threading.Thread(target=late).start(), 0)[1]\n"
+        "cli.run()\n")
+    assert (done.returncode, done.stdout) == (0, b"thread finished\n")
+
+
+def test_the_console_script_into_a_closed_pipe_is_quiet():
+    done = subprocess.run(f"{sys.executable} -m scripts show --env prod --region eu-west-1 "
+                          "| head -c 10 >/dev/null; echo ${PIPESTATUS[0]}", shell=True,
+                          executable="/bin/bash", cwd=REPO_ROOT, capture_output=True, text=True,
+                          check=False, timeout=60)
+    assert done.stdout == "0\n"
+    assert done.stderr == ""
