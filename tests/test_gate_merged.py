@@ -57,29 +57,50 @@ MUTATIONS = {
 }
 
 
+def _mutated(mutation: str) -> dict[str, str]:
+    name, mutate = MUTATIONS[mutation]
+    return {f"copy/{name}": mutate(_build(name))}
+
+
+_FOUND: dict[tuple[int, str], list[Finding]] = {}
+
+
+def _merged_findings(gate, mutation: str) -> list[Finding]:
+    """The merged gate's findings for one mutation, linted once per worker: the tests below
+    ask different questions of the same findings (they run on one worker: MUTATED)."""
+    key = (id(gate), mutation)
+    if key not in _FOUND:
+        _FOUND[key] = gate_set(_mutated(mutation), gate)
+    return _FOUND[key]
+
+
+MUTATED = pytest.mark.xdist_group("test_gate_merged-mutations")
+
+
+@MUTATED
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
 def test_the_merged_gate_finds_what_linting_every_variant_separately_finds(gate, mutation):
-    name, mutate = MUTATIONS[mutation]
-    texts = {f"copy/{name}": mutate(_build(name))}
+    texts = _mutated(mutation)
+    name = MUTATIONS[mutation][0]
     assert texts[f"copy/{name}"] != _build(name), "the mutation must change the template"
-    merged = gate_set(texts, gate)
+    merged = _merged_findings(gate, mutation)
     assert merged, f"{mutation} passed the merged gate"
     assert _merged(merged) == _separately(gate, texts)
 
 
+@MUTATED
 def test_a_finding_in_one_column_names_that_environment_and_the_original_resource(gate):
-    texts = {"copy/compute.yaml": MUTATIONS["prod instance type"][1](_build("compute.yaml"))}
-    findings = [f for f in gate_set(texts, gate) if "m6i.huge" in f.message]
+    findings = [f for f in _merged_findings(gate, "prod instance type") if "m6i.huge" in f.message]
     assert findings and all(f.template.startswith("copy/compute.yaml [prod, resolved for ")
                             for f in findings)
     assert all(f.location.startswith("Resources/LaunchTemplate/") for f in findings)
     assert "Variant" not in " ".join(str(f) for f in findings)
 
 
+@MUTATED
 @pytest.mark.parametrize("mutation", ["us-west-2 ami", "us-west-2 log delivery account"])
 def test_a_bad_value_in_one_regions_column_names_that_region_only(gate, mutation):
-    name, mutate = MUTATIONS[mutation]
-    findings = gate_set({f"copy/{name}": mutate(_build(name))}, gate)
+    findings = _merged_findings(gate, mutation)
     assert findings
     assert {f.template.split("resolved for ")[1] for f in findings} == {"us-west-2]"}
 
