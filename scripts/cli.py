@@ -522,8 +522,9 @@ def run() -> NoReturn:
         raise SystemExit(code)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing left to tell
-            stream.flush()
+        if stream is not None:  # None: started with the descriptor closed (>&-)
+            with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to tell
+                stream.flush()
     os._exit(code)
 
 

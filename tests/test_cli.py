@@ -122,6 +122,15 @@ def test_the_console_script_waits_for_a_thread_still_running():
     assert (done.returncode, done.stdout) == (0, b"thread finished\n")
 
 
+def test_the_console_script_with_stdout_closed_says_its_error_and_no_traceback():
+    done = subprocess.run(f"{sys.executable} -m scripts outputs >&-", shell=True,
+                          executable="/bin/bash", cwd=REPO_ROOT, capture_output=True, text=True,
+                          check=False, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("webstack outputs: the following arguments are required")
+    assert "Traceback" not in done.stderr
+
+
 def test_the_console_script_into_a_closed_pipe_is_quiet():
     done = subprocess.run(f"{sys.executable} -m scripts show --env prod --region eu-west-1 "
                           "| head -c 10 >/dev/null; echo ${PIPESTATUS[0]}", shell=True,
