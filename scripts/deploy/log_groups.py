@@ -23,6 +23,7 @@ from dataclasses import replace
 from scripts.deploy.aws import Target, aws_errors
 from scripts.deploy.options import Options
 from scripts.errors import UsageError
+from templates_src.database_logs import EXPORTED_LOGS, MONITORING_LOG_GROUP, instance_log_group
 
 MONITORING_PARAMETER = "RdsMonitoringLogGroup"
 
@@ -41,13 +42,6 @@ def _existing(target: Target, names: list[str]) -> list[str]:
 def for_new_stack(options: Options, target: Target, emit: Callable[[str], None]) -> Options:
     """The options a new stack set is created with: refused if this stack name's log groups
     are left from an earlier stack, told not to create RDSOSMetrics if it exists."""
-    # Here, not at the top: importing the stack modules costs a no-change redeploy ~0.1 s.
-    from templates_src.stacks.database import (
-        EXPORTED_LOGS,
-        MONITORING_LOG_GROUP,
-        instance_log_group,
-    )
-
     left = _existing(target, [instance_log_group(log, target.stack_name)
                               for log in EXPORTED_LOGS])
     if left:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from troposphere import Equals, GetAtt, If, Ref, Sub, Template, iam, rds
 
 from templates_src.common import Stack, removal_policy, scanner_exception
+from templates_src.database_logs import EXPORTED_LOGS, MONITORING_LOG_GROUP, instance_log_group
 from templates_src.policies import assume_role
 from templates_src.versions import POSTGRES, POSTGRES_LIFECYCLE_SUPPORT, PostgresMajor
 
@@ -26,17 +27,8 @@ MONITORING_INTERVAL_SECONDS = 60
 MONITORING_POLICY = "service-role/AmazonRDSEnhancedMonitoringRole"
 # Every connection must use TLS; PostgreSQL refuses plain-text sessions.
 PARAMETERS = {"rds.force_ssl": "1"}
-# Logs the instance exports to CloudWatch, each into a group this stack owns.
-EXPORTED_LOGS = ("postgresql", "upgrade")
 INSTANCE_ID = "${RootStackName}-db"  # RDS lowercases it: see ROOT_STACK_NAME_PATTERN
-# Enhanced monitoring's group: one per account and region, shared by every instance.
-MONITORING_LOG_GROUP = "RDSOSMetrics"
 OWNS_MONITORING_LOG_GROUP = "OwnsRdsMonitoringLogGroup"
-
-
-def instance_log_group(log: str, root_stack_name: str = "${RootStackName}") -> str:
-    """The name RDS gives the group of one exported log (``Fn::Sub`` text by default)."""
-    return f"/aws/rds/instance/{root_stack_name}-db/{log}"
 
 
 def build(postgres: PostgresMajor | None = None) -> Template:
