@@ -779,3 +779,29 @@ def test_recreate_without_a_terminal_or_yes_deletes_nothing(cloud: Cloud,
     with pytest.raises(UsageError, match="refusing to deploy without confirmation"):
         pipeline.deploy(options(recreate=True, overrides={"CostCenter": "CC-1234"}))
     assert "DeleteStack" not in cloud.calls and packaged == []
+
+
+
+@pytest.mark.parametrize("service", ["cloudformation", "s3", "ec2", "rds", "logs", "sts"])
+def test_the_models_read_as_plain_dicts_are_botocores_own_in_the_same_order(service: str) -> None:
+    """The clients' loader reads botocore's model files without an OrderedDict per object
+    (aws.PlainJSONFiles): what a client is built from must be exactly what botocore reads."""
+    import json
+
+    from botocore.exceptions import DataNotFoundError
+    from botocore.loaders import create_loader
+
+    from scripts.deploy.aws import PlainJSONFiles
+
+    theirs, ours = create_loader(None), create_loader(None)
+    ours.file_loader = PlainJSONFiles()
+    for kind in ("service-2", "paginators-1", "waiters-2", "endpoint-rule-set-1"):
+        try:
+            expected = json.dumps(theirs.load_service_model(service, kind))
+        except DataNotFoundError:
+            with pytest.raises(DataNotFoundError):
+                ours.load_service_model(service, kind)
+            continue
+        assert json.dumps(ours.load_service_model(service, kind)) == expected, kind
+    for name in ("endpoints", "partitions", "_retry"):
+        assert json.dumps(ours.load_data(name)) == json.dumps(theirs.load_data(name)), name

@@ -6,7 +6,9 @@ against a local endpoint (``--endpoint-url`` / AWS_ENDPOINT_URL / ``--local``).
 
 from __future__ import annotations
 
+import gzip
 import ipaddress
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -81,6 +83,25 @@ _SESSIONS_LOCK = threading.Lock()
 _LOADERS: dict[str | None, Any] = {}
 
 
+class PlainJSONFiles:
+    """botocore's model files read into plain dicts (the loader's ``file_loader``: ``exists``
+    and ``load_file``, as botocore's ``JSONFileLoader``). botocore's own builds an OrderedDict
+    for every JSON object: the same keys in the same order, twice the time (the EC2 model
+    0.12 s -> 0.06 s). Same files, same lookup order (``.json``, then ``.json.gz``)."""
+
+    _OPENERS = ((".json", open), (".json.gz", gzip.open))
+
+    def exists(self, file_path: str) -> bool:
+        return any(os.path.isfile(file_path + ext) for ext, _ in self._OPENERS)
+
+    def load_file(self, file_path: str) -> Any:
+        for ext, opener in self._OPENERS:
+            if os.path.isfile(file_path + ext):
+                with opener(file_path + ext, "rb") as fp:
+                    return json.loads(fp.read().decode("utf-8"))
+        return None
+
+
 def _session(profile: str | None) -> Any:
     """One boto3 session per profile: its loader caches service models across clients."""
     import boto3
@@ -93,6 +114,7 @@ def _session(profile: str | None) -> Any:
             data_path = core.get_config_variable("data_path")
             if data_path not in _LOADERS:
                 _LOADERS[data_path] = create_loader(data_path)
+                _LOADERS[data_path].file_loader = PlainJSONFiles()
             loader = _LOADERS[data_path]
             core.register_component("data_loader", loader)
             _SESSIONS[profile] = boto3.Session(botocore_session=core, profile_name=profile)
