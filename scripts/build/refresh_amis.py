@@ -12,8 +12,6 @@ Exit codes are webstack's: 0 done (or map current), 1 --check found the map stal
 from __future__ import annotations
 
 import argparse
-import ast
-import difflib
 import json
 import os
 import re
@@ -96,6 +94,8 @@ def _literal(text: str) -> str:
 
 def parse_module(text: str) -> Pinned | None:
     """Read AMIS/SOURCE/REFRESHED back from a generated file without executing it."""
+    import ast  # here, not at the top: every command builds the parser that imports this module
+
     try:
         tree = ast.parse(text)
     except SyntaxError:
@@ -203,6 +203,8 @@ def _client_error_hint(error: Exception, region: str) -> str:
 
 def unified_diff(old: str, new: str, path: str) -> str:
     """What a reviewer reads before the file changes."""
+    import difflib
+
     return "".join(
         difflib.unified_diff(
             old.splitlines(keepends=True),

@@ -12,10 +12,13 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scripts import paths
-from scripts.build.gate import Finding, gate_rendered, gate_set, gate_set_cached
 from scripts.errors import Exit, SourceError, UsageError, WebstackError
+
+if TYPE_CHECKING:  # the gate (cfn-lint's loader, yaml) is imported where it runs: render needs none
+    from scripts.build.gate import Finding
 
 
 def fresh_render() -> dict[str, str]:
@@ -44,6 +47,8 @@ def stale_files(rendered: Mapping[str, str], build_dir: Path) -> list[str]:
 
 def gate(rendered: Mapping[str, str], *, cached: bool = True) -> list[Finding]:
     """The gate over a rendered set, labelled as build/ names them."""
+    from scripts.build.gate import gate_set, gate_set_cached
+
     texts = _labelled(rendered)
     return gate_set_cached(texts) if cached else gate_set(texts)
 
@@ -51,6 +56,8 @@ def gate(rendered: Mapping[str, str], *, cached: bool = True) -> list[Finding]:
 def render_and_gate() -> tuple[dict[str, str], list[Finding]]:
     """``fresh_render`` and an uncached ``gate`` of it, the render overlapping the gate's
     start-up (``gate_rendered``): a cold build's critical path."""
+    from scripts.build.gate import gate_rendered
+
     labelled, findings = gate_rendered(lambda: _labelled(fresh_render()))
     return {name.removeprefix(_LABEL): text for name, text in labelled.items()}, findings
 
