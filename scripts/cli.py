@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import contextlib
 import os
 import sys
 import threading
@@ -23,7 +22,10 @@ from scripts.errors import (
     UsageError,
     WebstackError,
     aws_error_line,
+    ensure_streams,
+    flushed,
     one_line,
+    output_failed,
     source_error,
 )
 from scripts.paths import BUILD_DIR
@@ -516,16 +518,21 @@ def run() -> NoReturn:
     about 0.2 s after a deploy has printed its last line (measured on an identical redeploy,
     0.78 s -> 0.59 s). Nothing needs that freeing: the atexit handlers still run (logging,
     temporary directories, multiprocessing) and stdout and stderr are flushed, in that order,
-    as the interpreter would. While a non-daemon thread still runs, the ordinary exit joins it."""
-    code = main()
+    as the interpreter would. While a non-daemon thread still runs, the ordinary exit joins it.
+
+    A stream the process was started without (``<&-``, ``>&-``) reads or writes /dev/null:
+    without stdin there is no terminal to confirm at, without stdout nothing to print to."""
+    ensure_streams()
+    try:
+        code = main()
+    except SystemExit as done:  # argparse's own exits (--help)
+        if not isinstance(done.code, int | None):
+            raise
+        code = done.code or 0
     if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
         raise SystemExit(code)
     atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        if stream is not None:  # None: started with the descriptor closed (>&-)
-            with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to tell
-                stream.flush()
-    os._exit(code)
+    os._exit(flushed(code))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -549,8 +556,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("webstack: interrupted", file=sys.stderr)
         return int(Exit.INTERRUPTED)
-    except BrokenPipeError:
-        return int(Exit.OK)
+    except OSError as err:
+        lost = output_failed(err, command)
+        return _unexpected(err, command) if lost is None else lost
     except Exception as err:
         return _unexpected(err, command)
 

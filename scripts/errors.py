@@ -1,9 +1,16 @@
-"""Errors a user can hit: one line (what, where, what to do) and a distinct exit code."""
+"""Errors a user can hit: one line (what, where, what to do) and a distinct exit code; and
+the process's own streams at its edges (``cli.run``): streams it was started without, output
+that cannot be written, the last flush."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+import sys
 from enum import IntEnum
 from pathlib import Path
+from typing import Final
 
 from scripts import paths
 
@@ -14,6 +21,7 @@ class Exit(IntEnum):
     USAGE = 2  # bad input: unknown env/region, malformed option, refused action
     SOURCE = 3  # the template source itself is invalid (environment table, wiring)
     AWS = 4  # credentials, endpoint or service trouble
+    OUTPUT = 74  # the output could not be written: a full disk, a reader gone mid-command
     INTERRUPTED = 130
 
 
@@ -100,3 +108,69 @@ def aws_error_line(err: Exception) -> str | None:
     if isinstance(err, BotoCoreError):
         return f"AWS call failed: {one_line(err)}; retry, or check the endpoint"
     return None
+
+
+# -- the process's streams ---------------------------------------------------------------------
+
+# A full disk or quota, a file too large, an I/O error: output that cannot be written.
+_LOST_OUTPUT: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+# Commands that act on an account: one cut short must not pass for one that finished.
+_ACTING: Final = frozenset({"deploy", "destroy", "plan"})
+
+
+def ensure_streams() -> None:
+    """A stream the process was started without (``<&-``, ``>&-``) reads or writes /dev/null:
+    without stdin there is no terminal to confirm at, without stdout nothing to print to."""
+    for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))  # noqa: SIM115
+
+
+def say_on_stderr(line: str | None) -> None:
+    """``line`` on stderr, flushed; stderr itself failing leaves nobody to tell."""
+    with contextlib.suppress(OSError, ValueError):
+        if line is not None:
+            print(line, file=sys.stderr)
+        sys.stderr.flush()
+
+
+def output_failed(err: OSError, command: str | None) -> int | None:
+    """The exit code of a command whose output could not be written, or None when ``err`` is
+    not that (a file named, another errno). stdout then goes to /dev/null, so no later write
+    or flush fails again.
+
+    - Its reader left (a broken pipe): a command that only prints (``show | head -1``) gave
+      it what it wanted, exit 0; a deploy, destroy or plan was cut short: one line, exit 74.
+    - A full disk, an I/O error: the output is lost: one line, exit 74 (``Exit.OUTPUT``).
+    """
+    broken = isinstance(err, BrokenPipeError)
+    if not (broken or err.errno in _LOST_OUTPUT) or err.filename is not None:
+        return None
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    named = f"webstack{' ' + command if command else ''}"
+    if not broken:
+        say_on_stderr(f"{named}: could not write the output: {one_line(err)}")
+    elif command in _ACTING:
+        started = "" if command == "plan" else \
+            "; what it started goes on: 'webstack watch' follows it"
+        say_on_stderr(f"{named}: the output was closed before the command finished (broken pipe)"
+            f"{started}")
+    else:
+        return int(Exit.OK)
+    return int(Exit.OUTPUT)
+
+
+def flushed(code: int) -> int:
+    """``code`` once stdout and stderr are flushed. A reader that left once the command had
+    finished (``| head -1``) took what it wanted; output that could not be written (a full
+    disk, an I/O error) is said on stderr and is exit 74 (``Exit.OUTPUT``)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass
+    except OSError as err:
+        say_on_stderr(f"webstack: could not write the output: {one_line(err)}")
+        code = code or Exit.OUTPUT
+    say_on_stderr(None)
+    return code

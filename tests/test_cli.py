@@ -131,6 +131,40 @@ def test_the_console_script_with_stdout_closed_says_its_error_and_no_traceback()
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("argv", [["graph"], ["--help"], ["show", "--env", "prod",
+                                                        "--region", "eu-west-1"]])
+def test_output_that_cannot_be_written_is_one_line_and_exit_74(argv):
+    """A full disk is not a reader that left: the output is lost, and the exit code says so,
+    whether the write fails while the command runs (show) or in the last flush (--help)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run([sys.executable, "-m", "scripts", *argv], cwd=REPO_ROOT,
+                              stdout=full, stderr=subprocess.PIPE, text=True, check=False,
+                              timeout=60, env=env)
+    assert done.returncode == 74
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.endswith(": could not write the output: [Errno 28] No space left on "
+                                "device\n")
+
+
+@pytest.mark.parametrize(("command", "extra"), [("deploy", ["--yes"]), ("destroy", ["--yes"]),
+                                               ("plan", [])])
+def test_a_command_acting_on_aws_cut_short_by_a_closed_pipe_is_not_a_success(
+        capsys, monkeypatch, command, extra):
+    """``webstack deploy ... | head``: the reader left while the deploy was still printing; the
+    deploy stopped there, so it must not exit 0 as if it had finished."""
+    def closed(_args: object) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, f"cmd_{command}", closed)
+    code, _, err = run(capsys, command, "--env", "dev", "--region", "us-east-1", *extra)
+    assert code == 74
+    assert err.startswith(f"webstack {command}: the output was closed before the command "
+                          "finished (broken pipe)")
+    assert err.count("\n") == 1
+    assert ("webstack watch" in err) == (command != "plan")
+
+
 def test_the_console_script_into_a_closed_pipe_is_quiet():
     done = subprocess.run(f"{sys.executable} -m scripts show --env prod --region eu-west-1 "
                           "| head -c 10 >/dev/null; echo ${PIPESTATUS[0]}", shell=True,
