@@ -57,9 +57,12 @@ def _report(findings: Sequence[object], checked: int, started: float) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from scripts.build.verify import fresh_render, write_set
 
+    if not args.output.strip():
+        raise UsageError("--output is empty: name a folder, e.g. --output rendered/")
     rendered = fresh_render()
     out = Path(args.output)
-    write_set(rendered, out, "--output")
+    # build/ holds the set alone; any other folder keeps what the set does not name
+    write_set(rendered, out, "--output", prune=out.resolve() == BUILD_DIR.resolve())
     print(f"rendered {len(rendered)} templates into {out}")
     return Exit.OK
 
@@ -75,7 +78,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         findings = gate(rendered)
     stale = stale_files(rendered, BUILD_DIR)
     if not args.check and stale:
-        write_set(rendered, BUILD_DIR, "build/")
+        write_set(rendered, BUILD_DIR, "build/", prune=True)
     code = _report(findings, len(rendered), started)
     if args.check and stale:
         for name in stale:

@@ -172,3 +172,28 @@ def test_the_console_script_into_a_closed_pipe_is_quiet():
                           check=False, timeout=60)
     assert done.stdout == "0\n"
     assert done.stderr == ""
+
+
+def test_render_into_a_folder_keeps_every_file_the_set_does_not_name(capsys, tmp_path):
+    """`render --output .` at the repository root once deleted .cfnlintrc.yaml: only build/,
+    which holds the set alone, loses the templates no longer rendered."""
+    (tmp_path / "docker-compose.yaml").write_text("services: {}\n", encoding="utf-8")
+    (tmp_path / ".cfnlintrc.yaml").write_text("regions: [us-east-1]\n", encoding="utf-8")
+    code, out, _ = run(capsys, "render", "--output", str(tmp_path))
+    assert code == 0 and out.startswith("rendered 8 templates")
+    assert (tmp_path / "docker-compose.yaml").read_text(encoding="utf-8") == "services: {}\n"
+    assert (tmp_path / ".cfnlintrc.yaml").is_file()
+    assert (tmp_path / "root.yaml").is_file()
+
+
+def test_build_still_removes_a_template_no_longer_rendered(capsys, build_copy):
+    (build_copy / "old.yaml").write_text("{}\n", encoding="utf-8")
+    code, _, _ = run(capsys, "build")
+    assert code == 0
+    assert not (build_copy / "old.yaml").exists()
+
+
+def test_render_with_an_empty_output_is_refused(capsys):
+    code, _, err = run(capsys, "render", "--output", "")
+    assert code == 2
+    assert err == "webstack render: --output is empty: name a folder, e.g. --output rendered/\n"

@@ -165,13 +165,16 @@ def _writable(rendered: Mapping[str, str], folder: Path) -> tuple[Path, str] | N
     return None
 
 
-def write_set(rendered: Mapping[str, str], folder: Path, label: str) -> None:
-    """Replace ``folder``'s templates with ``rendered`` all at once, or not at all.
+def write_set(rendered: Mapping[str, str], folder: Path, label: str, *,
+              prune: bool = False) -> None:
+    """Write ``rendered`` into ``folder`` all at once, or not at all.
 
     Anything that cannot be written (a read-only folder or file) is found first; then the set
     is written into a temporary folder beside it and each file renamed into place (atomic
-    within one filesystem), and templates no longer rendered are removed. Should a rename
-    still fail, the files already replaced are put back: build/ is never half-written.
+    within one filesystem). With ``prune`` (build/, which holds nothing else), templates no
+    longer rendered are removed; any other folder keeps every file the set does not name.
+    Should a rename still fail, the files already replaced are put back: build/ is never
+    half-written.
     """
     blocked = _writable(rendered, folder)
     if blocked is not None:
@@ -188,7 +191,7 @@ def write_set(rendered: Mapping[str, str], folder: Path, label: str) -> None:
         for name in rendered:
             os.replace(staging / name, folder / name)
             replaced.append(name)
-        for extra in folder.glob("*.yaml"):
+        for extra in folder.glob("*.yaml") if prune else ():
             if extra.name not in rendered:
                 extra.unlink()
     except OSError as err:
