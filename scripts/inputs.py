@@ -81,7 +81,19 @@ def endpoint(args: argparse.Namespace) -> str | None:
         from scripts.local.endpoint import ensure_running
 
         return ensure_running()
-    return args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+    url = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+    if url is not None:
+        from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
+
+        try:
+            valid = is_valid_endpoint_url(url) or is_valid_ipv6_endpoint_url(url)
+        except ValueError:  # urllib cannot split it (an unclosed IPv6 bracket)
+            valid = False
+        if not valid:
+            source = "--endpoint-url" if args.endpoint_url else "AWS_ENDPOINT_URL"
+            raise UsageError(f"{source} {url!r} is not a URL botocore can use; give one such "
+                             "as http://localhost:5000")
+    return url
 
 
 
