@@ -117,6 +117,9 @@ def options(args: argparse.Namespace) -> Any:
     outputs_file = getattr(args, "outputs_file", None)
     if outputs_file is not None:
         check_writable_file(outputs_file, "--outputs-file")
+    plan_output = getattr(args, "plan_output", None)
+    if plan_output is not None:
+        check_writable_file(plan_output, "--plan-output")
     return Options(
         environment=args.env,
         regions=regions,
@@ -133,7 +136,7 @@ def options(args: argparse.Namespace) -> Any:
         outputs_file=outputs_file,
         plan_file=getattr(args, "plan_file", None),
         plan_format=getattr(args, "plan_format", None) or "text",
-        plan_output=getattr(args, "plan_output", None),
+        plan_output=plan_output,
         color=sys.stdout.isatty() and not os.environ.get("NO_COLOR"),
         interactive=sys.stdin.isatty(),
     )

@@ -283,8 +283,8 @@ def check_writable_file(path: str, option: str) -> None:
     so a deploy never changes a stack and then cannot write what it promised."""
     target = Path(path)
     if not path or target.is_dir():
-        raise UsageError(f"{option} {path!r} is a directory; give a file path such as "
-                         "outputs/dev.json")
+        raise UsageError(f"{option} {path!r} is {'empty' if not path else 'a directory'}; give "
+                         "a file path such as outputs/dev.json")
     folder = target.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
