@@ -197,12 +197,19 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
+    import yaml
+
     from scripts.build import graph, yamlio
 
     root = BUILD_DIR / "root.yaml"
     if not root.is_file():
         raise UsageError("no build/root.yaml; run 'webstack build' first")
-    sys.stdout.write(graph.render(yamlio.load(root.read_text(encoding="utf-8")), args.format))
+    try:
+        template = yamlio.load(inputs.read_text(root))
+    except (ValueError, yaml.YAMLError) as err:
+        raise UsageError(f"build/root.yaml does not parse ({one_line(err)}); run "
+                         "'webstack build'") from err
+    sys.stdout.write(graph.render(template, args.format))
     return Exit.OK
 
 

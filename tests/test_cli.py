@@ -197,3 +197,11 @@ def test_render_with_an_empty_output_is_refused(capsys):
     code, _, err = run(capsys, "render", "--output", "")
     assert code == 2
     assert err == "webstack render: --output is empty: name a folder, e.g. --output rendered/\n"
+
+
+def test_graph_of_a_root_template_that_does_not_parse_is_one_line_and_exit_2(capsys, build_copy):
+    (build_copy / "root.yaml").write_text("a: [\n", encoding="utf-8")
+    code, _, err = run(capsys, "graph")
+    assert code == 2
+    assert err.startswith("webstack graph: build/root.yaml does not parse (")
+    assert err.endswith("; run 'webstack build'\n") and err.count("\n") == 1
