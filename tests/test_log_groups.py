@@ -51,8 +51,9 @@ def test_a_destroyed_namesakes_database_logs_refuse_the_create(local_endpoint):
     _logs(local_endpoint, region).create_log_group(
         logGroupName="/aws/rds/instance/lg-again-db/postgresql")
     target = Target("dev", region, "lg-again", endpoint_url=local_endpoint)
-    with pytest.raises(UsageError, match=r"/aws/rds/instance/lg-again-db/postgresql are left "
-                       r"from an earlier stack named 'lg-again'"):
+    with pytest.raises(UsageError, match=r"^log group /aws/rds/instance/lg-again-db/postgresql "
+                       r"already exists in ap-southeast-2 \(left by an earlier stack named "
+                       r"'lg-again', or made by hand\), and this stack would create it"):
         log_groups.for_new_stack(_options(local_endpoint), target, print)
 
 

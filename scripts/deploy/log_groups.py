@@ -41,14 +41,19 @@ def _existing(target: Target, names: list[str]) -> list[str]:
 
 def for_new_stack(options: Options, target: Target, emit: Callable[[str], None]) -> Options:
     """The options a new stack set is created with: refused if this stack name's log groups
-    are left from an earlier stack, told not to create RDSOSMetrics if it exists."""
+    already exist (an earlier stack's, or made by hand), told not to create RDSOSMetrics if it
+    exists."""
     left = _existing(target, [instance_log_group(log, target.stack_name)
                               for log in EXPORTED_LOGS])
     if left:
+        groups = f"log groups {', '.join(left)} already exist" if len(left) > 1 else \
+            f"log group {left[0]} already exists"
+        them = "them" if len(left) > 1 else "it"
         raise UsageError(
-            f"log groups {', '.join(left)} are left from an earlier stack named "
-            f"'{target.stack_name}' in {target.region}: choose another --stack-name, or delete "
-            "them (aws logs delete-log-group) once their logs are no longer needed"
+            f"{groups} in {target.region} (left by an earlier stack named "
+            f"'{target.stack_name}', or made by hand), and this stack would create "
+            f"{them}: choose another --stack-name, or delete {them} (aws logs "
+            "delete-log-group) once the logs are no longer needed"
         )
     if MONITORING_PARAMETER in options.overrides or not _existing(target, [MONITORING_LOG_GROUP]):
         return options
