@@ -205,3 +205,14 @@ def test_graph_of_a_root_template_that_does_not_parse_is_one_line_and_exit_2(cap
     assert code == 2
     assert err.startswith("webstack graph: build/root.yaml does not parse (")
     assert err.endswith("; run 'webstack build'\n") and err.count("\n") == 1
+
+
+def test_a_deploy_started_without_stdin_is_not_an_internal_error():
+    """``<&-``: no stdin is no terminal (a deploy without --yes is refused at the prompt);
+    reading whether it is one must not crash first."""
+    done = subprocess.run(f"{sys.executable} -m scripts deploy --env dev --region us-east-1 "
+                          "--endpoint-url http://127.0.0.1:9 --param CostCenter=CC-1234 <&-",
+                          shell=True, executable="/bin/bash", cwd=REPO_ROOT,
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 4, done.stderr
+    assert "cannot reach the endpoint" in done.stderr and "internal error" not in done.stderr
