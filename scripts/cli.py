@@ -119,14 +119,25 @@ def cmd_lint(args: argparse.Namespace) -> int:
     return _report(findings, len(texts), started)
 
 
+def _load_built(name: str) -> Any:
+    """build/NAME parsed; one that cannot be read or parsed is one line and exit 2."""
+    import yaml
+
+    from scripts.build import yamlio
+
+    try:
+        return yamlio.load(inputs.read_text(BUILD_DIR / name))
+    except (ValueError, yaml.YAMLError) as err:
+        raise UsageError(f"build/{name} does not parse ({one_line(err)}); run 'webstack build'"
+                         ) from err
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from scripts.build import yamlio
     from scripts.build.resolve import ResolveError, resolve_set
 
     inputs.check_env_region(args.env, args.region)
     parameters = inputs.parameters(args.param)
-    import yaml
-
     from templates_src.stacks import CHILDREN
 
     expected = ["root", *CHILDREN]
@@ -136,12 +147,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if missing:
         raise UsageError(f"build/ is incomplete: build/{missing[0]}.yaml is missing; run "
                          "'webstack build'")
-    try:
-        templates = {name: yamlio.load(inputs.read_text(BUILD_DIR / f"{name}.yaml"))
-                     for name in expected}
-    except (ValueError, yaml.YAMLError) as err:
-        raise UsageError(f"build/ does not parse ({one_line(err)}); run 'webstack build'"
-                         ) from err
+    templates = {name: _load_built(f"{name}.yaml") for name in expected}
     try:
         resolved = resolve_set(templates, args.env, args.region, parameters)
     except ResolveError as err:
@@ -197,19 +203,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    import yaml
+    from scripts.build import graph
 
-    from scripts.build import graph, yamlio
-
-    root = BUILD_DIR / "root.yaml"
-    if not root.is_file():
+    if not (BUILD_DIR / "root.yaml").is_file():
         raise UsageError("no build/root.yaml; run 'webstack build' first")
-    try:
-        template = yamlio.load(inputs.read_text(root))
-    except (ValueError, yaml.YAMLError) as err:
-        raise UsageError(f"build/root.yaml does not parse ({one_line(err)}); run "
-                         "'webstack build'") from err
-    sys.stdout.write(graph.render(template, args.format))
+    sys.stdout.write(graph.render(_load_built("root.yaml"), args.format))
     return Exit.OK
 
 

@@ -135,27 +135,32 @@ def say_on_stderr(line: str | None) -> None:
 
 
 def output_failed(err: OSError, command: str | None) -> int | None:
-    """The exit code of a command whose output could not be written, or None when ``err`` is
-    not that (a file named, another errno). stdout then goes to /dev/null, so no later write
-    or flush fails again.
+    """The exit code of a command whose output could not be written (``output_lost``), or
+    None when ``err`` is not that (a file named, another errno)."""
+    broken = isinstance(err, BrokenPipeError)
+    if (broken or err.errno in _LOST_OUTPUT) and err.filename is None:
+        return output_lost(err, command)
+    return None
+
+
+def output_lost(err: OSError, command: str | None) -> int:
+    """The exit code once writing the output failed with ``err``; stdout then goes to
+    /dev/null, so no later write or flush fails again.
 
     - Its reader left (a broken pipe): a command that only prints (``show | head -1``) gave
       it what it wanted, exit 0; a deploy, destroy or plan was cut short: one line, exit 74.
     - A full disk, an I/O error: the output is lost: one line, exit 74 (``Exit.OUTPUT``).
     """
-    broken = isinstance(err, BrokenPipeError)
-    if not (broken or err.errno in _LOST_OUTPUT) or err.filename is not None:
-        return None
     with contextlib.suppress(OSError, ValueError, AttributeError):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     named = f"webstack{' ' + command if command else ''}"
-    if not broken:
+    if not isinstance(err, BrokenPipeError):
         say_on_stderr(f"{named}: could not write the output: {one_line(err)}")
     elif command in _ACTING:
         started = "" if command == "plan" else \
             "; what it started goes on: 'webstack watch' follows it"
         say_on_stderr(f"{named}: the output was closed before the command finished (broken pipe)"
-            f"{started}")
+                      f"{started}")
     else:
         return int(Exit.OK)
     return int(Exit.OUTPUT)
@@ -167,10 +172,7 @@ def flushed(code: int) -> int:
     disk, an I/O error) is said on stderr and is exit 74 (``Exit.OUTPUT``)."""
     try:
         sys.stdout.flush()
-    except BrokenPipeError:
-        pass
-    except OSError as err:
-        say_on_stderr(f"webstack: could not write the output: {one_line(err)}")
-        code = code or Exit.OUTPUT
+    except OSError as err:  # the command has finished: no command is cut short here
+        code = code or output_lost(err, None)
     say_on_stderr(None)
     return code

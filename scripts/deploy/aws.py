@@ -130,13 +130,19 @@ def reset_sessions() -> None:
         _SESSIONS.clear()
 
 
+def endpoint_of(endpoint_url: str | None) -> str | None:
+    """The endpoint a client for ``endpoint_url`` talks to: it, else AWS_ENDPOINT_URL, else
+    AWS's own (None)."""
+    return endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
 def make_client(
     service: str, region: str, profile: str | None = None, endpoint_url: str | None = None
 ) -> Any:
     from botocore.config import Config
     from botocore.exceptions import ProfileNotFound
 
-    endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = endpoint_of(endpoint_url)
     retries = LOCAL_RETRIES if is_local(endpoint) else RETRIES
     config = Config(retries=dict(retries),  # botocore rewrites the dict it is given
                     connect_timeout=5, read_timeout=60,

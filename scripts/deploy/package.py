@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -20,7 +19,15 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from scripts.build import yamlio
-from scripts.deploy.aws import AwsError, Target, aws_errors, error_code, error_message, is_local
+from scripts.deploy.aws import (
+    AwsError,
+    Target,
+    aws_errors,
+    endpoint_of,
+    error_code,
+    error_message,
+    is_local,
+)
 from scripts.errors import Exit, WebstackError
 
 ROOT_FILE: Final = "root.yaml"
@@ -270,8 +277,7 @@ def package(target: Target, build_dir: Path, *, url_for: UrlFor | None = None,
         s3 = target.client("s3")
     # Without a client, the endpoint make_client would give it (a mismatch only means the
     # stack looks changed, and a change set decides).
-    endpoint = (s3.meta.endpoint_url if s3 is not None
-                else target.endpoint_url or os.environ.get("AWS_ENDPOINT_URL"))
+    endpoint = s3.meta.endpoint_url if s3 is not None else endpoint_of(target.endpoint_url)
     make_url = url_for or (lambda b, k: object_url(target, b, k, endpoint_url=endpoint))
     uploader = Uploader(s3, bucket, dry_run=dry_run)
 
