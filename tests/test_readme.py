@@ -61,4 +61,4 @@ def test_the_test_command_runs_every_check_side_by_side_with_uv():
     command = _commands()[1]
     assert "'tox-uv==" in command and " run-parallel " in command
     envs = command.rsplit(" -e ", 1)[1].split(",")
-    assert envs == ["py", "lint", "build-check", "security"]
+    assert envs == ["py", "lint", "security"]
