@@ -28,10 +28,9 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from functools import cache
-from importlib import resources
 from typing import Any, Final
 
-from scripts.build.engine_versions import ENGINE, known_and_deprecated, version_key
+from scripts.build.engine_versions import ENGINE, known_and_deprecated, rds_data, version_key
 from scripts.local.moto_shim.support import Patch, Probe, backend, cloudformation, require
 
 DB_TYPE: Final = "AWS::RDS::DBInstance"
@@ -48,8 +47,7 @@ def offered_versions() -> tuple[str, ...]:
 
 @cache
 def _class_branches() -> tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]:
-    package = resources.files("cfnlint.data.schemas.extensions.aws_rds_dbinstance")
-    document = json.loads(package.joinpath("db_instance_class.json").read_text(encoding="utf-8"))
+    document = rds_data("db_instance_class.json")
     found = []
     for branch in document.get("allOf", []):
         condition = branch.get("if", {}).get("properties", {})
