@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+STATE_DIR_ENV = "WEBSTACK_STATE_DIR"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"
 LINT_CONFIG = REPO_ROOT / ".cfnlintrc.yaml"
+
+
+def state_dir() -> Path:
+    """webstack's own state: the local endpoint's pid, port and log, the deploy locks and the
+    outputs written after a deploy. ``$WEBSTACK_STATE_DIR``, else ``.webstack/`` in the
+    checkout."""
+    override = os.environ.get(STATE_DIR_ENV)
+    return Path(override) if override else REPO_ROOT / ".webstack"

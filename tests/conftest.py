@@ -117,7 +117,7 @@ def private_state_folder(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Deploy locks and any endpoint state of code under test go to this session's own folder
     (one per xdist worker), never to ``.webstack/`` in the checkout: two workers deploying the
     same stack name would otherwise meet on one lock file and one would be refused as busy."""
-    from scripts.local.endpoint import STATE_DIR_ENV
+    from scripts.paths import STATE_DIR_ENV
 
     with pytest.MonkeyPatch.context() as env:
         env.setenv(STATE_DIR_ENV, str(tmp_path_factory.mktemp("webstack-state")))

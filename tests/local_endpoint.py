@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from scripts import paths
 from scripts.local import endpoint as local
 
 
@@ -40,7 +41,7 @@ def moto_url() -> Iterator[str]:
 def local_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The endpoint URL (``http://localhost:PORT``); the server is stopped by its pid at the end."""
     with pytest.MonkeyPatch.context() as env:
-        env.setenv(local.STATE_DIR_ENV, str(tmp_path_factory.mktemp("webstack-state")))
+        env.setenv(paths.STATE_DIR_ENV, str(tmp_path_factory.mktemp("webstack-state")))
         server, _started = local.up(port=local.free_port())
         try:
             yield server.url

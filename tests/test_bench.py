@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from simulated_cloud import Simulation
 
+from scripts import paths
 from scripts.build.gate import resolved_targets
-from scripts.local import endpoint as local
 from scripts.tools import bench, measure, workloads
 
 
@@ -78,12 +78,12 @@ def test_the_report_is_markdown_and_json(tmp_path: Path, capsys):
 
 def test_the_local_endpoint_is_stopped_even_when_a_measurement_fails(tmp_path: Path):
     state = tmp_path / "state"
-    before = os.environ.get(local.STATE_DIR_ENV)
+    before = os.environ.get(paths.STATE_DIR_ENV)
     with pytest.raises(RuntimeError), bench.local_endpoint(state) as url:
         assert url.startswith("http://localhost:")
         raise RuntimeError("a measurement failed")
     assert not (state / "local.json").exists()
-    assert os.environ.get(local.STATE_DIR_ENV) == before
+    assert os.environ.get(paths.STATE_DIR_ENV) == before
 
 
 def test_measured_commands_write_bytecode_as_a_users_python_does(monkeypatch):

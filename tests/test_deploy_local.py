@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -129,6 +131,22 @@ def test_an_identical_redeploy_says_no_changes_and_creates_no_change_set(deploye
     assert "no changes" in out
     assert "preflight" not in out, "nothing is created, so nothing needs a preflight"
     assert cfn.list_change_sets(StackName="it-dev")["Summaries"] == before
+
+
+def test_outputs_go_to_the_state_folder_not_the_checkout_without_outputs_file(deployed,
+                                                                              webstack):
+    """$WEBSTACK_STATE_DIR is webstack's state folder (the session's endpoint fixture sets it):
+    a deploy without --outputs-file writes there, and never into .webstack/ of the checkout."""
+    state = Path(os.environ[paths.STATE_DIR_ENV])
+    in_checkout = paths.REPO_ROOT / ".webstack" / "outputs" / "it-dev-us-east-1.json"
+    before = in_checkout.stat().st_mtime_ns if in_checkout.exists() else None
+    code, out, _ = webstack("deploy", "--env", "dev", "--region", "us-east-1",
+                            "--stack-name", "it-dev", "--yes")
+    assert code == 0, out
+    written = state / "outputs" / "it-dev-us-east-1.json"
+    assert f"outputs written to {written}" in out
+    assert json.loads(written.read_text(encoding="utf-8"))["it-dev"]["Environment"] == "dev"
+    assert (in_checkout.stat().st_mtime_ns if in_checkout.exists() else None) == before
 
 
 def test_a_parameter_change_is_planned_and_applied(webstack, local_endpoint):

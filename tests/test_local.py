@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from scripts import cli
+from scripts import cli, paths
 from scripts.errors import Exit, UsageError
 from scripts.local import endpoint as local
 from scripts.local import moto_shim
@@ -189,7 +189,7 @@ def test_server_refuses_to_listen_beyond_loopback(capsys: pytest.CaptureFixture[
 @pytest.fixture
 def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A private state directory; whatever a test started there is stopped afterwards."""
-    monkeypatch.setenv(local.STATE_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(paths.STATE_DIR_ENV, str(tmp_path))
     try:
         yield tmp_path
     finally:

@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
+from scripts import paths
 from scripts.deploy.events import Watcher
 from scripts.errors import UsageError
 from scripts.local import endpoint as local
@@ -24,7 +25,7 @@ CHILD = {"Resources": {f"Topic{i}": {"Type": "AWS::SNS::Topic"} for i in range(2
 @pytest.fixture(scope="module")
 def timed_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as env:
-        env.setenv(local.STATE_DIR_ENV, str(tmp_path_factory.mktemp("timed-state")))
+        env.setenv(paths.STATE_DIR_ENV, str(tmp_path_factory.mktemp("timed-state")))
         server, _ = local.up(port=local.free_port(), resource_seconds=RESOURCE_SECONDS)
         try:
             yield server.url

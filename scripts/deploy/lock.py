@@ -18,12 +18,11 @@ from pathlib import Path
 
 from scripts.deploy.aws import Target
 from scripts.errors import UsageError
+from scripts.paths import state_dir
 
 
 def lock_path(target: Target) -> Path:
     """Where the lock of this stack, in this region, on this endpoint and profile lives."""
-    from scripts.local.endpoint import state_dir
-
     where = f"{target.endpoint_url or ''}|{target.profile or ''}"
     digest = hashlib.sha256(where.encode("utf-8")).hexdigest()[:12]
     return state_dir() / "locks" / f"{target.stack_name}-{target.region}-{digest}.lock"

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from scripts.deploy.aws import Target
 from scripts.deploy.stacks import describe_stack
 from scripts.errors import UsageError
-from scripts.paths import REPO_ROOT
-
-OUTPUTS_DIR = REPO_ROOT / ".webstack" / "outputs"
+from scripts.paths import state_dir
 
 
 def fetch_outputs(target: Target) -> dict[str, str]:
@@ -26,6 +24,12 @@ def fetch_outputs(target: Target) -> dict[str, str]:
 def stack_outputs(stack: Mapping[str, Any]) -> dict[str, str]:
     """A described stack's outputs, key -> value."""
     return {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])}
+
+
+def default_outputs_path(stack_name: str, regions: Iterable[str]) -> Path:
+    """Where a deploy writes its outputs without ``--outputs-file``: the state folder
+    (``$WEBSTACK_STATE_DIR``, else ``.webstack/``), ``outputs/<stack>-<regions>.json``."""
+    return state_dir() / "outputs" / f"{stack_name}-{'-'.join(sorted(regions))}.json"
 
 
 def write_outputs(path: str | Path, stack_name: str, by_region: Mapping[str, Mapping[str, str]]

@@ -26,7 +26,7 @@ from scripts.deploy.events import Watcher, summary
 from scripts.deploy.lock import target_lock
 from scripts.deploy.options import Console, Options, RegionResult
 from scripts.deploy.outputs import (
-    OUTPUTS_DIR,
+    default_outputs_path,
     fetch_outputs,
     print_outputs,
     stack_outputs,
@@ -262,8 +262,7 @@ def _finish(options: Options, results: list[RegionResult], console: Console) -> 
             emit(f"outputs of {options.stack_name}:")
             print_outputs(result.outputs, emit)
     if good:
-        path = options.outputs_file or (
-            OUTPUTS_DIR / f"{options.stack_name}-{'-'.join(sorted(good))}.json")
+        path = options.outputs_file or default_outputs_path(options.stack_name, good)
         written = write_outputs(path, options.stack_name, good)
         print(f"outputs written to {written}")
     if len(results) > 1:

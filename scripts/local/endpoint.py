@@ -28,12 +28,11 @@ from urllib.parse import urlparse
 from scripts.deploy.aws import LOCAL_HOSTS
 from scripts.deploy.waiting import Waiter
 from scripts.errors import Exit, UsageError, WebstackError
-from scripts.paths import REPO_ROOT
+from scripts.paths import REPO_ROOT, state_dir
 
 HOST = "127.0.0.1"  # the only address the server listens on: it has no authentication
 DEFAULT_PORT = 5000
 PORT_ENV = "WEBSTACK_LOCAL_PORT"
-STATE_DIR_ENV = "WEBSTACK_STATE_DIR"
 SERVER_MODULE = "scripts.local.moto_shim"
 HEALTH_PATH = "/moto-api/config"  # cheap, and only moto answers it with its JSON config
 START_TIMEOUT = 30.0  # a loaded machine (a test suite on every core) takes its time to import moto
@@ -91,11 +90,6 @@ def template_url(endpoint_url: str, bucket: str, key: str) -> str:
         raise UsageError(f"S3 key {key!r}: moto does not URL-decode a TemplateURL, so keep keys "
                          "to letters, digits, '.', '_', '-' and '/'")
     return f"http://localhost:{parsed.port}/{bucket}/{key}"
-
-
-def state_dir() -> Path:
-    override = os.environ.get(STATE_DIR_ENV)
-    return Path(override) if override else REPO_ROOT / ".webstack"
 
 
 def state_file() -> Path:
