@@ -13,7 +13,7 @@ LINT_CONFIG = REPO_ROOT / ".cfnlintrc.yaml"
 
 def state_dir() -> Path:
     """webstack's own state: the local endpoint's pid, port and log, the deploy locks and the
-    outputs written after a deploy. ``$WEBSTACK_STATE_DIR``, else ``.webstack/`` in the
-    checkout."""
+    outputs written after a deploy. ``$WEBSTACK_STATE_DIR`` (a leading ``~`` is the home
+    folder), else ``.webstack/`` in the checkout."""
     override = os.environ.get(STATE_DIR_ENV)
-    return Path(override) if override else REPO_ROOT / ".webstack"
+    return Path(override).expanduser() if override else REPO_ROOT / ".webstack"

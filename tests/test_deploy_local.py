@@ -149,6 +149,39 @@ def test_outputs_go_to_the_state_folder_not_the_checkout_without_outputs_file(de
     assert (in_checkout.stat().st_mtime_ns if in_checkout.exists() else None) == before
 
 
+@pytest.mark.parametrize("blocker", ["file", "broken symlink"])
+def test_a_blocked_default_outputs_folder_is_refused_before_anything_is_created(
+        webstack, local_endpoint, tmp_path, monkeypatch, blocker):
+    state = tmp_path / "state"
+    state.mkdir()
+    if blocker == "file":
+        (state / "outputs").write_text("", encoding="utf-8")
+    else:
+        (state / "outputs").symlink_to(tmp_path / "nowhere")
+    monkeypatch.setenv(paths.STATE_DIR_ENV, str(state))
+    code, out, err = webstack("deploy", "--env", "dev", "--region", "us-east-1",
+                              "--stack-name", "it-noout", "--yes", "--param", "CostCenter=CC-1234")
+    assert code == 2, out
+    assert err.count("\n") == 1 and f"{state / 'outputs'} is " in err
+    assert "--outputs-file" in err and paths.STATE_DIR_ENV in err
+    assert stack(local_endpoint, "us-east-1", "it-noout") is None
+
+
+def test_outputs_that_cannot_be_written_after_a_deploy_name_the_file_and_exit_74(
+        deployed, webstack, local_endpoint):
+    code, out, err = webstack("deploy", "--env", "dev", "--region", "us-east-1",
+                              "--stack-name", "it-dev", "--yes", "--outputs-file", "/dev/full")
+    assert code == 74, err
+    assert err.count("\n") == 1
+    assert "it-dev is deployed in us-east-1, but the outputs could not be written to " \
+           "/dev/full: [Errno 28] No space left on device" in err
+    assert "it-dev (dev) in us-east-1: no changes" in out  # the summary is still shown
+    code, _, err = webstack("outputs", "--env", "dev", "--region", "us-east-1",
+                            "--stack-name", "it-dev", "--outputs-file", "/dev/full")
+    assert (code, err.count("\n")) == (74, 1)
+    assert "the outputs could not be written to /dev/full" in err
+
+
 def test_a_parameter_change_is_planned_and_applied(webstack, local_endpoint):
     code, out, _ = webstack("deploy", "--env", "dev", "--region", "us-west-2",
                             "--stack-name", "it-update", "--yes", "--param", "CostCenter=CC-1234")

@@ -266,3 +266,12 @@ def test_down_refuses_a_pid_that_is_not_our_server(
     finally:
         decoy.kill()
         decoy.wait()
+
+
+def test_a_leading_tilde_in_the_state_folder_is_the_home_folder(monkeypatch, tmp_path):
+    """A quoted ``~`` reaches webstack unexpanded; it means the home folder, not ./~."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv(paths.STATE_DIR_ENV, "~/state")
+    assert paths.state_dir() == tmp_path / "state"
+    monkeypatch.setenv(paths.STATE_DIR_ENV, "")
+    assert paths.state_dir() == paths.REPO_ROOT / ".webstack"

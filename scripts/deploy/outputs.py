@@ -9,8 +9,14 @@ from typing import Any
 
 from scripts.deploy.aws import Target
 from scripts.deploy.stacks import describe_stack
-from scripts.errors import UsageError
+from scripts.errors import Exit, UsageError, WebstackError, one_line
 from scripts.paths import state_dir
+
+
+class OutputsNotWritten(WebstackError):
+    """The outputs file could not be written (the stack itself is as the command left it)."""
+
+    exit_code = Exit.OUTPUT
 
 
 def fetch_outputs(target: Target) -> dict[str, str]:
@@ -40,8 +46,12 @@ def write_outputs(path: str | Path, stack_name: str, by_region: Mapping[str, Map
     else:
         document = {f"{stack_name}@{region}": dict(o) for region, o in by_region.items()}
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    except OSError as err:  # a full disk is this file's, not stdout's (errors.output_failed)
+        raise OutputsNotWritten(f"the outputs could not be written to {out}: {one_line(err)}"
+                                ) from err
     return out
 
 

@@ -26,6 +26,7 @@ from scripts.deploy.events import Watcher, summary
 from scripts.deploy.lock import target_lock
 from scripts.deploy.options import Console, Options, RegionResult
 from scripts.deploy.outputs import (
+    OutputsNotWritten,
     default_outputs_path,
     fetch_outputs,
     print_outputs,
@@ -40,7 +41,7 @@ from scripts.deploy.prepare import (
     refuse_unconfirmed,
 )
 from scripts.deploy.stacks import STACK_TYPE, StackStatus, describe_stack
-from scripts.deploy.validate import check_writable_file
+from scripts.deploy.validate import check_default_outputs, check_writable_file
 from scripts.deploy.waiting import Cancelled, Waiter, handle_interrupts
 from scripts.errors import Exit, UsageError, WebstackError, one_line
 from templates_src.environments import is_protected
@@ -59,6 +60,8 @@ def deploy(options: Options) -> int:
     """The whole pipeline for every region; returns the exit code."""
     if options.plan_file:
         refuse_unconfirmed(options)
+    if not options.outputs_file:  # --outputs-file was checked when it was read
+        check_default_outputs(default_outputs_path(options.stack_name, options.regions))
     check_build()
     with locked(options, "deploy"):
         return _deploy(options)
@@ -261,20 +264,12 @@ def _finish(options: Options, results: list[RegionResult], console: Console) -> 
             emit = console.emitter(result.region)
             emit(f"outputs of {options.stack_name}:")
             print_outputs(result.outputs, emit)
-    if good:
-        path = options.outputs_file or default_outputs_path(options.stack_name, good)
-        written = write_outputs(path, options.stack_name, good)
-        print(f"outputs written to {written}")
-    if len(results) > 1:
-        print(f"{'region':<12} {'result':<40} elapsed")
-        for r in results:
-            print(f"{r.region:<12} {r.result:<40} {r.elapsed:.1f}s")
-    else:
-        for r in results:
-            print(f"{options.stack_name} ({options.environment}) in {r.region}: {r.result} "
-                  f"[{r.elapsed:.1f}s]")
+    unwritten = _write_outputs(options, good) if good else None
+    _print_results(options, results)
     interrupted = [r.region for r in results if r.code == Exit.INTERRUPTED
                    and r.result != NOT_EXECUTED]
+    if unwritten is not None and any(r.code != Exit.OK for r in results):
+        print(f"webstack deploy: {unwritten}", file=sys.stderr)  # the other error is raised
     if interrupted:
         commands = "; ".join(options.reattach(region) for region in interrupted)
         raise Interrupted(f"interrupted after execute; {options.stack_name} goes on in "
@@ -286,7 +281,33 @@ def _finish(options: Options, results: list[RegionResult], console: Console) -> 
         raise WebstackError("; ".join(
             f"{options.stack_name} in {r.region}: {r.detail or r.result}" for r in failed),
             Exit(max(int(r.code) for r in failed)))
+    if unwritten is not None:
+        raise unwritten
     return Exit.OK
+
+
+def _write_outputs(options: Options, good: dict[str, dict[str, str]]
+                   ) -> OutputsNotWritten | None:
+    """Write the outputs file; what went wrong, to be raised once the results are shown."""
+    path = options.outputs_file or default_outputs_path(options.stack_name, good)
+    try:
+        print(f"outputs written to {write_outputs(path, options.stack_name, good)}")
+    except OutputsNotWritten as err:
+        return OutputsNotWritten(
+            f"{options.stack_name} is deployed in {', '.join(good)}, but {err}; "
+            "'webstack outputs' prints them again (--outputs-file writes them elsewhere)")
+    return None
+
+
+def _print_results(options: Options, results: Sequence[RegionResult]) -> None:
+    if len(results) > 1:
+        print(f"{'region':<12} {'result':<40} elapsed")
+        for r in results:
+            print(f"{r.region:<12} {r.result:<40} {r.elapsed:.1f}s")
+    else:
+        for r in results:
+            print(f"{options.stack_name} ({options.environment}) in {r.region}: {r.result} "
+                  f"[{r.elapsed:.1f}s]")
 
 
 def _console(options: Options) -> Console:

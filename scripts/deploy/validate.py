@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from scripts.errors import UsageError
+from scripts.paths import STATE_DIR_ENV
 from templates_src.validators import ROOT_STACK_NAME_PATTERN
 
 # -- stack names -----------------------------------------------------------------------------
@@ -287,6 +288,9 @@ def check_writable_file(path: str, option: str) -> None:
                          "a file path such as outputs/dev.json")
     folder = target.parent
     while not folder.exists() and folder != folder.parent:
+        if folder.is_symlink():  # exists() follows links: this one points nowhere
+            raise UsageError(f"{option} {path!r}: {folder} is a broken symlink; give a file "
+                             "path in a folder you can write")
         folder = folder.parent
     if not folder.is_dir():
         raise UsageError(f"{option} {path!r}: {folder} is not a folder; give a file path in "
@@ -295,3 +299,13 @@ def check_writable_file(path: str, option: str) -> None:
                                                      and not os.access(target, os.W_OK)):
         raise UsageError(f"{option} {path!r} cannot be written (permission denied on "
                          f"{target if target.exists() else folder}); choose another path")
+
+
+def check_default_outputs(path: Path) -> None:
+    """The outputs file a deploy writes without ``--outputs-file``, in the state folder:
+    refused now, as that option is, with what to change."""
+    try:
+        check_writable_file(str(path), "outputs file")
+    except UsageError as err:
+        raise UsageError(f"{err} (the default, under {STATE_DIR_ENV} or .webstack/; or pass "
+                         "--outputs-file)") from None
