@@ -49,6 +49,13 @@ def one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
+def shown(path: object) -> str:
+    """A path for a one-line message: as it is, or quoted with escapes when it holds a newline
+    or another character that does not print."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
+
+
 def source_location(err: BaseException) -> str | None:
     """``templates_src/x.py:LINE`` where a template source error or a syntax error sits: the
     outermost frame in templates_src/ (the table row, the wiring call), or the bad line."""

@@ -99,8 +99,13 @@ def endpoint(args: argparse.Namespace) -> str | None:
 
 def options(args: argparse.Namespace) -> Any:
     from scripts.deploy.options import DEFAULT_TIMEOUT, Options
+    from scripts.deploy.outputs import default_outputs_path
     from scripts.deploy.stacks import default_stack_name
-    from scripts.deploy.validate import check_stack_name, check_writable_file
+    from scripts.deploy.validate import (
+        check_default_outputs,
+        check_stack_name,
+        check_writable_file,
+    )
 
     regions = list(dict.fromkeys(args.region or [os.environ.get("AWS_REGION", "")]))
     if not regions or not regions[0]:
@@ -117,6 +122,8 @@ def options(args: argparse.Namespace) -> Any:
     outputs_file = getattr(args, "outputs_file", None)
     if outputs_file is not None:
         check_writable_file(outputs_file, "--outputs-file")
+    elif getattr(args, "command", None) == "deploy":  # it writes them to the state folder
+        check_default_outputs(default_outputs_path(stack_name, regions))
     plan_output = getattr(args, "plan_output", None)
     if plan_output is not None:
         check_writable_file(plan_output, "--plan-output")

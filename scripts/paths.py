@@ -16,4 +16,5 @@ def state_dir() -> Path:
     outputs written after a deploy. ``$WEBSTACK_STATE_DIR`` (a leading ``~`` is the home
     folder), else ``.webstack/`` in the checkout."""
     override = os.environ.get(STATE_DIR_ENV)
-    return Path(override).expanduser() if override else REPO_ROOT / ".webstack"
+    # os.path's expanduser leaves ~unknown-user as it is; Path.expanduser raises
+    return Path(os.path.expanduser(override)) if override else REPO_ROOT / ".webstack"

@@ -167,6 +167,34 @@ def test_a_blocked_default_outputs_folder_is_refused_before_anything_is_created(
     assert stack(local_endpoint, "us-east-1", "it-noout") is None
 
 
+def test_a_blocked_default_outputs_folder_is_refused_before_a_local_endpoint_starts(
+        tmp_path, monkeypatch, capsys):
+    from scripts.local import endpoint as local
+
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "outputs").write_text("", encoding="utf-8")
+    monkeypatch.setenv(paths.STATE_DIR_ENV, str(state))
+    try:
+        code = cli.main(["deploy", "--env", "dev", "--region", "us-east-1", "--local", "--yes",
+                         "--stack-name", "it-noout", "--param", "CostCenter=CC-1234"])
+        err = capsys.readouterr().err
+        assert (code, err.count("\n")) == (2, 1), err
+        assert not local.state_file().exists(), "an endpoint was started for nothing"
+    finally:
+        if local.state_file().exists():
+            local.down()
+
+
+def test_a_path_with_a_newline_stays_on_one_line(webstack, tmp_path):
+    odd = tmp_path / "two\nlines"
+    odd.write_text("", encoding="utf-8")  # a file where a folder should be
+    code, _, err = webstack("deploy", "--env", "dev", "--region", "us-east-1", "--yes",
+                            "--param", "CostCenter=CC-1234", "--outputs-file", str(odd / "o.json"))
+    assert (code, err.count("\n")) == (2, 1), err
+    assert "two\\nlines" in err
+
+
 def test_outputs_that_cannot_be_written_after_a_deploy_name_the_file_and_exit_74(
         deployed, webstack, local_endpoint):
     code, out, err = webstack("deploy", "--env", "dev", "--region", "us-east-1",
@@ -280,6 +308,9 @@ def test_the_seed_incident_is_refused_before_anything_is_created(webstack, local
       "--param", "CostCenter=CC-1234", "--param", "AlarmEmail=oncall@example.com",
       "--param", "CertificateArn=arn:aws:acm:us-east-1:123456789012:certificate/tty"],
      "stdin is not a terminal"),
+    (["deploy", "--env", "dev", "--region", "us-east-1", "--param", "CostCenter=CC-1234",
+      "--stack-name", "it-long", "--outputs-file", f"/tmp/{'x' * 300}.json"],
+     "cannot be used: File name too long"),
 ])
 def test_bad_deploy_input_is_one_line_and_exit_2(webstack, argv, needle):
     code, _, err = webstack(*argv)

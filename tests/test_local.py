@@ -273,5 +273,7 @@ def test_a_leading_tilde_in_the_state_folder_is_the_home_folder(monkeypatch, tmp
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv(paths.STATE_DIR_ENV, "~/state")
     assert paths.state_dir() == tmp_path / "state"
+    monkeypatch.setenv(paths.STATE_DIR_ENV, "~no-such-user-here/state")  # as it is, no error
+    assert paths.state_dir() == Path("~no-such-user-here/state")
     monkeypatch.setenv(paths.STATE_DIR_ENV, "")
     assert paths.state_dir() == paths.REPO_ROOT / ".webstack"

@@ -9,7 +9,7 @@ from typing import Any
 
 from scripts.deploy.aws import Target
 from scripts.deploy.stacks import describe_stack
-from scripts.errors import Exit, UsageError, WebstackError, one_line
+from scripts.errors import Exit, UsageError, WebstackError, one_line, shown
 from scripts.paths import state_dir
 
 
@@ -50,7 +50,7 @@ def write_outputs(path: str | Path, stack_name: str, by_region: Mapping[str, Map
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     except OSError as err:  # a full disk is this file's, not stdout's (errors.output_failed)
-        raise OutputsNotWritten(f"the outputs could not be written to {out}: {one_line(err)}"
+        raise OutputsNotWritten(f"the outputs could not be written to {shown(out)}: {one_line(err)}"
                                 ) from err
     return out
 

@@ -41,7 +41,7 @@ from scripts.deploy.prepare import (
     refuse_unconfirmed,
 )
 from scripts.deploy.stacks import STACK_TYPE, StackStatus, describe_stack
-from scripts.deploy.validate import check_default_outputs, check_writable_file
+from scripts.deploy.validate import check_writable_file
 from scripts.deploy.waiting import Cancelled, Waiter, handle_interrupts
 from scripts.errors import Exit, UsageError, WebstackError, one_line
 from templates_src.environments import is_protected
@@ -60,8 +60,6 @@ def deploy(options: Options) -> int:
     """The whole pipeline for every region; returns the exit code."""
     if options.plan_file:
         refuse_unconfirmed(options)
-    if not options.outputs_file:  # --outputs-file was checked when it was read
-        check_default_outputs(default_outputs_path(options.stack_name, options.regions))
     check_build()
     with locked(options, "deploy"):
         return _deploy(options)

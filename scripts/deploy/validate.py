@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final
 
-from scripts.errors import UsageError
+from scripts.errors import UsageError, shown
 from scripts.paths import STATE_DIR_ENV
 from templates_src.validators import ROOT_STACK_NAME_PATTERN
 
@@ -282,6 +282,14 @@ def _text(value: Any) -> str:
 def check_writable_file(path: str, option: str) -> None:
     """A file webstack will write at the end (outputs, a plan): refuse now what would fail then,
     so a deploy never changes a stack and then cannot write what it promised."""
+    try:
+        _check_writable_file(path, option)
+    except OSError as err:  # a name too long, a loop of links: the path itself is unusable
+        raise UsageError(f"{option} {path!r} cannot be used: {err.strerror or err}; choose "
+                         "another path") from None
+
+
+def _check_writable_file(path: str, option: str) -> None:
     target = Path(path)
     if not path or target.is_dir():
         raise UsageError(f"{option} {path!r} is {'empty' if not path else 'a directory'}; give "
@@ -289,16 +297,16 @@ def check_writable_file(path: str, option: str) -> None:
     folder = target.parent
     while not folder.exists() and folder != folder.parent:
         if folder.is_symlink():  # exists() follows links: this one points nowhere
-            raise UsageError(f"{option} {path!r}: {folder} is a broken symlink; give a file "
-                             "path in a folder you can write")
+            raise UsageError(f"{option} {path!r}: {shown(folder)} is a broken symlink; give a "
+                             "file path in a folder you can write")
         folder = folder.parent
     if not folder.is_dir():
-        raise UsageError(f"{option} {path!r}: {folder} is not a folder; give a file path in "
-                         "a folder you can write")
+        raise UsageError(f"{option} {path!r}: {shown(folder)} is not a folder; give a file "
+                         "path in a folder you can write")
     if not os.access(folder, os.W_OK | os.X_OK) or (target.exists()
                                                      and not os.access(target, os.W_OK)):
         raise UsageError(f"{option} {path!r} cannot be written (permission denied on "
-                         f"{target if target.exists() else folder}); choose another path")
+                         f"{shown(target if target.exists() else folder)}); choose another path")
 
 
 def check_default_outputs(path: Path) -> None:
