@@ -264,17 +264,17 @@ def _finish(options: Options, results: list[RegionResult], console: Console) -> 
             print_outputs(result.outputs, emit)
     unwritten = _write_outputs(options, good) if good else None
     _print_results(options, results)
-    interrupted = [r.region for r in results if r.code == Exit.INTERRUPTED
+    failed = [r for r in results if r.code != Exit.OK]
+    if unwritten is not None and failed:
+        print(f"webstack deploy: {unwritten}", file=sys.stderr)  # the failure is raised below
+    interrupted = [r.region for r in failed if r.code == Exit.INTERRUPTED
                    and r.result != NOT_EXECUTED]
-    if unwritten is not None and any(r.code != Exit.OK for r in results):
-        print(f"webstack deploy: {unwritten}", file=sys.stderr)  # the other error is raised
     if interrupted:
         commands = "; ".join(options.reattach(region) for region in interrupted)
         raise Interrupted(f"interrupted after execute; {options.stack_name} goes on in "
                           f"{', '.join(interrupted)}; reattach with: {commands}")
-    if any(r.code == Exit.INTERRUPTED for r in results):
+    if any(r.code == Exit.INTERRUPTED for r in failed):
         raise Interrupted("interrupted before execute; change sets deleted, nothing changed")
-    failed = [r for r in results if r.code != Exit.OK]
     if failed:
         raise WebstackError("; ".join(
             f"{options.stack_name} in {r.region}: {r.detail or r.result}" for r in failed),

@@ -32,8 +32,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from scripts import paths
-from scripts.paths import BUILD_DIR, REPO_ROOT
+from scripts.paths import BUILD_DIR, REPO_ROOT, STATE_DIR_ENV
 from scripts.tools import testcommand
 from scripts.tools.measure import (
     BenchError,
@@ -466,8 +465,8 @@ def local_endpoint(state: Path) -> Iterator[str]:
     """A fresh endpoint on a free port of 127.0.0.1 with its state in ``state``; always stopped."""
     from scripts.local import endpoint as local
 
-    previous = os.environ.get(paths.STATE_DIR_ENV)
-    os.environ[paths.STATE_DIR_ENV] = str(state)
+    previous = os.environ.get(STATE_DIR_ENV)
+    os.environ[STATE_DIR_ENV] = str(state)
     state.mkdir(parents=True, exist_ok=True)
     try:
         server, _ = local.up(port=local.free_port())
@@ -478,9 +477,9 @@ def local_endpoint(state: Path) -> Iterator[str]:
             print(f"  {local.down()}", flush=True)
     finally:
         if previous is None:
-            os.environ.pop(paths.STATE_DIR_ENV, None)
+            os.environ.pop(STATE_DIR_ENV, None)
         else:
-            os.environ[paths.STATE_DIR_ENV] = previous
+            os.environ[STATE_DIR_ENV] = previous
 
 
 # -- entry point -----------------------------------------------------------------------------
