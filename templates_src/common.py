@@ -121,6 +121,12 @@ ROOT_PARAMETERS: Final[dict[str, ParameterSpec]] = {
         "already owns it.",
         default="create", allowed=("create", "existing"),
     ),
+    "DatabaseLogGroups": ParameterSpec(
+        "String", "create: this stack set creates the database's log groups "
+        "(/aws/rds/instance/<stack>-db/...). existing: they are kept from an earlier stack of "
+        "this name (a destroyed one, or a failed create) and the database writes to them.",
+        default="create", allowed=("create", "existing"),
+    ),
 }
 # Filled by the root from its own AWS::StackName: names that must be unique per stack set.
 ROOT_STACK_NAME: Final = "RootStackName"

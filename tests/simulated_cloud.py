@@ -140,6 +140,7 @@ class SimulatedCloud:
             "CreationTime": datetime.fromtimestamp(self.started, UTC),
             "StackStatus": "CREATE_COMPLETE" if done else "CREATE_IN_PROGRESS",
             "Outputs": [{"OutputKey": "AppUrl", "OutputValue": "http://example.invalid"}],
+            "Tags": [{"Key": "Environment", "Value": "dev"}],
         }]}
 
     def _DescribeStackEvents(self, params: dict[str, Any], now: float) -> dict[str, Any]:

@@ -168,7 +168,25 @@ def test_each_exported_log_has_an_owned_encrypted_group_created_first(each_env, 
     assert group["Properties"]["RetentionInDays"] == str(
         ENVIRONMENTS[each_env.environment].log_retention_days)
     assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == ("Retain", "Retain")
-    assert title in each_env.resource("database", "Database")["DependsOn"]
+    # The instance waits for the groups it owns: it refers to them (a DependsOn could not
+    # name them where DatabaseLogGroups=existing leaves them out).
+    tags = each_env.props("database", "Database")["Tags"]
+    waits_for = next(t["Value"] for t in tags if t["Key"] == "LogGroups")
+    assert {"Ref": title} in waits_for["Fn::Join"][1]
+
+
+def test_a_later_stack_of_the_same_name_adopts_the_kept_log_groups(resolved_for):
+    from scripts.build.render import render_dicts
+
+    database = render_dicts()["database"]
+    adopted = resolve(database, "dev", "us-east-1", {"DatabaseLogGroups": "existing"})
+    resources = adopted["Resources"]
+    assert not [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"
+                and "/aws/rds/instance/" in json.dumps(r["Properties"]["LogGroupName"])]
+    tags = {t["Key"]: t["Value"] for t in resources["Database"]["Properties"]["Tags"]}
+    assert tags["LogGroups"] == {"Fn::Sub": "/aws/rds/instance/${RootStackName}-db/postgresql "
+                                            "/aws/rds/instance/${RootStackName}-db/upgrade"}
+    assert ROOT_PARAMETERS["DatabaseLogGroups"].default == "create"
 
 
 def test_every_exported_log_has_its_group(each_env):

@@ -119,14 +119,14 @@ class Cloud:
         self.calls = calls
 
     def stack(self, status: str, *, name: str = STACK, asked: str | None = None,
-              outputs: dict[str, str] | None = None) -> None:
+              outputs: dict[str, str] | None = None, environment: str = "dev") -> None:
         found: dict[str, Any] = {
             "StackName": name, "StackId": stack_id(name), "StackStatus": status,
-            "CreationTime": T0, "Tags": [{"Key": "Environment", "Value": "dev"}],
+            "CreationTime": T0, "Tags": [{"Key": "Environment", "Value": environment}],
             "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in {
                 "AlarmEmail": "", "CertificateArn": "", "CostCenter": "CC-1234",
                 "DatabaseUsername": "webstack_admin", "DeploymentDate": TODAY,
-                "Environment": "dev"}.items()],
+                "Environment": environment}.items()],
         }
         if outputs:
             found["Outputs"] = [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()]
@@ -185,7 +185,8 @@ class Cloud:
 
 @pytest.fixture
 def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
-    """Every Target's CloudFormation client is this Stubber-wrapped one; no other service."""
+    """Every Target's CloudFormation client is this Stubber-wrapped one; STS answers the
+    account; no other service."""
     cfn = boto3.client("cloudformation", region_name=REGION, aws_access_key_id="x",
                        aws_secret_access_key="x")
     calls: list[str] = []
@@ -193,6 +194,8 @@ def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
                              lambda model, **_: calls.append(model.name))
 
     def make(service: str, *_: Any, **__: Any) -> Any:
+        if service == "sts":  # the deploy lock asks once which account it is in
+            return SimpleNamespace(get_caller_identity=lambda: {"Account": "123456789012"})
         assert service == "cloudformation", f"unexpected {service} client"
         return cfn
 
@@ -685,7 +688,7 @@ def test_rollback_complete_is_refused_and_points_at_recreate(cloud: Cloud,
 
 
 def test_recreate_never_deletes_a_prod_stack(cloud: Cloud, packaged: list[str]) -> None:
-    cloud.stack("ROLLBACK_COMPLETE", name="webstack-prod")
+    cloud.stack("ROLLBACK_COMPLETE", name="webstack-prod", environment="prod")
     prod = Options(environment="prod", regions=[REGION], stack_name="webstack-prod",
                    recreate=True, rollback_triggers=False, today=TODAY)
     with pytest.raises(UsageError, match="--recreate never deletes it"):

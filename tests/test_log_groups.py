@@ -46,14 +46,37 @@ def test_a_new_stack_set_creates_rdsosmetrics_only_where_none_exists(local_endpo
     assert told.overrides["RdsMonitoringLogGroup"] == "create"  # the user's word wins
 
 
-def test_a_destroyed_namesakes_database_logs_refuse_the_create(local_endpoint):
+def test_log_groups_made_by_hand_unencrypted_refuse_the_create(local_endpoint):
     region = "ap-southeast-2"
-    _logs(local_endpoint, region).create_log_group(
-        logGroupName="/aws/rds/instance/lg-again-db/postgresql")
+    for log in ("postgresql", "upgrade"):
+        _logs(local_endpoint, region).create_log_group(
+            logGroupName=f"/aws/rds/instance/lg-again-db/{log}")
     target = Target("dev", region, "lg-again", endpoint_url=local_endpoint)
     with pytest.raises(UsageError, match=r"^log group /aws/rds/instance/lg-again-db/postgresql "
-                       r"already exists in ap-southeast-2 \(left by an earlier stack named "
-                       r"'lg-again', or made by hand\), and this stack would create it"):
+                       r"already exists in ap-southeast-2 unencrypted or never expiring: this "
+                       r"stack set did not make it"):
+        log_groups.for_new_stack(_options(local_endpoint), target, print)
+
+
+def test_a_destroyed_namesakes_kept_database_logs_are_adopted(local_endpoint):
+    """What a destroyed stack of this name kept (encrypted, expiring) the next one adopts,
+    so destroy then deploy works again (it was refused, naming the groups)."""
+    region = "ap-northeast-1"
+    logs = _logs(local_endpoint, region)
+    for log in ("postgresql", "upgrade"):
+        logs.create_log_group(logGroupName=f"/aws/rds/instance/lg-kept-db/{log}",
+                              kmsKeyId=f"arn:aws:kms:{region}:123456789012:key/k")
+        logs.put_retention_policy(logGroupName=f"/aws/rds/instance/lg-kept-db/{log}",
+                                  retentionInDays=30)
+    said: list[str] = []
+    target = Target("dev", region, "lg-kept", endpoint_url=local_endpoint)
+    adopted = log_groups.for_new_stack(_options(local_endpoint), target, said.append)
+    assert adopted.overrides["DatabaseLogGroups"] == "existing"
+    assert said[0].startswith("/aws/rds/instance/lg-kept-db/postgresql and /aws/rds/instance/"
+                              "lg-kept-db/upgrade already exist in ap-northeast-1 (kept from an "
+                              "earlier 'lg-kept'): this stack set adopts them")
+    logs.delete_log_group(logGroupName="/aws/rds/instance/lg-kept-db/upgrade")
+    with pytest.raises(UsageError, match=r"upgrade is gone but .*postgresql is kept"):
         log_groups.for_new_stack(_options(local_endpoint), target, print)
 
 

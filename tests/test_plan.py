@@ -239,25 +239,63 @@ def cfn() -> Iterator[tuple[Any, Stubber]]:
         stubber.assert_no_pending_responses()
 
 
-def planned(status: str, execution: str) -> dict[str, Any]:
-    return {"ChangeSetId": CHANGE_SET, "StackName": "webstack-dev", "Status": status,
-            "ExecutionStatus": execution, "Changes": []}
+STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/webstack-dev/0000-0001"
+OTHER_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/webstack-prod/0000-0002"
+STACK = {"StackName": "webstack-dev", "StackId": STACK_ID}
+# Root-level changes (no nested change set to descend into), as the plan recorded them.
+REVIEWED = [
+    Change("Add", (), "AlarmTopic", "AWS::SNS::Topic"),
+    Change("Modify", (), "InstanceRole", "AWS::IAM::Role", "False", "role", ("Properties",),
+           changed_properties=("Policies",)),
+]
+PARAMETERS = [{"ParameterKey": "Environment", "ParameterValue": "dev"},
+              {"ParameterKey": "CostCenter", "ParameterValue": "CC-1234"}]
+
+
+def bound_plan(**overrides: Any) -> Plan:
+    return a_plan(**{"changes": list(REVIEWED), "parameters": PARAMETERS,
+                     "stack_id": STACK_ID, **overrides})
+
+
+def aws_change(change: Change) -> dict[str, Any]:
+    """A Change as DescribeChangeSet shows it (the botocore model's ResourceChange)."""
+    resource: dict[str, Any] = {
+        "Action": change.action, "LogicalResourceId": change.logical_id,
+        "ResourceType": change.resource_type, "Scope": list(change.scope),
+        "Details": [{"Target": {"Attribute": "Properties", "Name": name}}
+                    for name in change.changed_properties]}
+    if change.replacement:
+        resource["Replacement"] = change.replacement
+    if change.physical_id:
+        resource["PhysicalResourceId"] = change.physical_id
+    return {"Type": "Resource", "ResourceChange": resource}
+
+
+def planned(status: str, execution: str, *, stack_id: str = STACK_ID,
+            parameters: list[dict[str, Any]] | None = None,
+            changes: list[Change] | None = None) -> dict[str, Any]:
+    return {"ChangeSetId": CHANGE_SET, "StackName": "webstack-dev", "StackId": stack_id,
+            "Status": status, "ExecutionStatus": execution,
+            "Parameters": PARAMETERS if parameters is None else parameters,
+            "Changes": [aws_change(c) for c in (REVIEWED if changes is None else changes)]}
 
 
 EXPECTED = {"ChangeSetName": CHANGE_SET, "StackName": "webstack-dev"}
 
 
-def test_an_available_change_set_passes(cfn):
+def test_the_reviewed_change_set_passes_and_its_changes_are_read_afresh(cfn):
     client, stub = cfn
     stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "AVAILABLE"), EXPECTED)
-    verify_change_set(client, a_plan())
+    stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "AVAILABLE"),
+                      {"ChangeSetName": CHANGE_SET})
+    assert verify_change_set(client, bound_plan(), STACK) == REVIEWED
 
 
 def test_an_obsolete_change_set_is_refused(cfn):
     client, stub = cfn
     stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "OBSOLETE"), EXPECTED)
     with pytest.raises(UsageError, match="is CREATE_COMPLETE/OBSOLETE, not executable"):
-        verify_change_set(client, a_plan())
+        verify_change_set(client, bound_plan(), STACK)
 
 
 def test_a_deleted_change_set_is_refused(cfn):
@@ -266,7 +304,63 @@ def test_a_deleted_change_set_is_refused(cfn):
                           service_message=f"ChangeSet [{CHANGE_SET}] does not exist",
                           expected_params=EXPECTED)
     with pytest.raises(UsageError, match="no longer exists; run 'webstack plan' again"):
-        verify_change_set(client, a_plan())
+        verify_change_set(client, bound_plan(), STACK)
+
+
+def test_another_stacks_change_set_put_in_the_file_is_refused(cfn):
+    """The hostile case: a plan file edited to name a change set of another stack."""
+    client, stub = cfn
+    stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "AVAILABLE",
+                                                     stack_id=OTHER_STACK), EXPECTED)
+    with pytest.raises(UsageError, match=r"belongs to .*webstack-prod/0000-0002, but the plan "
+                                         r"was made for .*webstack-dev/0000-0001"):
+        verify_change_set(client, bound_plan(), STACK)
+
+
+def test_a_stack_made_again_under_the_same_name_is_not_the_planned_one(cfn):
+    client, stub = cfn
+    stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "AVAILABLE"), EXPECTED)
+    with pytest.raises(UsageError, match="refusing to execute it"):
+        verify_change_set(client, bound_plan(), {**STACK, "StackId": OTHER_STACK})
+
+
+def test_a_change_set_with_other_parameters_is_refused(cfn):
+    client, stub = cfn
+    stub.add_response("describe_change_set", planned(
+        "CREATE_COMPLETE", "AVAILABLE", parameters=[*PARAMETERS[:1], {
+            "ParameterKey": "CostCenter", "ParameterValue": "CC-9999"}]), EXPECTED)
+    with pytest.raises(UsageError, match="carries other parameters than the plan recorded"):
+        verify_change_set(client, bound_plan(), STACK)
+
+
+def test_a_change_set_whose_changes_differ_from_the_plan_is_refused(cfn):
+    """Another change set with the same parameters (one that removes the database stack)."""
+    client, stub = cfn
+    removal = [*REVIEWED, Change("Remove", (), "DatabaseStack", "AWS::CloudFormation::Stack",
+                                 physical_id="db")]
+    stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "AVAILABLE"), EXPECTED)
+    stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "AVAILABLE",
+                                                     changes=removal),
+                      {"ChangeSetName": CHANGE_SET})
+    with pytest.raises(UsageError, match=r"does not make the reviewed changes \(1 differ, e.g. "
+                                         r"DatabaseStack\)"):
+        verify_change_set(client, bound_plan(), STACK)
+
+
+def test_the_data_guard_runs_again_on_the_described_changes(cfn):
+    client, stub = cfn
+    replaced = [Change("Modify", (), "Database", "AWS::RDS::DBInstance", "True", "db",
+                       ("Properties",), changed_properties=("DBInstanceIdentifier",))]
+    for _ in range(2):
+        stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "AVAILABLE",
+                                                         changes=replaced), EXPECTED)
+        stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "AVAILABLE",
+                                                         changes=replaced),
+                          {"ChangeSetName": CHANGE_SET})
+    plan = bound_plan(changes=replaced, allow_replacement=True)
+    with pytest.raises(UsageError, match=r"would lose data: Database \(replaced\)"):
+        verify_change_set(client, plan, STACK)
+    assert verify_change_set(client, plan, STACK, allow_replacement=True) == replaced
 
 
 def test_plan_files_are_plain_paths(tmp_path):

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from scripts.deploy.aws import aws_errors, error_code, error_message
-from scripts.deploy.stacks import STACK_TYPE, StackStatus, describe_stack, reattach_command
+from scripts.deploy.stacks import (
+    STACK_TYPE,
+    StackStatus,
+    describe_stack,
+    reattach_command,
+    stated_environment,
+)
 from scripts.deploy.waiting import Waiter
 from scripts.errors import Exit, UsageError, WebstackError, one_line
 
@@ -137,13 +143,8 @@ def blocking_state(status: str, environment: str, stack_name: str, region: str,
 
 
 def _stack_environment(stack: Mapping[str, Any]) -> str:
-    for tag in stack.get("Tags", []):
-        if tag.get("Key") == "Environment":
-            return str(tag.get("Value", ""))
-    for parameter in stack.get("Parameters", []):
-        if parameter.get("ParameterKey") == "Environment":
-            return str(parameter.get("ParameterValue", ""))
-    return "ENV"
+    tag, parameter = stated_environment(stack)
+    return tag or parameter or "ENV"
 
 
 def change_set_type(
@@ -171,6 +172,21 @@ def change_set_type(
     if message:
         raise StackStateError(message)
     return "UPDATE", stack
+
+
+def refuse_pending_plan(cfn: Any, stack: Mapping[str, Any], reattach: str) -> None:
+    """A REVIEW_IN_PROGRESS stack with a change set still AVAILABLE is someone's kept plan
+    (``plan --plan-file``), not an orphan: refused, never deleted under them."""
+    region, name = cfn.meta.region_name, stack["StackName"]
+    with aws_errors(f"list the change sets of {name} in {region}"):
+        summaries = cfn.list_change_sets(StackName=stack["StackId"]).get("Summaries", [])
+    kept = [s for s in summaries if s.get("ExecutionStatus") == "AVAILABLE"]
+    if kept:
+        where = reattach.replace("webstack watch", "webstack destroy", 1)
+        raise StackStateError(
+            f"stack {name} in {region} is REVIEW_IN_PROGRESS with the change set "
+            f"{kept[0].get('ChangeSetName')} waiting to be executed: someone's kept plan; run "
+            f"it with 'webstack deploy --plan-file FILE', or discard it with '{where}'")
 
 
 def _delete_orphan(cfn: Any, stack: Mapping[str, Any], *, region: str, timeout: float,

@@ -16,7 +16,7 @@ import yaml
 
 from scripts.build import diff, yamlio
 from scripts.deploy.aws import Target, aws_errors
-from scripts.deploy.stacks import STACK_TYPE, describe_stack
+from scripts.deploy.stacks import STACK_TYPE, identified_stack
 from scripts.errors import UsageError, one_line
 
 
@@ -29,7 +29,8 @@ class LiveStack:
 
 
 def root_stack(target: Target) -> dict[str, Any]:
-    stack = describe_stack(target.client("cloudformation"), target.stack_name)
+    stack = identified_stack(target.client("cloudformation"), target.stack_name,
+                             target.environment)
     if stack is None:
         raise UsageError(f"stack {target.stack_name} does not exist in {target.region}; "
                          "deploy it first, or compare releases offline with 'webstack diff'")

@@ -9,7 +9,7 @@ from typing import Any
 from scripts.build.yamlio import load
 from scripts.deploy.aws import Target, aws_errors, error_code
 from scripts.deploy.events import Watcher, WatchResult, summary
-from scripts.deploy.stacks import STACK_TYPE, describe_stack
+from scripts.deploy.stacks import STACK_TYPE, StackStatus, identified_stack, reattach_command
 from scripts.deploy.waiting import Cancelled, Waiter, handle_interrupts
 from scripts.errors import Exit, UsageError, WebstackError
 from templates_src.environments import is_protected
@@ -126,16 +126,16 @@ def kept_resources(cfn: Any, stack: str, path: str = "root") -> list[Kept]:
     return kept
 
 
-def destroy(target: Target, *, environment: str, yes: bool, force: bool, interactive: bool,
-            timeout: float, emit: Callable[[str], None] = print) -> int:
+def destroy(target: Target, *, yes: bool, force: bool, interactive: bool, timeout: float,
+            emit: Callable[[str], None] = print) -> int:
+    """Delete the stack set, once the stack itself says it may go: what it is (its own
+    Environment, not ``--env``), that nothing is running on it, and its protection."""
     cfn = target.client("cloudformation")
-    stack = describe_stack(cfn, target.stack_name)
+    stack = identified_stack(cfn, target.stack_name, target.environment)
     if stack is None:
-        raise UsageError(f"stack {target.stack_name} does not exist in {target.region}; "
-                         "nothing to destroy")
-    if is_protected(environment) and not force:
-        raise UsageError(f"{target.stack_name} is a {environment} stack (deletion protection "
-                         "in the environment table); destroy refuses it unless --force is given")
+        emit(f"stack {target.stack_name} does not exist in {target.region}; nothing to destroy")
+        return Exit.OK
+    _refuse_unsafe(target, stack, force=force)
     with aws_errors("list what the stack keeps"):
         kept = kept_resources(cfn, stack["StackId"])
     emit(f"destroying {target.stack_name} in {target.region} ({stack['StackStatus']})")
@@ -159,6 +159,25 @@ def destroy(target: Target, *, environment: str, yes: bool, force: bool, interac
         for line in verified_lines(target, kept):
             emit(line)
     return Exit.OK
+
+
+def _refuse_unsafe(target: Target, stack: dict[str, Any], *, force: bool) -> None:
+    """A busy stack, a protected environment or termination protection without ``--force``:
+    refused (exit 2) before anything is read or changed. The environment is the stack's own
+    (``identified_stack`` made sure ``--env`` says the same)."""
+    name, region = target.stack_name, target.region
+    status = StackStatus(stack["StackStatus"])
+    if status.in_progress:
+        watch = reattach_command(target.environment, region, name, profile=target.profile,
+                                 endpoint_url=target.endpoint_url)
+        raise UsageError(f"stack {name} in {region} is {status}: CloudFormation is still "
+                         f"working on it; wait for it with '{watch}', then destroy it")
+    if is_protected(target.environment) and not force:
+        raise UsageError(f"{name} is a {target.environment} stack (deletion protection in the "
+                         "environment table); destroy refuses it unless --force is given")
+    if stack.get("EnableTerminationProtection") and not force:
+        raise UsageError(f"{name} in {region} has termination protection on; destroy lifts it "
+                         "only when --force is given")
 
 
 def _confirm(stack_name: str, *, yes: bool, interactive: bool) -> None:

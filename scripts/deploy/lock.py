@@ -1,10 +1,12 @@
-"""One deploy, plan or destroy of a target at a time on this machine.
+"""One deploy, plan or destroy of a stack at a time on this machine.
 
 The lock is a file in the state folder (``.webstack/locks/``, or ``$WEBSTACK_STATE_DIR``) held
-with ``flock``: the kernel releases it when the process ends, however it ends, so a crashed or
-killed run never leaves a stale lock behind. The file names the holder (pid, command) for the
-message the second run prints. Across machines CloudFormation itself refuses a second operation
-on a busy stack; scripts/deploy/changeset.py turns that refusal into one line.
+with ``flock``, keyed on the stack however it is reached (``lock_path``: the normalized
+endpoint, the account, the region, the name). The kernel releases it when the process ends,
+however it ends, so a crashed or killed run never leaves a stale lock behind. The file names
+the holder (pid, command) for the message the second run prints. Across machines
+CloudFormation itself refuses a second operation on a busy stack; scripts/deploy/changeset.py
+turns that refusal into one line.
 """
 
 from __future__ import annotations
@@ -15,15 +17,47 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from scripts.deploy.aws import Target
+from scripts.deploy.aws import Target, aws_errors, endpoint_of, is_local
 from scripts.errors import UsageError
 from scripts.paths import state_dir
 
 
+def endpoint_key(endpoint_url: str | None) -> str:
+    """The endpoint however it is spelled: scheme, host (any loopback name or address is
+    ``loopback``: ``--local``'s localhost and ``http://127.0.0.1:PORT`` are one endpoint) and
+    port (the scheme's default when none is given); AWS's own endpoints are ``aws``."""
+    url = endpoint_of(endpoint_url)
+    if url is None:
+        return "aws"
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = "loopback" if is_local(url) else (parts.hostname or "").lower().rstrip(".")
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme, 0)
+    except ValueError:  # inputs.endpoint refused such a URL already
+        port = 0
+    return f"{scheme}://{host}:{port}"
+
+
+_ACCOUNTS: dict[tuple[str | None, str], str] = {}
+
+
+def account_of(target: Target) -> str:
+    """The account the target's credentials act in (STS GetCallerIdentity, once per profile
+    and endpoint in a process)."""
+    key = (target.profile, endpoint_key(target.endpoint_url))
+    if key not in _ACCOUNTS:
+        with aws_errors(f"identify the account in {target.region}"):
+            _ACCOUNTS[key] = str(target.client("sts").get_caller_identity()["Account"])
+    return _ACCOUNTS[key]
+
+
 def lock_path(target: Target) -> Path:
-    """Where the lock of this stack, in this region, on this endpoint and profile lives."""
-    where = f"{target.endpoint_url or ''}|{target.profile or ''}"
+    """Where the lock of this stack lives: one per stack, however it is reached: the
+    normalized endpoint, the account (not the profile that leads to it), region and name."""
+    where = f"{endpoint_key(target.endpoint_url)}|{account_of(target)}|{target.region}"
     digest = hashlib.sha256(where.encode("utf-8")).hexdigest()[:12]
     return state_dir() / "locks" / f"{target.stack_name}-{target.region}-{digest}.lock"
 

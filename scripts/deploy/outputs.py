@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.deploy.aws import Target
-from scripts.deploy.stacks import describe_stack
+from scripts.deploy.stacks import identified_stack
 from scripts.errors import Exit, UsageError, WebstackError, one_line, shown
 from scripts.paths import state_dir
 
@@ -20,7 +20,8 @@ class OutputsNotWritten(WebstackError):
 
 
 def fetch_outputs(target: Target) -> dict[str, str]:
-    stack = describe_stack(target.client("cloudformation"), target.stack_name)
+    stack = identified_stack(target.client("cloudformation"), target.stack_name,
+                             target.environment)
     if stack is None:
         raise UsageError(f"stack {target.stack_name} does not exist in {target.region}; "
                          "deploy it first")

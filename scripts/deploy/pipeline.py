@@ -40,10 +40,10 @@ from scripts.deploy.prepare import (
     prepare_from_plan,
     refuse_unconfirmed,
 )
-from scripts.deploy.stacks import STACK_TYPE, StackStatus, describe_stack
+from scripts.deploy.stacks import STACK_TYPE, StackStatus, describe_stack, identified_stack
 from scripts.deploy.validate import check_writable_file
 from scripts.deploy.waiting import Cancelled, Waiter, handle_interrupts
-from scripts.errors import Exit, UsageError, WebstackError, one_line
+from scripts.errors import Exit, UsageError, WebstackError, one_line, shown
 from templates_src.environments import is_protected
 
 T = TypeVar("T")
@@ -368,7 +368,8 @@ def _parallel(regions: Sequence[str], work: Callable[[str], T]) -> list[T]:
 
 def watch(target: Target, options: Options) -> int:
     """Attach to a stack and stream its events until it settles."""
-    stack = describe_stack(target.client("cloudformation"), target.stack_name)
+    stack = identified_stack(target.client("cloudformation"), target.stack_name,
+                             target.environment)
     if stack is None:
         raise UsageError(f"stack {target.stack_name} does not exist in {target.region}")
     status = StackStatus(stack["StackStatus"])
@@ -415,29 +416,50 @@ def _plan(options: Options) -> int:
             prepared = _prepare_all(options, console, waiter)
             waiter.check()
             publish_plan(options, prepared)
+            if options.plan_file:
+                _keep_plan(options, prepared[0])
+                return Exit.OK
         except (KeyboardInterrupt, Cancelled):
             for p in prepared:
                 discard(p)
             raise Interrupted("interrupted; change sets deleted") from None
-        finally:
-            if not options.plan_file:
-                for p in prepared:
-                    discard(p)
-    if options.plan_file:
-        (p,) = prepared
-        if p.no_changes or p.change_set_id is None:
-            print("no changes: no plan file written")
-            return Exit.OK
-        cfn = p.target.client("cloudformation")
-        stack = None if p.stack is None else describe_stack(cfn, p.target.stack_name)
-        plans.write_plan(options.plan_file, plans.Plan(
-            stack_name=options.stack_name, region=p.target.region,
-            environment=options.environment, change_set_id=p.change_set_id,
-            change_set_type=p.change_set_type,
-            template_hashes=plans.hash_templates(paths.BUILD_DIR),
-            stack=plans.stack_state(stack, plans.stack_fingerprint(cfn, stack)),
-            changes=p.changes,
-        ))
-        print(f"plan written to {options.plan_file}; the change set is kept for "
-              f"'webstack deploy --plan-file {options.plan_file}'")
+        except BaseException:
+            for p in prepared:
+                discard(p)
+            raise
+        for p in prepared:  # a plan without --plan-file leaves the account as it found it
+            discard(p)
     return Exit.OK
+
+
+def _keep_plan(options: Options, p: Prepared) -> None:
+    """Write the plan file for the kept change set: what it was made from, the stack it
+    belongs to and its parameters as CloudFormation reports them, and the changes reviewed.
+    A file that cannot be written deletes the change set (the caller discards it)."""
+    assert options.plan_file is not None
+    if p.no_changes or p.change_set_id is None:
+        print("no changes: no plan file written")
+        return
+    cfn = p.target.client("cloudformation")
+    with aws_errors(f"describe the planned change set in {p.target.region}"):
+        described = cfn.describe_change_set(ChangeSetName=p.change_set_id,
+                                            StackName=p.target.stack_name)
+    stack = None if p.stack is None else describe_stack(cfn, p.target.stack_name)
+    reviewed = plans.Plan(
+        stack_name=options.stack_name, region=p.target.region,
+        environment=options.environment, change_set_id=p.change_set_id,
+        change_set_type=p.change_set_type,
+        template_hashes=plans.hash_templates(paths.BUILD_DIR),
+        stack=plans.stack_state(stack, plans.stack_fingerprint(cfn, stack)),
+        changes=p.changes, parameters=described.get("Parameters") or [],
+        stack_id=str(described.get("StackId", "")),
+        allow_replacement=options.allow_replacement,
+    )
+    try:
+        plans.write_plan(options.plan_file, reviewed)
+    except OSError as err:
+        raise WebstackError(f"could not write the plan file {shown(options.plan_file)}: "
+                            f"{one_line(err.strerror or err)}; the change set was deleted, "
+                            "nothing changed", Exit.OUTPUT) from err
+    print(f"plan written to {options.plan_file}; the change set is kept for "
+          f"'webstack deploy --plan-file {options.plan_file}'")

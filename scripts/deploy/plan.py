@@ -19,7 +19,9 @@ from scripts.deploy.changeset import Change
 from scripts.deploy.guard import outcome, stateful_violations
 from scripts.errors import UsageError
 
-PLAN_FORMAT = 1
+PLAN_FORMAT = 2  # 2: the stack's id and the data guard's verdict are bound in
+# A plan file is a few kilobytes per hundred changes; anything far larger is not one.
+PLAN_FILE_LIMIT = 4 * 1024 * 1024
 REPLAN = "run 'webstack plan' again"
 
 _RESET = "\033[0m"
@@ -242,6 +244,8 @@ class Plan:
     changes: Sequence[Change]
     parameters: Sequence[Mapping[str, Any]] = ()
     created: str = field(default_factory=_now)
+    stack_id: str | None = None  # the stack the change set belongs to (a new one's too)
+    allow_replacement: bool = False  # the plan was made with --allow-replacement
 
 
 def to_json(plan: Plan) -> str:
@@ -257,6 +261,8 @@ def to_json(plan: Plan) -> str:
         "stack": {"status": plan.stack.status, "last_updated": plan.stack.last_updated,
                   "fingerprint": plan.stack.fingerprint},
         "parameters": [dict(p) for p in plan.parameters],
+        "stack_id": plan.stack_id,
+        "allow_replacement": plan.allow_replacement,
         "changes": [
             {"action": c.action, "path": list(c.path), "logical_id": c.logical_id,
              "resource_type": c.resource_type, "replacement": c.replacement,
@@ -298,12 +304,23 @@ def from_json(text: str, source: str = "the plan file") -> Plan:
             ],
             parameters=[dict(p) for p in data["parameters"]],
             created=str(data["created"]),
+            stack_id=_optional_text(data["stack_id"]),
+            allow_replacement=data["allow_replacement"] is True,
         )
     except UsageError:
         raise
+    except RecursionError as err:
+        raise UsageError(f"{source} is not a webstack plan (nested too deeply to read); "
+                         f"{REPLAN}") from err
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise UsageError(f"{source} is not a webstack plan ({type(err).__name__}: {err}); "
                          f"{REPLAN}") from err
+
+
+def _optional_text(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"expected text, found {type(value).__name__}")
+    return value
 
 
 def write_plan(path: str | Path, plan: Plan) -> Path:
@@ -315,7 +332,12 @@ def write_plan(path: str | Path, plan: Plan) -> Path:
 
 def read_plan(path: str | Path) -> Plan:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as handle:
+            raw = handle.read(PLAN_FILE_LIMIT + 1)
+        if len(raw) > PLAN_FILE_LIMIT:
+            raise UsageError(f"plan file {path} is over {PLAN_FILE_LIMIT // (1024 * 1024)} MiB: "
+                             f"not a webstack plan; {REPLAN}")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise UsageError(f"plan file {path} is not text (byte {err.start} is not UTF-8): not "
                          f"a webstack plan; {REPLAN}") from err
@@ -375,10 +397,16 @@ def verify_plan(
                          f"made ({moved}); {REPLAN}")
 
 
-def verify_change_set(cfn: Any, plan: Plan) -> None:
-    """The planned change set still exists and can run (an update of the stack obsoletes it)."""
+def verify_change_set(cfn: Any, plan: Plan, stack: Mapping[str, Any] | None, *,
+                      allow_replacement: bool = False) -> list[Change]:
+    """The change set about to run is the one reviewed, read afresh from CloudFormation: it
+    belongs to this very stack (StackId), it can run, it carries the planned parameters, its
+    changes (nested change sets included) are exactly the plan's, and the data guard still
+    passes them. Its changes, as CloudFormation describes them now, are returned."""
     from scripts.deploy.aws import aws_errors, error_code
+    from scripts.deploy.changeset import describe_all
 
+    where = f"the planned change set for {plan.stack_name} in {plan.region}"
     try:
         with aws_errors(f"describe the planned change set in {plan.region}"):
             described = cfn.describe_change_set(ChangeSetName=plan.change_set_id,
@@ -386,12 +414,37 @@ def verify_change_set(cfn: Any, plan: Plan) -> None:
     except Exception as err:
         if error_code(err) in {"ChangeSetNotFound", "ChangeSetNotFoundException",
                                "ValidationError"}:
-            raise UsageError(f"the planned change set for {plan.stack_name} in {plan.region} "
-                             f"no longer exists; {REPLAN}") from err
+            raise UsageError(f"{where} no longer exists; {REPLAN}") from err
         raise
+    owner = str(described.get("StackId", ""))
+    current = str((stack or {}).get("StackId", ""))
+    if owner != plan.stack_id or owner != current:
+        raise UsageError(f"{where} belongs to {owner or 'no stack'}, but the plan was made for "
+                         f"{plan.stack_id} and {plan.stack_name} is {current or 'absent'} now; "
+                         f"refusing to execute it: {REPLAN}")
     status = described.get("Status", "")
     execution = described.get("ExecutionStatus", "")
     if status != "CREATE_COMPLETE" or execution != "AVAILABLE":
-        raise UsageError(f"the planned change set for {plan.stack_name} in {plan.region} is "
-                         f"{status}/{execution}, not executable; {REPLAN}")
+        raise UsageError(f"{where} is {status}/{execution}, not executable; {REPLAN}")
+    if _parameters(described.get("Parameters") or []) != _parameters(plan.parameters):
+        raise UsageError(f"{where} carries other parameters than the plan recorded; refusing "
+                         f"to execute it: {REPLAN}")
+    with aws_errors(f"describe the planned change set in {plan.region}"):
+        changes = describe_all(cfn, plan.change_set_id)
+    unreviewed = sorted(set(changes) ^ set(plan.changes), key=lambda c: c.address)
+    if unreviewed or len(changes) != len(plan.changes):
+        first = unreviewed[0].address if unreviewed else "a duplicated change"
+        raise UsageError(f"{where} does not make the reviewed changes ({len(unreviewed)} "
+                         f"differ, e.g. {first}); refusing to execute it: {REPLAN}")
+    violations = stateful_violations(changes)
+    if violations and not allow_replacement:
+        listed = ", ".join(f"{c.address} ({outcome(c)})" for c in violations)
+        raise UsageError(f"{where} would lose data: {listed}; rerun with --allow-replacement "
+                         "after taking a backup")
+    return changes
 
+
+def _parameters(parameters: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, bool]]:
+    """Parameters as comparable rows: a NoEcho value reads back masked, as in the plan."""
+    return sorted((str(p.get("ParameterKey", "")), str(p.get("ParameterValue", "")),
+                   bool(p.get("UsePreviousValue"))) for p in parameters)

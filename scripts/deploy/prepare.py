@@ -21,7 +21,7 @@ from scripts.deploy import changeset, guard, log_groups, package, plan, prefligh
 from scripts.deploy.aws import Target, aws_errors
 from scripts.deploy.events import Watcher
 from scripts.deploy.options import Options
-from scripts.deploy.stacks import STACK_TYPE, StackStatus, describe_stack
+from scripts.deploy.stacks import STACK_TYPE, StackStatus, identified_stack
 from scripts.deploy.waiting import Waiter
 from scripts.errors import Exit, UsageError, WebstackError
 from templates_src.environments import is_protected
@@ -77,27 +77,24 @@ def prepare(options: Options, region: str, emit: Emit, waiter: Waiter | None = N
     prepared = Prepared(target, emit)
     cfn = target.client("cloudformation")
 
-    stack = describe_stack(cfn, target.stack_name)
-    status = StackStatus(stack["StackStatus"]) if stack else None
-    validate_parameters(options, stack)
-    if stack is not None and status == "ROLLBACK_COMPLETE" and options.recreate:
-        if deploying:  # --recreate deletes a stack: never before the user could confirm
-            refuse_unconfirmed(options)
-        recreate(target, options, stack, emit, waiter)
-        stack = None
-    if stack is not None and not StackStatus(stack["StackStatus"]).in_progress and _unchanged(
-            options, target, stack):
+    stack, recreating = _existing(options, target)
+    if stack is not None and not recreating and not StackStatus(
+            stack["StackStatus"]).in_progress and _unchanged(options, target, stack):
         emit(f"no changes: {target.stack_name} already runs this template set with "
              "these parameters")
         prepared.no_changes = True
         prepared.stack = stack  # its outputs are current: nothing will change them
         return prepared
-    if deploying:
+    if deploying:  # --recreate deletes a stack: never before the user could confirm
         refuse_unconfirmed(options)
     waiter.check()
-    _preflight(options, target, stack, emit)
-    if stack is None:
+    # Everything that could refuse the create runs before --recreate deletes anything.
+    _preflight(options, target, None if recreating else stack, emit)
+    if stack is None or recreating:
         options = log_groups.for_new_stack(options, target, emit)
+    if stack is not None and recreating:
+        recreate(target, options, stack, emit, waiter)
+        stack = None
     waiter.check()
     with aws_errors(f"package templates in {region}"):
         packaged = package.package(target, paths.BUILD_DIR)
@@ -119,6 +116,24 @@ def prepare(options: Options, region: str, emit: Emit, waiter: Waiter | None = N
         discard(prepared)
         raise
     return prepared
+
+
+def _existing(options: Options, target: Target) -> tuple[dict[str, Any] | None, bool]:
+    """The stack as it is (refused when it is not this environment's, is someone's kept plan,
+    or is protected from --recreate), whether --recreate will replace it, and every value the
+    change set will carry checked."""
+    cfn = target.client("cloudformation")
+    stack = identified_stack(cfn, target.stack_name, options.environment)
+    status = StackStatus(stack["StackStatus"]) if stack else None
+    if stack is not None and status is not None and status.awaiting_review:
+        changeset.refuse_pending_plan(cfn, stack, options.reattach(target.region))
+    recreating = stack is not None and status == "ROLLBACK_COMPLETE" and options.recreate
+    if stack is not None and recreating and is_protected(options.environment):
+        raise UsageError(f"{target.stack_name} is a {options.environment} stack in "
+                         f"{stack['StackStatus']}; --recreate never deletes it: review and "
+                         "delete it by hand")
+    validate_parameters(options, stack)
+    return stack, recreating
 
 
 def _preflight(options: Options, target: Target, stack: dict[str, Any] | None,
@@ -199,10 +214,6 @@ def _tags(options: Options, existing: dict[str, Any] | None, date_value: str) ->
 
 def recreate(target: Target, options: Options, stack: dict[str, Any], emit: Emit,
               waiter: Waiter) -> None:
-    if is_protected(options.environment):
-        raise UsageError(f"{target.stack_name} is a {options.environment} stack in "
-                         f"{stack['StackStatus']}; --recreate never deletes it: review and "
-                         "delete it by hand")
     emit(f"--recreate: deleting {target.stack_name} ({stack['StackStatus']}) before creating it")
     cfn = target.client("cloudformation")
     with aws_errors("delete stack"):
@@ -319,15 +330,15 @@ def prepare_from_plan(options: Options, emit: Emit) -> Prepared:
     region = options.regions[0]
     target = options.target(region)
     cfn = target.client("cloudformation")
-    stack = describe_stack(cfn, target.stack_name)
+    stack = identified_stack(cfn, target.stack_name, options.environment)
     fingerprint = plan.stack_fingerprint(cfn, stack) if reviewed.stack.status else None
     plan.verify_plan(reviewed, plan.hash_templates(paths.BUILD_DIR),
                      plan.stack_state(stack, fingerprint),
                      environment=options.environment, region=region,
                      stack_name=options.stack_name)
-    plan.verify_change_set(target.client("cloudformation"), reviewed)
+    changes = plan.verify_change_set(cfn, reviewed, stack,
+                                     allow_replacement=options.allow_replacement)
     emit(f"executing the reviewed change set from {options.plan_file} "
-         f"({len(reviewed.changes)} change(s))")
+         f"({len(changes)} change(s), as reviewed)")
     return Prepared(target, emit, change_set_id=reviewed.change_set_id,
-                    change_set_type=reviewed.change_set_type, changes=list(reviewed.changes),
-                    stack=stack)
+                    change_set_type=reviewed.change_set_type, changes=changes, stack=stack)

@@ -8,9 +8,11 @@ command that reattaches to it. Everything else asks here instead of matching sta
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any, Final
 
 from scripts.deploy.aws import aws_errors, error_code, error_message, is_local
+from scripts.errors import UsageError
 
 STACK_TYPE: Final = "AWS::CloudFormation::Stack"
 REVIEW_IN_PROGRESS: Final = "REVIEW_IN_PROGRESS"
@@ -102,3 +104,51 @@ def reattach_command(environment: str, region: str, stack_name: str, *,
     if endpoint_url and endpoint_url != os.environ.get("AWS_ENDPOINT_URL"):
         command += f" --endpoint-url {endpoint_url}"
     return command
+
+
+# -- what a stack says it is -------------------------------------------------------------------
+
+
+def stated_environment(stack: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The environment a stack says it is: its Environment tag and its Environment parameter
+    (webstack sets both; either may be missing on a stack webstack did not make)."""
+    tag = next((str(t.get("Value", "")) for t in stack.get("Tags") or []
+                if t.get("Key") == "Environment"), None)
+    parameter = next((str(p.get("ParameterValue", "")) for p in stack.get("Parameters") or []
+                      if p.get("ParameterKey") == "Environment"), None)
+    return tag or None, parameter or None
+
+
+def check_identity(stack: Mapping[str, Any], environment: str, region: str) -> None:
+    """Refuse (exit 2) a stack that is not the ``environment`` stack the command was told it
+    is: the stack's own Environment tag and parameter decide, never ``--env``.
+
+    A stack that names no environment is not a webstack stack, unless it is an empty
+    REVIEW_IN_PROGRESS stack (a new stack's change set, whose tags some endpoints do not
+    show yet): it holds nothing an environment protects.
+    """
+    name = stack.get("StackName", "the stack")
+    tag, parameter = stated_environment(stack)
+    where = f"stack {name} in {region}"
+    if tag and parameter and tag != parameter:
+        raise UsageError(f"{where} says it is {tag} (its Environment tag) and {parameter} (its "
+                         "Environment parameter); webstack acts on neither: inspect it in the "
+                         "CloudFormation console")
+    stated = tag or parameter
+    if stated is None:
+        if StackStatus(str(stack.get("StackStatus", ""))).awaiting_review:
+            return
+        raise UsageError(f"{where} has no Environment tag or parameter: webstack did not make "
+                         "it and will not act on it; name another --stack-name")
+    if stated != environment:
+        raise UsageError(f"{where} is a {stated} stack, not {environment} (its Environment tag "
+                         f"and parameter say {stated}); webstack acts on a stack as what it is: "
+                         f"rerun with --env {stated} if this is the stack you mean")
+
+
+def identified_stack(cfn: Any, stack_name: str, environment: str) -> dict[str, Any] | None:
+    """``describe_stack``, refused when the stack is not the ``environment`` stack."""
+    stack = describe_stack(cfn, stack_name)
+    if stack is not None:
+        check_identity(stack, environment, str(cfn.meta.region_name))
+    return stack

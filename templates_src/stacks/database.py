@@ -9,12 +9,14 @@ The instance is named ``<root stack name>-db`` so that the log groups RDS writes
 table's retention: left to RDS they would be unencrypted and never expire. Enhanced
 monitoring writes to ``RDSOSMetrics``, one group per account and region whatever the
 instance: the stack owns it unless the root parameter ``RdsMonitoringLogGroup`` says another
-stack in the account already does.
+stack in the account already does. The instance's own groups are kept when the stack goes
+(logs are evidence); a later stack of the same name adopts them (``DatabaseLogGroups``:
+``existing``) instead of failing to create them again.
 """
 
 from __future__ import annotations
 
-from troposphere import Equals, GetAtt, If, Ref, Sub, Template, iam, rds
+from troposphere import Equals, GetAtt, If, Join, Ref, Sub, Template, iam, rds
 
 from templates_src.common import Stack, removal_policy, scanner_exception
 from templates_src.database_logs import EXPORTED_LOGS, MONITORING_LOG_GROUP, instance_log_group
@@ -29,6 +31,7 @@ MONITORING_POLICY = "service-role/AmazonRDSEnhancedMonitoringRole"
 PARAMETERS = {"rds.force_ssl": "1"}
 INSTANCE_ID = "${RootStackName}-db"  # RDS lowercases it: see ROOT_STACK_NAME_PATTERN
 OWNS_MONITORING_LOG_GROUP = "OwnsRdsMonitoringLogGroup"
+OWNS_LOG_GROUPS = "OwnsDatabaseLogGroups"
 
 
 def build(postgres: PostgresMajor | None = None) -> Template:
@@ -48,6 +51,7 @@ def build(postgres: PostgresMajor | None = None) -> Template:
     s.root_stack_name()
     monitoring_group = s.root_parameter("RdsMonitoringLogGroup")
     t.add_condition(OWNS_MONITORING_LOG_GROUP, Equals(monitoring_group, "create"))
+    t.add_condition(OWNS_LOG_GROUPS, Equals(s.root_parameter("DatabaseLogGroups"), "create"))
 
     subnet_group = t.add_resource(rds.DBSubnetGroup(
         "DatabaseSubnetGroup",
@@ -78,10 +82,10 @@ def build(postgres: PostgresMajor | None = None) -> Template:
     log_groups = [s.log_group(f"Database{log.capitalize()}LogGroup", f"db-{log}-logs", data_key,
                               name=Sub(instance_log_group(log)))
                   for log in EXPORTED_LOGS]
+    for group in log_groups:
+        group.Condition = OWNS_LOG_GROUPS
     database = t.add_resource(rds.DBInstance(
         "Database",
-        # RDS would create the groups itself, unencrypted and never expiring, were it first.
-        DependsOn=[group.title for group in log_groups],
         **removal_policy("Snapshot"),
         Metadata=scanner_exception(
             "CKV_AWS_157", "Multi-AZ comes from the environment table: on in prod "
@@ -118,7 +122,13 @@ def build(postgres: PostgresMajor | None = None) -> Template:
         MonitoringRoleArn=GetAtt(monitoring_role, "Arn"),
         DBSubnetGroupName=Ref(subnet_group),
         VPCSecurityGroups=[security_group],
-        Tags=s.tags("db"),
+        # RDS would create the groups itself, unencrypted and never expiring, were it first:
+        # where the stack owns them, this reference (not DependsOn, which cannot name a
+        # resource that may not exist) makes the instance wait for them. The same names
+        # either way, so adopting kept groups changes nothing on the instance.
+        Tags=s.tags("db", LogGroups=If(
+            OWNS_LOG_GROUPS, Join(" ", [Ref(group) for group in log_groups]),
+            Sub(" ".join(instance_log_group(log) for log in EXPORTED_LOGS)))),
     ))
     s.output("DatabaseEndpointAddress", GetAtt(database, "Endpoint.Address"), "Database host")
     s.output("DatabasePort", GetAtt(database, "Endpoint.Port"), "Database port")

@@ -27,6 +27,7 @@ from scripts.local.moto_shim import (
     drift,
     failures,
     lifecycle,
+    logs,
     names,
     parameters,
     rds,
@@ -36,7 +37,7 @@ from scripts.local.moto_shim import (
 from scripts.local.moto_shim.support import Patch, Probe, ShimError
 
 MODULES: tuple[ModuleType, ...] = (templates, lifecycle, parameters, names, updates, changes,
-                                   failures, rds, alarms, drift)
+                                   failures, rds, alarms, drift, logs)
 PROBES: dict[str, Probe] = {name: probe for module in MODULES
                             for name, probe in module.PROBES.items()}
 NEEDED: tuple[str, ...] = tuple(PROBES)
