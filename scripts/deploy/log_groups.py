@@ -32,7 +32,7 @@ LOG_GROUPS_PARAMETER = "DatabaseLogGroups"
 def _existing(target: Target, names: list[str]) -> dict[str, dict[str, object]]:
     """The groups of ``names`` that exist, each as DescribeLogGroups describes it."""
     logs = target.client("logs")
-    found = {}
+    found: dict[str, dict[str, object]] = {}
     with aws_errors(f"look up log groups in {target.region}"):
         for name in names:
             groups = logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])

@@ -21,7 +21,7 @@ def patches() -> list[Patch]:
 
     require(LogGroup, "create_from_cloudformation_json")
 
-    def create_from_cloudformation_json(cls: Any, resource_name: str, cloudformation_json: Any,
+    def create_from_cloudformation_json(cls: Any, /, resource_name: str, cloudformation_json: Any,
                                         account_id: str, region_name: str,
                                         **_kwargs: Any) -> Any:
         properties = dict(cloudformation_json.get("Properties") or {})
