@@ -100,11 +100,30 @@ def source_error(err: BaseException) -> SourceError | None:
     return SourceError(f"{text} ({where})" if where not in text else text)
 
 
+def _raised_parsing_an_answer(err: BaseException) -> bool:
+    """botocore's parsers fail on a well-formed answer of the wrong shape (HTML, another
+    service's XML) with a bare KeyError or TypeError: the innermost frame says so."""
+    import botocore.parsers
+
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename == botocore.parsers.__file__
+
+
 def aws_error_line(err: Exception) -> str | None:
     """An AWS or endpoint error no step turned into a sentence: AWS trouble (exit 4) with
     what the service said, not an internal error."""
     from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
 
+    if isinstance(err, ResponseParserError) or _raised_parsing_an_answer(err):
+        used = sys.modules.get("scripts.deploy.aws")
+        endpoints = ", ".join(getattr(used, "ENDPOINTS_USED", ())) or "the endpoint"
+        return (f"{endpoints} answered something that is not an AWS response "
+                f"({one_line(str(err).splitlines()[0] if str(err) else err)[:120]}); check "
+                "--endpoint-url / AWS_ENDPOINT_URL points at an AWS API (or a running "
+                "'webstack local up')")
     if isinstance(err, ClientError):
         operation = getattr(err, "operation_name", "") or "a call"
         error = err.response.get("Error", {})

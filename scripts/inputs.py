@@ -74,13 +74,27 @@ def choices(given: Sequence[str] | None, valid: Sequence[str], what: str) -> lis
 
 
 
+# The commands that may start the local endpoint for --local: the others act on stacks that
+# exist, and a new endpoint holds none.
+CREATING = frozenset({"deploy", "plan"})
+
+
 def endpoint(args: argparse.Namespace) -> str | None:
     if args.local and args.endpoint_url:
         raise UsageError("give --local or --endpoint-url, not both")
     if args.local:
-        from scripts.local.endpoint import ensure_running
+        from scripts.local.endpoint import endpoint_if_running, ensure_running
 
-        return ensure_running()
+        if getattr(args, "command", None) in CREATING:
+            return ensure_running()
+        url = endpoint_if_running()
+        if url is None:  # a new endpoint would hold nothing: say so, do not start one
+            from scripts.deploy.aws import AwsError
+
+            raise AwsError("the local endpoint is not running, and the stacks it held went "
+                           "with it (it keeps them in memory); 'webstack deploy --local' "
+                           "starts a new one")
+        return url
     url = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
     if url is not None:
         from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url

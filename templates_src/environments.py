@@ -40,10 +40,11 @@ class EnvironmentTableError(TemplateSourceError):
 
 @dataclass(frozen=True)
 class Capacity:
-    """Auto Scaling group sizes."""
+    """Auto Scaling group sizes. No desired capacity: the group starts at ``min`` and target
+    tracking owns its size from then on, so a deploy never resets it (as the CDK leaves
+    DesiredCapacity unset). A team that wants more instances now sets them on the group."""
 
     min: int
-    desired: int
     max: int
 
 
@@ -136,10 +137,9 @@ def _rds_instance_class(value: str, _row: object) -> str | None:
 
 
 def _capacity_ordered(cap: Capacity, _row: object) -> str | None:
-    if 0 <= cap.min <= cap.desired <= cap.max and cap.max >= 1:
+    if 0 <= cap.min <= cap.max and cap.max >= 1:
         return None
-    return (f"need 0 <= min <= desired <= max and max >= 1, got "
-            f"min={cap.min} desired={cap.desired} max={cap.max}")
+    return f"need 0 <= min <= max and max >= 1, got min={cap.min} max={cap.max}"
 
 
 def _capacity_can_roll(cap: Capacity, _row: object) -> str | None:
@@ -233,7 +233,7 @@ ENVIRONMENTS: Final[dict[str, Environment]] = validate_table(
             nat_per_az=False,
             log_retention_days=30,
             instance_type="t3.micro",
-            asg=Capacity(min=1, desired=1, max=2),
+            asg=Capacity(min=1, max=2),
             cpu_target_percent=60,
             db_instance_class="db.t3.micro",
             db_allocated_storage_gib=20,
@@ -261,7 +261,7 @@ ENVIRONMENTS: Final[dict[str, Environment]] = validate_table(
             nat_per_az=False,
             log_retention_days=90,
             instance_type="t3.small",
-            asg=Capacity(min=1, desired=2, max=4),
+            asg=Capacity(min=1, max=4),
             cpu_target_percent=60,
             db_instance_class="db.t3.small",
             db_allocated_storage_gib=50,
@@ -289,7 +289,7 @@ ENVIRONMENTS: Final[dict[str, Environment]] = validate_table(
             nat_per_az=True,
             log_retention_days=365,
             instance_type="m6i.large",
-            asg=Capacity(min=2, desired=3, max=6),
+            asg=Capacity(min=2, max=6),
             cpu_target_percent=50,
             db_instance_class="db.m6g.large",
             db_allocated_storage_gib=100,

@@ -17,7 +17,7 @@ from scripts.cli import main
 from scripts.paths import BUILD_DIR, REPO_ROOT
 
 PROD_EDIT = [('db_instance_class="db.m6g.large"', 'db_instance_class="db.m6g.xlarge"'),
-             ("asg=Capacity(min=2, desired=3, max=6)", "asg=Capacity(min=2, desired=3, max=8)")]
+             ("asg=Capacity(min=2, max=6)", "asg=Capacity(min=2, max=8)")]
 
 
 def _git(repo: Path, *args: str) -> str:

@@ -22,8 +22,8 @@ PROD = ENVIRONMENTS["prod"]
 @pytest.mark.parametrize(("change", "message"), [
     ({"vpc_cidr": "10.300.0.0/16"}, r"prod\.vpc_cidr: '10\.300\.0\.0/16' is not a valid CIDR"),
     ({"vpc_cidr": "10.30.0.0/24", "subnet_prefix": 24}, r"prod\.subnet_prefix: 6 subnets"),
-    ({"asg": Capacity(min=3, desired=2, max=6)}, r"prod\.asg: need 0 <= min <= desired <= max"),
-    ({"asg": Capacity(min=2, desired=2, max=2)}, r"prod\.asg: min must be below max"),
+    ({"asg": Capacity(min=7, max=6)}, r"prod\.asg: need 0 <= min <= max"),
+    ({"asg": Capacity(min=2, max=2)}, r"prod\.asg: min must be below max"),
     ({"instance_type": "huge"}, r"prod\.instance_type: 'huge' is not an EC2 instance type"),
     ({"db_instance_class": "m6g.large"}, r"prod\.db_instance_class"),
     ({"log_retention_days": 42}, r"prod\.log_retention_days: 42 is not a CloudWatch"),
@@ -50,9 +50,9 @@ def test_a_bad_value_fails_naming_env_and_field(change, message):
     ({"subnet_prefix": True}, r"prod\.subnet_prefix: must be int, not bool \(True\)"),
     ({"vpc_cidr": 10}, r"prod\.vpc_cidr: must be str, not int"),
     ({"cpu_target_percent": 50.0}, r"prod\.cpu_target_percent: must be int, not float"),
-    ({"asg": {"min": 2, "desired": 3, "max": 6}}, r"prod\.asg: must be Capacity, not dict"),
-    ({"asg": Capacity(min=2, desired="3", max=6)},
-     r"prod\.asg\.desired: must be int, not str"),
+    ({"asg": {"min": 2, "max": 6}}, r"prod\.asg: must be Capacity, not dict"),
+    ({"asg": Capacity(min=2, max="6")},  # type: ignore[arg-type]
+     r"prod\.asg\.max: must be int, not str"),
     ({"alarms": dataclasses.replace(PROD.alarms, unhealthy_hosts=None)},
      r"prod\.alarms\.unhealthy_hosts: must be int, not NoneType"),
 ])

@@ -133,6 +133,12 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
 def _load_revision(revision: str, repo: Path, role: str) -> Templates:
     found = _git(repo, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
     if found.returncode != 0:
+        shallow = _git(repo, "rev-parse", "--is-shallow-repository").stdout.strip() == b"true"
+        if shallow:
+            raise UsageError(f"{role} {revision!r} is not in this clone's history: {repo} is a "
+                             "shallow clone; fetch the history it needs (git fetch --deepen=N, "
+                             "or a checkout with fetch-depth: 0), or give a folder holding "
+                             "build/")
         raise UsageError(f"{role} {revision!r} is neither a folder nor a git revision of "
                          f"{repo}; give e.g. HEAD~1, origin/main or a folder holding build/")
     commit = found.stdout.decode().strip()

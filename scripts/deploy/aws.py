@@ -136,6 +136,11 @@ def endpoint_of(endpoint_url: str | None) -> str | None:
     return endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
+# Every endpoint a client was made for in this process, for a message about an answer that
+# could not be read (errors.aws_error_line): AWS's own endpoints as "AWS".
+ENDPOINTS_USED: list[str] = []
+
+
 def make_client(
     service: str, region: str, profile: str | None = None, endpoint_url: str | None = None
 ) -> Any:
@@ -143,6 +148,8 @@ def make_client(
     from botocore.exceptions import ProfileNotFound
 
     endpoint = endpoint_of(endpoint_url)
+    if (endpoint or "AWS") not in ENDPOINTS_USED:
+        ENDPOINTS_USED.append(endpoint or "AWS")
     retries = LOCAL_RETRIES if is_local(endpoint) else RETRIES
     config = Config(retries=dict(retries),  # botocore rewrites the dict it is given
                     connect_timeout=5, read_timeout=60,

@@ -16,7 +16,7 @@ import yaml
 
 from scripts.build import diff, yamlio
 from scripts.deploy.aws import Target, aws_errors
-from scripts.deploy.stacks import STACK_TYPE, identified_stack
+from scripts.deploy.stacks import STACK_TYPE, check_readable, identified_stack
 from scripts.errors import UsageError, one_line
 
 
@@ -28,12 +28,15 @@ class LiveStack:
     stack_id: str
 
 
-def root_stack(target: Target) -> dict[str, Any]:
+def root_stack(target: Target, what: str = "templates", *, settled: bool = False
+               ) -> dict[str, Any]:
+    """The root stack, once it is this environment's and can answer a read of ``what``."""
     stack = identified_stack(target.client("cloudformation"), target.stack_name,
                              target.environment)
     if stack is None:
         raise UsageError(f"stack {target.stack_name} does not exist in {target.region}; "
                          "deploy it first, or compare releases offline with 'webstack diff'")
+    check_readable(stack, target.region, what, settled=settled)
     return stack
 
 

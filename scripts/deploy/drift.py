@@ -54,7 +54,7 @@ class StackDrift:
 def detect(target: Target, waiter: Waiter, timeout: float = DEFAULT_TIMEOUT) -> list[StackDrift]:
     """Detect drift on every stack of the set and read what drifted."""
     cfn = target.client("cloudformation")
-    stack = root_stack(target)
+    stack = root_stack(target, "drift", settled=True)
     stacks = [live for live, _parent in live_stacks(target, stack["StackId"])]
     started: dict[LiveStack, str] = {}
     with aws_errors(f"start drift detection in {target.region}"):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.deploy.aws import Target
-from scripts.deploy.stacks import identified_stack
+from scripts.deploy.stacks import check_readable, identified_stack
 from scripts.errors import Exit, UsageError, WebstackError, one_line, shown
 from scripts.paths import state_dir
 
@@ -25,6 +25,7 @@ def fetch_outputs(target: Target) -> dict[str, str]:
     if stack is None:
         raise UsageError(f"stack {target.stack_name} does not exist in {target.region}; "
                          "deploy it first")
+    check_readable(stack, target.region, "outputs")
     return stack_outputs(stack)
 
 

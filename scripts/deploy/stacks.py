@@ -152,3 +152,22 @@ def identified_stack(cfn: Any, stack_name: str, environment: str) -> dict[str, A
     if stack is not None:
         check_identity(stack, environment, str(cfn.meta.region_name))
     return stack
+
+
+def check_readable(stack: Mapping[str, Any], region: str, what: str, *,
+                   settled: bool = False) -> None:
+    """Refuse (exit 2), plainly, a read of a stack that cannot answer it: one whose create
+    failed or was never executed holds nothing to report, and a read that starts an
+    operation (drift detection) needs a settled stack (``settled``). Reads never repair."""
+    name = stack.get("StackName", "the stack")
+    status = StackStatus(str(stack.get("StackStatus", "")))
+    where = f"stack {name} in {region} is {status}"
+    if status.startswith("ROLLBACK_"):
+        raise UsageError(f"{where}: the create failed; no {what} to report; 'webstack deploy "
+                         "--recreate' creates it again, 'webstack destroy' removes it")
+    if status.awaiting_review:
+        raise UsageError(f"{where}: it was never created (a change set waits for review); no "
+                         f"{what} to report; 'webstack deploy' creates it")
+    if settled and status.in_progress:
+        raise UsageError(f"{where}: no {what} while CloudFormation works on it; wait for it "
+                         "with 'webstack watch', then ask again")

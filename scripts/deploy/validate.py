@@ -138,6 +138,10 @@ def _constraint_problem(declared: Mapping[str, Any], value: str) -> str | None:
     return problem
 
 
+# CloudFormation's limit on one parameter value, whatever the template allows.
+PARAMETER_VALUE_BYTES = 4096
+
+
 def check_parameters(root_template: Mapping[str, Any], values: Mapping[str, str], *,
                      environment: str) -> None:
     """Every value the change set will carry, against the root template's constraints and Rules.
@@ -155,7 +159,9 @@ def check_parameters(root_template: Mapping[str, Any], values: Mapping[str, str]
                 raise UsageError(f"parameter {name} has no value and no default; pass "
                                  f"--param {name}=VALUE")
             effective[name] = str(spec["Default"])
-        problem = _constraint_problem(spec, effective[name])
+        size = len(effective[name].encode("utf-8"))
+        problem = (f"is {size} bytes; CloudFormation takes at most {PARAMETER_VALUE_BYTES}"
+                   if size > PARAMETER_VALUE_BYTES else _constraint_problem(spec, effective[name]))
         if problem:
             hint = spec.get("ConstraintDescription") or spec.get("Description") or ""
             raise UsageError(f"{_show(name, effective[name], spec)} {problem}"

@@ -9,6 +9,7 @@ A second Ctrl-C exits the process at once, whatever is still running.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -16,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from scripts.errors import Exit, WebstackError
 
@@ -75,6 +76,12 @@ class Waiter:
         return done, value
 
 
+def _say(text: bytes) -> None:
+    """A line on stderr from a signal handler; a terminal already gone (SIGHUP) hears none."""
+    with contextlib.suppress(OSError, ValueError):
+        os.write(sys.stderr.fileno(), text)
+
+
 class Interrupts:
     """The signal handler of a deploy, plan, watch or destroy.
 
@@ -92,10 +99,9 @@ class Interrupts:
     def handler(self, signum: int, frame: object) -> None:
         self.count += 1
         if self.count > 1:
-            os.write(sys.stderr.fileno(), b"\nwebstack: interrupted again; exiting now\n")
+            _say(b"\nwebstack: interrupted again; exiting now\n")
             os._exit(int(Exit.INTERRUPTED))
-        os.write(sys.stderr.fileno(), b"\nwebstack: interrupting; press Ctrl-C again to "
-                 b"exit at once\n")
+        _say(b"\nwebstack: interrupting; press Ctrl-C again to exit at once\n")
         # Set from another thread: the interrupted code may hold the event's own lock.
         threading.Thread(target=self.waiter.cancel.set, daemon=True).start()
         if self._raising:
@@ -112,14 +118,19 @@ class Interrupts:
             self._raising = False
 
 
+# What stops a run, each handled as Ctrl-C is: a closed terminal (SIGHUP) or a supervisor's
+# SIGTERM at the [y/N] prompt deletes the change set as SIGINT does.
+STOPPING: Final = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @contextmanager
 def handle_interrupts(waiter: Waiter) -> Iterator[Interrupts]:
-    """Install ``Interrupts`` for SIGINT and SIGTERM while the block runs (main thread only)."""
+    """Install ``Interrupts`` for ``STOPPING`` while the block runs (main thread only)."""
     interrupts = Interrupts(waiter)
     if threading.current_thread() is not threading.main_thread():
         yield interrupts
         return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.getsignal(sig) for sig in STOPPING}
     for sig in previous:
         signal.signal(sig, interrupts.handler)
     try:

@@ -193,7 +193,8 @@ def build() -> Template:
         ),
         MinSize=s.env("AsgMin"),
         MaxSize=s.env("AsgMax"),
-        DesiredCapacity=s.env("AsgDesired"),
+        # No DesiredCapacity: it starts at MinSize and target tracking owns it; a deploy that
+        # set it would scale a group at its peak back down (every deploy retags the group).
         HealthCheckType="ELB",
         HealthCheckGracePeriod=HEALTH_CHECK_GRACE_SECONDS,
         TargetGroupARNs=[Ref(target_group)],
