@@ -143,9 +143,17 @@ def _delete_missing_change_set() -> list[Patch]:
     stock_delete = models.CloudFormationBackend.delete_change_set
 
     def delete_change_set(self: Any, change_set_name: str) -> None:
-        if change_set_name not in self.change_sets and not any(
-                cs.change_set_name == change_set_name for cs in self.change_sets.values()):
+        found = self.change_sets.get(change_set_name) or next(
+            (cs for cs in self.change_sets.values() if cs.change_set_name == change_set_name),
+            None)
+        if found is None:
             raise ChangeSetNotFound(f"ChangeSet [{change_set_name}] does not exist")
+        # As CloudFormation does for a change set made with IncludeNestedStacks: its nested
+        # change sets (nested_change_sets made them) go with it.
+        for change in getattr(found, "changes", None) or []:
+            nested = getattr(change, "change_set_id", None)
+            if nested and nested in self.change_sets:
+                delete_change_set(self, nested)
         stock_delete(self, change_set_name)
 
     return [(models.CloudFormationBackend, "delete_change_set", delete_change_set)]

@@ -1,0 +1,470 @@
+"""Issue 19: the deployer acts on the stack that is, not on what it was told.
+
+Scenario tests against the local endpoint, each asserting the exit code, one stderr line, and
+the endpoint's stacks, change sets, buckets and database instances before and after
+(``test_hostile.snapshot``): a refused command changes nothing. The module deploys a dev stack
+(``tr-dev``, us-east-1) and a prod stack (``tr-prod``, eu-west-1) once; the scenarios that
+need a stack of their own name it.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+from test_hostile import NotATerminal, changed, client, run, snapshot
+
+from scripts import cli
+from scripts.deploy import lock
+from scripts.deploy.aws import Target
+from scripts.deploy.destroy import destroy
+from scripts.errors import UsageError
+from scripts.local import endpoint as local
+
+pytestmark = pytest.mark.usefixtures("local_endpoint")
+
+REPO = Path(__file__).resolve().parent.parent
+DEV, PROD = "tr-dev", "tr-prod"
+COST = "CostCenter=CC-1234"
+
+
+def _deploy(url: str, stack: str, env: str, region: str, *extra: str) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "stdin", NotATerminal(""))
+        code = cli.main(["deploy", "--env", env, "--region", region, "--stack-name", stack,
+                         "--yes", "--param", COST, "--endpoint-url", url, *extra])
+    assert code == 0
+
+
+@pytest.fixture(scope="module")
+def stacks(local_endpoint: str) -> str:
+    """tr-dev (dev, us-east-1) and tr-prod (prod, eu-west-1, termination protection on)."""
+    from scripts.local.certificate import request_certificate
+
+    _deploy(local_endpoint, DEV, "dev", "us-east-1")
+    cert = request_certificate(local_endpoint, "eu-west-1", "shop.example.com")
+    _deploy(local_endpoint, PROD, "prod", "eu-west-1", "--param", f"CertificateArn={cert}",
+            "--param", "AlarmEmail=oncall@example.com")
+    return local_endpoint
+
+
+def refused(argv: list[str], url: str, monkeypatch: pytest.MonkeyPatch,
+            capsys: pytest.CaptureFixture[str], *, code: int, pattern: str) -> str:
+    """Run ``argv``; assert its exit code, one stderr line matching ``pattern``, and that the
+    endpoint did not move. The line."""
+    before = snapshot(url)
+    got, out, err = run(argv, monkeypatch, capsys)
+    lines = err.strip().splitlines()
+    assert got == code, (got, out[-1500:], err)
+    assert len(lines) == 1, err
+    assert re.search(pattern, lines[0]), lines[0]
+    assert "internal error" not in err
+    assert changed(before, snapshot(url)) == {}
+    return lines[0]
+
+
+def target_args(stack: str, env: str, region: str, url: str) -> list[str]:
+    return ["--env", env, "--region", region, "--stack-name", stack, "--endpoint-url", url]
+
+
+# -- identity: the stack says what it is ------------------------------------------------------
+
+VERBS = {
+    "destroy": ["destroy", "--yes"],
+    "destroy-forced": ["destroy", "--yes", "--force"],
+    "plan": ["plan"],
+    "deploy-with-a-param": ["deploy", "--yes", "--param", "AlarmEmail=dev@example.com"],
+    "outputs": ["outputs"],
+    "drift": ["drift"],
+    "watch": ["watch"],
+    "diff-deployed": ["diff", "--deployed"],
+}
+
+
+@pytest.mark.parametrize("verb", list(VERBS))
+def test_every_verb_refuses_a_prod_stack_named_with_env_dev(
+        verb: str, stacks: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`destroy --env dev` of a prod stack deleted it; `plan --env dev` planned prod to dev."""
+    command, *extra = VERBS[verb]
+    refused([command, *target_args(PROD, "dev", "eu-west-1", stacks), *extra], stacks,
+            monkeypatch, capsys, code=2,
+            pattern=r"stack tr-prod in eu-west-1 is a prod stack, not dev "
+            r"\(its Environment tag and parameter say prod\).*rerun with --env prod")
+    cfn = client(stacks, "cloudformation", "eu-west-1")
+    assert cfn.describe_stacks(StackName=PROD)["Stacks"][0]["EnableTerminationProtection"]
+
+
+def test_a_stack_webstack_did_not_make_is_left_alone(
+        stacks: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    cfn = client(stacks, "cloudformation", "us-west-2")
+    cfn.create_stack(StackName="tr-foreign", TemplateBody=json.dumps(
+        {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}))
+    try:
+        refused(["destroy", *target_args("tr-foreign", "dev", "us-west-2", stacks), "--yes"],
+                stacks, monkeypatch, capsys, code=2,
+                pattern=r"stack tr-foreign in us-west-2 has no "
+                r"Environment tag or parameter: webstack did not make it")
+    finally:
+        cfn.delete_stack(StackName="tr-foreign")
+
+
+def test_destroy_of_prod_as_prod_still_needs_force(
+        stacks: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    refused(["destroy", *target_args(PROD, "prod", "eu-west-1", stacks), "--yes"], stacks,
+            monkeypatch, capsys, code=2,
+            pattern=r"tr-prod is a prod stack .* unless --force is given")
+
+
+def test_termination_protection_is_lifted_only_with_force_and_only_then_said(
+        stacks: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    _deploy(stacks, "tr-guarded", "dev", "us-west-2")
+    cfn = client(stacks, "cloudformation", "us-west-2")
+    cfn.update_termination_protection(StackName="tr-guarded", EnableTerminationProtection=True)
+    argv = ["destroy", *target_args("tr-guarded", "dev", "us-west-2", stacks), "--yes"]
+    refused(argv, stacks, monkeypatch, capsys, code=2,
+            pattern=r"tr-guarded in us-west-2 has termination protection on; destroy lifts it only "
+            r"when --force is given")
+    code, out, err = run([*argv, "--force"], monkeypatch, capsys)
+    assert code == 0, err
+    assert "lifting termination protection (--force)" in out
+    assert "tr-guarded" not in {s[1] for s in snapshot(stacks)["stacks"]}
+
+
+def test_destroy_refuses_a_stack_cloudformation_is_still_working_on() -> None:
+    """A deploy killed with SIGKILL leaves UPDATE_IN_PROGRESS; CloudFormation refuses a
+    delete then, and so does destroy, with the watch command, before any other call."""
+    import boto3
+
+    cfn = boto3.client("cloudformation", region_name="us-east-1", aws_access_key_id="x",
+                       aws_secret_access_key="x")
+    target = Target("dev", "us-east-1", "tr-busy").use_client("cloudformation", cfn)
+    with Stubber(cfn) as stub:
+        stub.add_response("describe_stacks", {"Stacks": [{
+            "StackName": "tr-busy", "StackId": "arn:aws:cloudformation:us-east-1:"
+            "123456789012:stack/tr-busy/1", "StackStatus": "UPDATE_IN_PROGRESS",
+            "CreationTime": "2026-12-01T00:00:00Z",
+            "Tags": [{"Key": "Environment", "Value": "dev"}]}]}, {"StackName": "tr-busy"})
+        with pytest.raises(UsageError, match=r"stack tr-busy in us-east-1 is UPDATE_IN_PROGRESS"
+                           r": CloudFormation is still working on it; wait for it with "
+                           r"'webstack watch --env dev --region us-east-1 --stack-name "
+                           r"tr-busy', then destroy it"):
+            destroy(target, yes=True, force=True, interactive=False, timeout=60)
+        stub.assert_no_pending_responses()  # no delete, no termination-protection call
+
+
+# -- plan files bound to what was reviewed -----------------------------------------------------
+
+
+def _plan(url: str, path: Path, monkeypatch: pytest.MonkeyPatch,
+          capsys: pytest.CaptureFixture[str], *extra: str,
+          stack: str = DEV, region: str = "us-east-1") -> dict[str, Any]:
+    code, _, err = run(["plan", *target_args(stack, "dev", region, url), *extra,
+                        "--plan-file", str(path)], monkeypatch, capsys)
+    assert code == 0, err
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def test_a_plan_file_pointing_at_another_change_set_runs_nothing(
+        stacks: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The review said AlarmEmail=reviewed@; the file was edited to run another change set."""
+    reviewed = _plan(stacks, tmp_path / "p.json", monkeypatch, capsys,
+                     "--param", "AlarmEmail=reviewed@example.com")
+    other = _plan(stacks, tmp_path / "q.json", monkeypatch, capsys,
+                  "--param", "AlarmEmail=attacker@example.com")
+    deploy = ["deploy", *target_args(DEV, "dev", "us-east-1", stacks), "--yes", "--plan-file"]
+    swapped = tmp_path / "swapped.json"
+    swapped.write_text(json.dumps({**reviewed, "change_set_id": other["change_set_id"]}))
+    refused([*deploy, str(swapped)], stacks, monkeypatch, capsys, code=2,
+            pattern=r"carries other parameters than the plan recorded; refusing to execute it")
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({**reviewed, "stack_id": reviewed["stack_id"] + "x"}))
+    refused([*deploy, str(foreign)], stacks, monkeypatch, capsys, code=2,
+            pattern=r"belongs to .*tr-dev.*but the plan was made for .*x and tr-dev is")
+    refused([*deploy, str(tmp_path / "p.json"), "--param", "AlarmEmail=late@example.com"],
+            stacks, monkeypatch, capsys, code=2,
+            pattern=r"--param cannot be given with --plan-file")
+    code, out, err = run([*deploy, str(tmp_path / "p.json")], monkeypatch, capsys)
+    assert code == 0, err
+    assert "as reviewed" in out
+    cfn = client(stacks, "cloudformation", "us-east-1")
+    parameters = {p["ParameterKey"]: p["ParameterValue"]
+                  for p in cfn.describe_stacks(StackName=DEV)["Stacks"][0]["Parameters"]}
+    assert parameters["AlarmEmail"] == "reviewed@example.com"
+    for summary in cfn.list_change_sets(StackName=DEV)["Summaries"]:
+        cfn.delete_change_set(ChangeSetName=summary["ChangeSetId"])
+
+
+def test_a_plain_plan_leaves_someones_kept_plan_of_a_new_stack_alone(
+        stacks: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """It deleted the REVIEW_IN_PROGRESS stack, and the kept plan then failed with exit 70."""
+    kept = tmp_path / "kept.json"
+    _plan(stacks, kept, monkeypatch, capsys, "--param", COST, stack="tr-kept",
+          region="us-west-2")
+    refused(["plan", *target_args("tr-kept", "dev", "us-west-2", stacks), "--param", COST],
+            stacks, monkeypatch, capsys, code=2,
+            pattern=r"tr-kept in us-west-2 is REVIEW_IN_PROGRESS with "
+            r"the change set webstack-\d+ waiting to be executed: someone's kept plan")
+    code, _, err = run(["deploy", *target_args("tr-kept", "dev", "us-west-2", stacks), "--yes",
+                        "--plan-file", str(kept)], monkeypatch, capsys)
+    assert code == 0, err
+    assert ("us-west-2", "tr-kept", "CREATE_COMPLETE") in snapshot(stacks)["stacks"]
+
+
+def test_a_plan_file_that_cannot_be_written_leaves_no_change_set_and_names_the_file(
+        stacks: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    refused(["plan", *target_args(DEV, "dev", "us-east-1", stacks), "--param",
+             "AlarmEmail=full@example.com", "--plan-file", "/dev/full"], stacks, monkeypatch,
+            capsys, code=74,
+            pattern=r"could not write the plan file /dev/full: No space left on device; "
+            r"the change set was deleted")
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ("[" * 100_000 + "]" * 100_000, r"nested too deeply to read"),
+    (" " * (5 * 1024 * 1024), r"is over 4 MiB"),
+    (json.dumps({"format": 1}), r"has plan format 1, this webstack reads 2"),
+], ids=["deeply-nested", "five-mebibytes", "format-1"])
+def test_a_plan_file_is_read_within_limits(  # noqa: PLR0917  (pytest passes fixtures so)
+        content: str, expected: str, stacks: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(content, encoding="utf-8")
+    refused(["deploy", *target_args(DEV, "dev", "us-east-1", stacks), "--yes", "--plan-file",
+             str(path)], stacks, monkeypatch, capsys, code=2, pattern=expected)
+
+
+# -- one lock per stack ------------------------------------------------------------------------
+
+
+def test_the_lock_is_one_per_stack_however_the_endpoint_is_spelled(stacks: str) -> None:
+    port = stacks.rsplit(":", 1)[1]
+    spellings = [f"http://localhost:{port}", f"http://127.0.0.1:{port}",
+                 f"http://LOCALHOST:{port}/", f"http://[::1]:{port}"]
+    paths = {lock.lock_path(Target("dev", "us-east-1", DEV, None, url)) for url in spellings}
+    assert len(paths) == 1
+    assert lock.endpoint_key("https://cloudformation.us-east-1.amazonaws.com") == \
+        "https://cloudformation.us-east-1.amazonaws.com:443"
+    assert lock.endpoint_key(f"http://localhost:{port}") != lock.endpoint_key(
+        "http://localhost:1") != lock.endpoint_key("https://localhost:1")
+    assert lock.endpoint_key(None) == "aws"
+
+
+def test_a_destroy_through_another_spelling_waits_for_the_deploy_holding_the_stack(
+        stacks: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """--local (localhost) and --endpoint-url http://127.0.0.1:PORT took two locks: a destroy
+    ran beside a create."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock.target_lock(Target("dev", "us-east-1", DEV, None, stacks), "deploy"):
+            holding.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert holding.wait(10)
+    try:
+        loopback = stacks.replace("localhost", "127.0.0.1")
+        refused(["destroy", *target_args(DEV, "dev", "us-east-1", loopback), "--yes"], stacks,
+                monkeypatch, capsys, code=2,
+                pattern=r"tr-dev in us-east-1 is busy: webstack deploy \(pid "
+                r"\d+\) holds its lock")
+    finally:
+        release.set()
+        thread.join(10)
+
+
+# -- repairs that work ----------------------------------------------------------------------
+
+
+def test_a_failed_first_create_then_the_printed_next_step_ends_deployed(
+        stacks: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The message said --recreate; --recreate deleted the stack, then refused."""
+    argv = ["deploy", *target_args("tr-fail", "dev", "us-west-2", stacks), "--yes", "--param",
+            COST]
+    local.inject_failure("Database", "create", "boom", "tr-fail")
+    try:
+        code, _, err = run(argv, monkeypatch, capsys)
+    finally:
+        local.clear_failures()
+    assert code == 1 and "rerun with --recreate" in err, err
+    # Reads of the failed create say so and change nothing (drift made five stacks).
+    for verb in ("outputs", "drift"):
+        refused([verb, *target_args("tr-fail", "dev", "us-west-2", stacks)], stacks,
+                monkeypatch, capsys, code=2,
+                pattern=r"tr-fail in us-west-2 is ROLLBACK_COMPLETE: the create "
+                r"failed; no (outputs|drift) to report; 'webstack deploy --recreate'")
+    code, _, err = run([*argv, "--recreate"], monkeypatch, capsys)
+    assert code == 0, err
+    assert ("us-west-2", "tr-fail", "CREATE_COMPLETE") in snapshot(stacks)["stacks"]
+
+
+def test_destroy_then_deploy_of_dev_works_again_adopting_the_kept_log_groups(
+        stacks: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's day-to-day loop: the second deploy was refused by the log groups the
+    first one kept."""
+    _deploy(stacks, "tr-loop", "dev", "eu-west-1")
+    code, _, err = run(["destroy", *target_args("tr-loop", "dev", "eu-west-1", stacks),
+                        "--yes"], monkeypatch, capsys)
+    assert code == 0, err
+    code, out, err = run(["deploy", *target_args("tr-loop", "dev", "eu-west-1", stacks),
+                          "--yes", "--param", COST], monkeypatch, capsys)
+    assert code == 0, err
+    assert "/aws/rds/instance/tr-loop-db/postgresql and /aws/rds/instance/tr-loop-db/upgrade " \
+           "already exist in eu-west-1 (kept from an earlier 'tr-loop'): this stack set " \
+           "adopts them (DatabaseLogGroups=existing)" in out
+    cfn = client(stacks, "cloudformation", "eu-west-1")
+    parameters = {p["ParameterKey"]: p["ParameterValue"]
+                  for p in cfn.describe_stacks(StackName="tr-loop")["Stacks"][0]["Parameters"]}
+    assert parameters["DatabaseLogGroups"] == "existing"
+
+
+# -- answers that cannot be read, endpoints that are gone --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def not_aws() -> Iterator[dict[str, str]]:
+    """Endpoints that answer HTTP 200 with HTML, JSON and an empty body to every request."""
+    servers, urls = [], {}
+    for name, body in {"html": b"<html><body>login</body></html>", "json": b'{"a": 1}',
+                       "empty": b""}.items():
+        class Answer(http.server.BaseHTTPRequestHandler):
+            payload = body
+
+            def answer(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(self.payload)))
+                self.end_headers()
+                self.wfile.write(self.payload)
+
+            do_GET = do_POST = do_PUT = answer
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        urls[name] = f"http://127.0.0.1:{server.server_address[1]}"
+    yield urls
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("answer", ["html", "json", "empty"])
+@pytest.mark.parametrize("verb", [["outputs"], ["destroy", "--yes"], ["drift"],
+                                  ["plan", "--param", COST]], ids=lambda v: v[0])
+def test_an_answer_that_is_not_aws_is_exit_4_naming_the_endpoint(
+        answer: str, verb: list[str], not_aws: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    url = not_aws[answer]
+    code, _, err = run([verb[0], *target_args(DEV, "dev", "us-east-1", url), *verb[1:]],
+                       monkeypatch, capsys)
+    lines = err.strip().splitlines()
+    assert code == 4 and len(lines) == 1, err
+    assert re.search(rf"{re.escape(url)} answered something that is not an AWS response",
+                     lines[0]) or url in lines[0], lines[0]
+    assert "internal error" not in err
+
+
+def test_watch_local_after_the_endpoint_died_does_not_start_an_empty_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("WEBSTACK_STATE_DIR", str(tmp_path))
+    for verb in ("watch", "outputs", "destroy"):
+        code, _, err = run([verb, "--env", "dev", "--region", "us-east-1", "--local"],
+                           monkeypatch, capsys)
+        assert code == 4 and "the local endpoint is not running" in err, err
+    assert local.read_state() is None  # nothing was started
+
+
+def test_diff_of_a_revision_a_shallow_clone_lacks_says_it_is_shallow(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{REPO}", str(clone)],
+                   check=True, capture_output=True)
+    monkeypatch.chdir(clone)
+    code, _, err = run(["diff", "HEAD~1"], monkeypatch, capsys)
+    assert code == 2, err
+    assert "is not in this clone's history" in err and "shallow clone" in err
+
+
+# -- signals at the prompt -------------------------------------------------------------------
+
+
+def _rest_and_exit(pid: int, fd: int) -> tuple[bytes, int]:
+    """What the child prints until it exits, and its wait status (killed after 60 s)."""
+    rest, deadline, status = b"", time.monotonic() + 60, None
+    while time.monotonic() < deadline:
+        if not select.select([fd], [], [], 1)[0]:
+            reaped, code = os.waitpid(pid, os.WNOHANG)
+            if reaped:
+                status = code
+                break
+            continue
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        rest += chunk
+    else:
+        os.kill(pid, signal.SIGKILL)
+    if status is None:
+        _, status = os.waitpid(pid, 0)
+    return rest, status
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT],
+                         ids=lambda s: signal.Signals(s).name)
+def test_a_signal_at_the_prompt_deletes_the_change_set_and_exits_130(
+        stop: int, stacks: str) -> None:
+    """SIGHUP (a closed terminal) killed the run and left a REVIEW_IN_PROGRESS stack."""
+    stack = f"tr-sig-{signal.Signals(stop).name.lower()}"
+    env = {**os.environ, "NO_COLOR": "1"}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: webstack on a terminal, asking [y/N]
+        os.chdir(REPO)
+        os.execve(sys.executable, [sys.executable, "-m", "scripts", "deploy", *target_args(
+            stack, "dev", "us-west-2", stacks), "--param", COST], env)
+    seen, deadline = b"", time.monotonic() + 60
+    while b"[y/N]" not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 1)[0]:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                break
+    assert b"[y/N]" in seen, seen[-2000:]
+    os.kill(pid, stop)
+    rest, status = _rest_and_exit(pid, fd)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 130, rest
+    assert b"interrupted before execute; change sets deleted, nothing changed" in rest
+    assert stack not in {s[1] for s in snapshot(stacks)["stacks"]}
