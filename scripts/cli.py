@@ -353,6 +353,13 @@ def _target_args(p: argparse.ArgumentParser, many_regions: bool = True) -> None:
                    "(default 3600)")
 
 
+def _verbose_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="print every CloudFormation event in full instead of one line per "
+                        "stack state change (every event also goes to a log file under the "
+                        "state folder, named at the end)")
+
+
 def _change_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a root parameter (repeatable)")
@@ -439,6 +446,7 @@ def _deploy_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser]
     p.add_argument("--recreate", action="store_true",
                    help="delete and recreate a non-prod stack left in ROLLBACK_COMPLETE")
     p.add_argument("--outputs-file", help="write the outputs here (CDK format)")
+    _verbose_arg(p)
 
     p = add("plan", cmd_plan, "create a change set, print the plan, then delete it "
             "(or keep it with --plan-file)")
@@ -447,6 +455,7 @@ def _deploy_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser]
 
     p = add("watch", cmd_watch, "stream a stack's events until it settles")
     _target_args(p, many_regions=False)
+    _verbose_arg(p)
 
     p = add("outputs", cmd_outputs, "print a stack's outputs")
     _target_args(p)

@@ -146,6 +146,8 @@ def options(args: argparse.Namespace) -> Any:
         plan_output=plan_output,
         color=sys.stdout.isatty() and not os.environ.get("NO_COLOR"),
         interactive=sys.stdin.isatty(),
+        verbose=getattr(args, "verbose", False),
+        terminal=sys.stdout.isatty(),
     )
 
 
