@@ -98,6 +98,7 @@ def endpoint(args: argparse.Namespace) -> str | None:
 
 
 def options(args: argparse.Namespace) -> Any:
+    from scripts.deploy.aws import default_region
     from scripts.deploy.options import DEFAULT_TIMEOUT, Options
     from scripts.deploy.outputs import default_outputs_path
     from scripts.deploy.stacks import default_stack_name
@@ -107,9 +108,10 @@ def options(args: argparse.Namespace) -> Any:
         check_writable_file,
     )
 
-    regions = list(dict.fromkeys(args.region or [os.environ.get("AWS_REGION", "")]))
+    regions = list(dict.fromkeys(args.region or [default_region(args.profile or None) or ""]))
     if not regions or not regions[0]:
-        raise UsageError("no region: pass --region (or set AWS_REGION)")
+        raise UsageError("no region: pass --region, or set AWS_REGION or AWS_DEFAULT_REGION, "
+                         "or 'region =' in the profile in ~/.aws/config")
     for region in regions:
         check_env_region(args.env, region)
     overrides = parameters(getattr(args, "param", []))

@@ -70,4 +70,4 @@ def report(major: str) -> int:
     print(f"pinned: {POSTGRES_VERSION}"
           f"{' (deprecated!)' if POSTGRES_VERSION in deprecated else ''}"
           f"{'; newest is ' + newest if newest and newest != POSTGRES_VERSION else ''}")
-    return Exit.OK if POSTGRES_VERSION in versions else Exit.FINDINGS
+    return Exit.OK  # a listing; the gate (E3691, W3691) is what fails on a stale pin
