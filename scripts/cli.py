@@ -53,17 +53,10 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _report(findings: Sequence[object], checked: int, started: float) -> int:
-    for finding in findings:
-        print(finding)
-    elapsed = time.perf_counter() - started
-    if findings:
-        print(f"gate: {len(findings)} finding(s) in {checked} template(s) "
-              f"[{elapsed:.2f}s]; fix them, or list a justified ignore in .cfnlintrc.yaml",
-              file=sys.stderr)
-        return Exit.FINDINGS
-    print(f"gate: {checked} template(s) clean, every environment resolved [{elapsed:.2f}s]")
-    return Exit.OK
+def _report(findings: Sequence[Any], checked: int, started: float) -> int:
+    from scripts.build.condense import report
+
+    return report(findings, checked, time.perf_counter() - started)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -153,9 +146,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     from templates_src.stacks import CHILDREN
 
     expected = ["root", *CHILDREN]
+    stack = inputs.stack_name(args.stack, CHILDREN) if args.stack else None
     missing = [name for name in expected if not (BUILD_DIR / f"{name}.yaml").is_file()]
-    if args.stack and args.stack not in expected:
-        raise UsageError(f"unknown stack '{args.stack}'; valid: {', '.join(sorted(expected))}")
     if missing:
         raise UsageError(f"build/ is incomplete: build/{missing[0]}.yaml is missing; run "
                          "'webstack build'")
@@ -164,7 +156,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         resolved = resolve_set(templates, args.env, args.region, parameters)
     except ResolveError as err:
         raise UsageError(f"build/: {err}") from err
-    chosen = [args.stack] if args.stack else list(resolved)
+    chosen = [stack] if stack else list(resolved)
     sys.stdout.write("---\n".join(
         f"# build/{name}.yaml resolved for {args.env} in {args.region}\n"
         + yamlio.dump(resolved[name]) for name in chosen))
@@ -412,7 +404,8 @@ def _build_commands(add: Add) -> None:
     p.add_argument("--region", required=True, help="one of the regions in the AMI map")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="a parameter value, e.g. CertificateArn=arn:... (repeatable)")
-    p.add_argument("stack", nargs="?", help="one stack (root, network, ...); default all")
+    p.add_argument("stack", nargs="?", help="one stack, by its short name or the logical id "
+                   "plan and diff print (database or DatabaseStack; root); default all")
 
     from scripts.build.refresh_amis import add_arguments
 

@@ -18,7 +18,7 @@ from typing import Any
 from scripts.deploy.aws import aws_errors, error_code, error_message
 from scripts.deploy.stacks import STACK_TYPE, StackStatus, describe_stack, reattach_command
 from scripts.deploy.waiting import Waiter
-from scripts.errors import Exit, UsageError, WebstackError, one_line
+from scripts.errors import Exit, UsageError, WebstackError, did_you_mean, one_line
 
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
 NO_CHANGE_REASONS = ("didn't contain changes", "no updates are to be performed")
@@ -213,6 +213,7 @@ def check_parameter_names(given: Collection[str], declared: Collection[str]) -> 
     unknown = sorted(set(given) - set(declared))
     if unknown:
         raise UsageError(f"--param {unknown[0]} is not a parameter of the root template; "
+                         f"{did_you_mean(unknown[0], sorted(declared))}"
                          f"valid: {', '.join(sorted(declared))}")
 
 
