@@ -212,8 +212,9 @@ class LiveView:
             style = ("red" if "FAILED" in status else "yellow"
                      if "ROLLBACK" in status or status.in_progress else "green")
             counts = f"{state.done}/{len(state.resources)}" if state.resources else ""
-            elapsed = (_clock(((state.finished or now) - state.started).total_seconds())
-                       if state.started else "")
+            # event times are CloudFormation's clock, now is this machine's: never below 0
+            elapsed = (_clock(max(0.0, ((state.finished or now) - state.started)
+                                  .total_seconds())) if state.started else "")
             line = (f"{_label(path, state):<{_NAME_WIDTH}} {state.status:<{_STATUS_WIDTH}} "
                     f"{counts:>5} {elapsed:>5} {state.current}")
             rows.append(self._text(line.rstrip(), style))
