@@ -17,6 +17,18 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from scripts import inputs
+from scripts.cli_args import (
+    DEPLOY_EXAMPLES,
+    DESCRIPTION,
+    DIFF_EXAMPLES,
+    EXAMPLES,
+    LOCAL_EXAMPLES,
+    PLAN_EXAMPLES,
+    Version,
+    change_args,
+    target_args,
+    verbose_arg,
+)
 from scripts.errors import (
     Exit,
     UsageError,
@@ -32,7 +44,7 @@ from scripts.paths import BUILD_DIR
 from templates_src.errors import TemplateSourceError
 
 Handler = Callable[[argparse.Namespace], int]
-
+Add = Callable[..., argparse.ArgumentParser]  # (name, handler, help, examples=None)
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit code 2."""
@@ -41,17 +53,10 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _report(findings: Sequence[object], checked: int, started: float) -> int:
-    for finding in findings:
-        print(finding)
-    elapsed = time.perf_counter() - started
-    if findings:
-        print(f"gate: {len(findings)} finding(s) in {checked} template(s) "
-              f"[{elapsed:.2f}s]; fix them, or list a justified ignore in .cfnlintrc.yaml",
-              file=sys.stderr)
-        return Exit.FINDINGS
-    print(f"gate: {checked} template(s) clean, every environment resolved [{elapsed:.2f}s]")
-    return Exit.OK
+def _report(findings: Sequence[Any], checked: int, started: float) -> int:
+    from scripts.build.condense import report
+
+    return report(findings, checked, time.perf_counter() - started)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -141,9 +146,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     from templates_src.stacks import CHILDREN
 
     expected = ["root", *CHILDREN]
+    stack = inputs.stack_name(args.stack, CHILDREN) if args.stack else None
     missing = [name for name in expected if not (BUILD_DIR / f"{name}.yaml").is_file()]
-    if args.stack and args.stack not in expected:
-        raise UsageError(f"unknown stack '{args.stack}'; valid: {', '.join(sorted(expected))}")
     if missing:
         raise UsageError(f"build/ is incomplete: build/{missing[0]}.yaml is missing; run "
                          "'webstack build'")
@@ -152,7 +156,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         resolved = resolve_set(templates, args.env, args.region, parameters)
     except ResolveError as err:
         raise UsageError(f"build/: {err}") from err
-    chosen = [args.stack] if args.stack else list(resolved)
+    chosen = [stack] if stack else list(resolved)
     sys.stdout.write("---\n".join(
         f"# build/{name}.yaml resolved for {args.env} in {args.region}\n"
         + yamlio.dump(resolved[name]) for name in chosen))
@@ -302,6 +306,13 @@ def cmd_refresh_amis(args: argparse.Namespace) -> int:
     return refresh(args)
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    import shtab
+
+    sys.stdout.write(shtab.complete(build_parser(), shell=args.shell))
+    return Exit.OK
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     from scripts.local import endpoint
 
@@ -349,39 +360,7 @@ def _local_fail(endpoint: Any, args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def _target_args(p: argparse.ArgumentParser, many_regions: bool = True) -> None:
-    p.add_argument("--env", required=True, help="dev, staging or prod")
-    p.add_argument("--region", action="append",
-                   help="target region" + (" (repeatable: deploys in parallel)"
-                                           if many_regions else ""))
-    p.add_argument("--stack-name", help="root stack name (default webstack-<env>)")
-    p.add_argument("--local", action="store_true",
-                   help="use the local endpoint on 127.0.0.1, starting it if needed")
-    p.add_argument("--endpoint-url", help="AWS endpoint (AWS_ENDPOINT_URL is honoured too)")
-    p.add_argument("--profile", default=os.environ.get("AWS_PROFILE"), help="AWS profile")
-    p.add_argument("--timeout", type=float, help="seconds to wait for the stack to settle "
-                   "(default 3600)")
-
-
-def _change_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a root parameter (repeatable)")
-    p.add_argument("--strict-preflight", action="store_true",
-                   help="fail when the endpoint cannot run a preflight check")
-    p.add_argument("--allow-replacement", action="store_true",
-                   help="permit replacing or removing data-bearing resources")
-    p.add_argument("--no-rollback-triggers", action="store_true",
-                   help="do not pass the stack's alarms as rollback triggers on update")
-    p.add_argument("--plan-file", help="plan: write the plan here and keep the change set; "
-                   "deploy: execute exactly that reviewed change set")
-    p.add_argument("--format", dest="plan_format", choices=("text", "markdown", "json"),
-                   default="text", help="the plan as markdown or json (plan: on stdout, the "
-                   "progress on stderr; deploy: needs --plan-output)")
-    p.add_argument("--plan-output", metavar="FILE",
-                   help="also write the plan document (--format) to FILE, e.g. for a CI job")
-
-
-def _build_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
+def _build_commands(add: Add) -> None:
     p = add("render", cmd_render, "render the template set (no gate) into a folder")
     p.add_argument("--output", default=str(BUILD_DIR), help="folder to write (default build/)")
 
@@ -401,13 +380,16 @@ def _build_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser])
                    help="lint even if this exact input passed before (.cache/gate)")
 
     p = add("diff", cmd_diff, "what a release does to each environment and region, offline: "
-            "resources added, modified, replaced or removed between BASE and HEAD")
+            "resources added, modified, replaced or removed between BASE and HEAD",
+            DIFF_EXAMPLES)
     p.add_argument("revisions", nargs="*", metavar="BASE [HEAD]",
                    help="git revisions or folders holding build/ (default: BASE is the last "
                         "commit, HEAD the working tree's build/)")
     p.add_argument("--env", action="append", help="environment (repeatable; default all)")
     p.add_argument("--region", action="append", help="region (repeatable; default all)")
-    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    p.add_argument("--format", choices=("text", "markdown", "json"), default="text",
+                   help="text for a terminal, markdown for a pull request, json for a script "
+                        "(default text)")
     p.add_argument("--fail-on-replacement", action="store_true",
                    help="exit 1 when a data-bearing resource would be replaced or removed")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -418,18 +400,22 @@ def _build_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser])
     p.add_argument("--stack-name", help="--deployed: root stack name (default webstack-<env>)")
     p.add_argument("--local", action="store_true", help="--deployed: the local endpoint")
     p.add_argument("--endpoint-url", help="--deployed: AWS endpoint")
-    p.add_argument("--profile", default=os.environ.get("AWS_PROFILE"), help="AWS profile")
+    p.add_argument("--profile", default=os.environ.get("AWS_PROFILE"),
+                   help="--deployed: AWS profile (default $AWS_PROFILE)")
 
     p = add("graph", cmd_graph, "the root, its children and the output -> parameter wiring, "
             "from build/")
-    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid",
+                   help="mermaid (renders in GitHub markdown) or dot (graphviz); default "
+                        "mermaid")
 
     p = add("show", cmd_show, "print a template resolved for one environment and region")
     p.add_argument("--env", required=True, help="dev, staging or prod")
     p.add_argument("--region", required=True, help="one of the regions in the AMI map")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="a parameter value, e.g. CertificateArn=arn:... (repeatable)")
-    p.add_argument("stack", nargs="?", help="one stack (root, network, ...); default all")
+    p.add_argument("stack", nargs="?", help="one stack, by its short name or the logical id "
+                   "plan and diff print (database or DatabaseStack; root); default all")
 
     from scripts.build.refresh_amis import add_arguments
 
@@ -438,65 +424,75 @@ def _build_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser])
 
     p = add("engine-versions", cmd_engine_versions,
             "list the PostgreSQL versions cfn-lint's data says RDS can create")
-    p.add_argument("--major", default="13", help="major version (default 13)")
+    p.add_argument("--major", default="13", help="PostgreSQL major version (default 13)")
 
 
-def _deploy_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
-    p = add("deploy", cmd_deploy, "gate, preflight, package, plan, execute and watch")
-    _target_args(p)
-    _change_args(p)
+def _deploy_commands(add: Add) -> None:
+    p = add("deploy", cmd_deploy, "gate, preflight, package, plan, execute and watch",
+            DEPLOY_EXAMPLES)
+    target_args(p, "deploys to each region in parallel")
+    change_args(p)
     p.add_argument("--yes", action="store_true", help="skip the confirmation prompt")
     p.add_argument("--recreate", action="store_true",
                    help="delete and recreate a non-prod stack left in ROLLBACK_COMPLETE")
     p.add_argument("--outputs-file", help="write the outputs here (CDK format)")
+    verbose_arg(p)
 
     p = add("plan", cmd_plan, "create a change set, print the plan, then delete it "
-            "(or keep it with --plan-file)")
-    _target_args(p)
-    _change_args(p)
+            "(or keep it with --plan-file)", PLAN_EXAMPLES)
+    target_args(p, "plans each region in parallel")
+    change_args(p)
 
     p = add("watch", cmd_watch, "stream a stack's events until it settles")
-    _target_args(p, many_regions=False)
+    target_args(p)
+    verbose_arg(p)
 
     p = add("outputs", cmd_outputs, "print a stack's outputs")
-    _target_args(p)
+    target_args(p, "one block of outputs per region")
     p.add_argument("--outputs-file", help="write them here (CDK format)")
 
     p = add("drift", cmd_drift, "detect drift on the root and every nested stack; exit 1 "
             "when a resource changed behind CloudFormation's back")
-    _target_args(p, many_regions=False)
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    target_args(p)
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text, or json for a script (default text)")
 
     p = add("destroy", cmd_destroy, "delete the stack set; data-bearing resources are kept")
-    _target_args(p, many_regions=False)
+    target_args(p)
     p.add_argument("--yes", action="store_true", help="skip the confirmation prompt")
     p.add_argument("--force", action="store_true",
                    help="allow destroying prod (lifts termination protection)")
 
 
-def _local_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
+def _local_commands(add: Add) -> None:
     from scripts.local.certificate import DEFAULT_DOMAIN
     from scripts.local.endpoint import DEFAULT_PORT, PORT_ENV
 
-    p = add("local", cmd_local, "the local AWS endpoint (moto) on 127.0.0.1 that --local uses")
-    actions = p.add_subparsers(dest="action", required=True, parser_class=Parser)
-    up = actions.add_parser("up", help="start the local endpoint (no-op if it is up)")
+    p = add("local", cmd_local, "the local AWS endpoint (moto) on 127.0.0.1 that --local uses",
+            LOCAL_EXAMPLES)
+    actions = p.add_subparsers(dest="action", required=True, parser_class=Parser,
+                               metavar="{up,down,status,fail,certificate}")
+
+    def action(name: str, help_: str) -> argparse.ArgumentParser:
+        return actions.add_parser(name, help=help_, description=help_)
+
+    up = action("up", "start the local endpoint (no-op if it is up)")
     up.add_argument("--port", type=int, default=None,
                     help=f"port to try first (default ${PORT_ENV} or {DEFAULT_PORT})")
     up.add_argument("--timed", type=float, default=0.0, metavar="SECONDS",
                     help="timed mode: each resource takes SECONDS and stacks are seen "
                          "*_IN_PROGRESS, as on AWS (default 0: instant)")
-    actions.add_parser("down", help="stop the local endpoint and forget its state")
-    actions.add_parser("status", help="say whether it is up; exit 0 if up, 1 if down")
-    fail = actions.add_parser("fail", help="make a resource fail on create or update (the "
-                                           "rollback path, locally); no options: list")
+    action("down", "stop the local endpoint (by its pid) and forget its state")
+    action("status", "say whether it is up; exit 0 if up, 1 if down")
+    fail = action("fail", "make a resource fail on create or update (the rollback path, "
+                          "locally); no options: list the failures injected")
     fail.add_argument("--resource", help="logical id of the resource, e.g. Database")
     fail.add_argument("--on", choices=("create", "update"), help="which operation fails")
     fail.add_argument("--reason", help="the failure reason AWS would give")
     fail.add_argument("--stack", help="only in stacks whose name contains this")
     fail.add_argument("--clear", action="store_true", help="inject no failures any more")
-    cert = actions.add_parser(
-        "certificate", help="request an ACM certificate from the local endpoint and print its "
+    cert = action(
+        "certificate", "request an ACM certificate from the local endpoint and print its "
         "ARN, for --param CertificateArn=... (staging and prod refuse to deploy without one)")
     cert.add_argument("--region", default=os.environ.get("AWS_REGION") or "us-east-1",
                       help="region of the certificate: the region you deploy to "
@@ -508,17 +504,25 @@ def _local_commands(add: Callable[[str, Handler, str], argparse.ArgumentParser])
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="webstack", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    parser = Parser(prog="webstack", description=DESCRIPTION, epilog=EXAMPLES,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action=Version, help="print webstack's version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser,
+                                title="commands", metavar="COMMAND")
 
-    def add(name: str, handler: Handler, help_: str) -> argparse.ArgumentParser:
-        command = sub.add_parser(name, help=help_, description=help_)
+    def add(name: str, handler: Handler, help_: str,
+            examples: str | None = None) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_, description=help_, epilog=examples,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
         command.set_defaults(handler=handler)
         return command
 
     _build_commands(add)
     _deploy_commands(add)
     _local_commands(add)
+    p = add("completion", cmd_completion, "print a shell completion script for webstack, "
+            "generated from this parser (see the README for where to put it)")
+    p.add_argument("shell", choices=("bash", "zsh", "tcsh"), help="the shell to complete in")
     return parser
 
 

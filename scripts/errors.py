@@ -8,6 +8,7 @@ import contextlib
 import errno
 import os
 import sys
+from collections.abc import Iterable, Mapping
 from enum import IntEnum
 from pathlib import Path
 from typing import Final
@@ -38,6 +39,25 @@ class WebstackError(Exception):
 
 class UsageError(WebstackError):
     exit_code = Exit.USAGE
+
+
+def did_you_mean(value: str, valid: Iterable[str], *, limit: int = 3,
+                 aliases: Mapping[str, str] | None = None) -> str:
+    """``"did you mean 'prod'? "`` for the closest valid values (difflib's ratio, case
+    folded), or nothing when none is close: an error puts it before the valid values.
+    ``aliases`` names what each valid value stands for, so two names of one thing are one
+    suggestion."""
+    import difflib
+
+    options = list(dict.fromkeys(valid))
+    folded = {option.casefold(): option for option in options}
+    matches = difflib.get_close_matches(value.casefold(), list(folded), n=limit * 2,
+                                        cutoff=0.6)
+    close = list(dict.fromkeys((aliases or {}).get(folded[m], folded[m])
+                               for m in matches))[:limit]
+    if not close:
+        return ""
+    return f"did you mean {' or '.join(repr(c) for c in close)}? "
 
 
 class SourceError(WebstackError):

@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from scripts import paths
-from scripts.errors import UsageError
+from scripts.errors import UsageError, did_you_mean
 
 
 def read_text(path: Path) -> str:
@@ -59,17 +59,37 @@ def check_env_region(environment: str, region: str) -> None:
 
     if environment not in ENVIRONMENT_NAMES:
         raise UsageError(f"unknown environment '{environment}'; "
+                         f"{did_you_mean(environment, ENVIRONMENT_NAMES)}"
                          f"valid: {', '.join(ENVIRONMENT_NAMES)}")
     if region not in REGIONS:
         raise UsageError(f"unknown region '{region}' (no AMI in the region map); "
-                         f"valid: {', '.join(REGIONS)}")
+                         f"{did_you_mean(region, REGIONS)}valid: {', '.join(REGIONS)}")
 
+
+
+def stack_name(given: str, children: Iterable[str]) -> str:
+    """A stack's short name (``database``) from either name the commands print: the short
+    one, or the logical id that plan, diff and graph show (``DatabaseStack``)."""
+    from templates_src.stacks.root import logical_id
+
+    names = {"root": "root", "Root": "root"}
+    for child in children:
+        names[child] = names[logical_id(child)] = child
+    if given in names:
+        return names[given]
+    folded = {key.casefold(): value for key, value in names.items()}
+    if given.casefold() in folded:
+        return folded[given.casefold()]
+    shown = ["root", *(f"{c} ({logical_id(c)})" for c in children)]
+    raise UsageError(f"unknown stack '{given}'; {did_you_mean(given, names, aliases=names)}"
+                     f"valid: {', '.join(shown)}")
 
 
 def choices(given: Sequence[str] | None, valid: Sequence[str], what: str) -> list[str]:
     for name in given or ():
         if name not in valid:
-            raise UsageError(f"unknown {what} '{name}'; valid: {', '.join(valid)}")
+            raise UsageError(f"unknown {what} '{name}'; {did_you_mean(name, valid)}"
+                             f"valid: {', '.join(valid)}")
     return list(dict.fromkeys(given)) if given else list(valid)
 
 
@@ -112,6 +132,7 @@ def endpoint(args: argparse.Namespace) -> str | None:
 
 
 def options(args: argparse.Namespace) -> Any:
+    from scripts.deploy.aws import default_region
     from scripts.deploy.options import DEFAULT_TIMEOUT, Options
     from scripts.deploy.outputs import default_outputs_path
     from scripts.deploy.stacks import default_stack_name
@@ -121,9 +142,10 @@ def options(args: argparse.Namespace) -> Any:
         check_writable_file,
     )
 
-    regions = list(dict.fromkeys(args.region or [os.environ.get("AWS_REGION", "")]))
+    regions = list(dict.fromkeys(args.region or [default_region(args.profile or None) or ""]))
     if not regions or not regions[0]:
-        raise UsageError("no region: pass --region (or set AWS_REGION)")
+        raise UsageError("no region: pass --region, or set AWS_REGION or AWS_DEFAULT_REGION, "
+                         "or 'region =' in the profile in ~/.aws/config")
     for region in regions:
         check_env_region(args.env, region)
     overrides = parameters(getattr(args, "param", []))
@@ -160,6 +182,8 @@ def options(args: argparse.Namespace) -> Any:
         plan_output=plan_output,
         color=sys.stdout.isatty() and not os.environ.get("NO_COLOR"),
         interactive=sys.stdin.isatty(),
+        verbose=getattr(args, "verbose", False),
+        terminal=sys.stdout.isatty(),
     )
 
 

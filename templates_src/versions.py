@@ -8,9 +8,10 @@ instances (13.7 and 13.22 are flagged deprecated, W3691). Re-check with
 --query 'DBEngineVersions[].EngineVersion'`. Checked 2026-11-29.
 
 13 stays the choice because the deployed fleet runs it. The way out is one line: set
-``POSTGRES = POSTGRES_MAJORS["17"]``; the plan then modifies the instance in place (major
-version upgrade allowed) and replaces only its parameter group, whose family follows the
-major (README, "Upgrading PostgreSQL").
+``POSTGRES = POSTGRES_MAJORS["17"]`` (or "16", or "18", the newest: 18.1-18.4 and 18.6 can be
+created); the plan then modifies the instance in place (major version upgrade allowed) and
+replaces only its parameter group, whose family follows the major (README, "Upgrading
+PostgreSQL").
 """
 
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ POSTGRES_MAJORS: Final = {
     "13": PostgresMajor("13.23"),
     "16": PostgresMajor("16.15"),
     "17": PostgresMajor("17.11"),
+    "18": PostgresMajor("18.6"),
 }
 POSTGRES: Final = POSTGRES_MAJORS["13"]
 POSTGRES_VERSION: Final = POSTGRES.version

@@ -146,7 +146,8 @@ def test_scripts_shows_its_four_subsystems_and_the_rules_as_folders():
                if p.is_dir() and (p / "__init__.py").is_file()}
     assert folders == {"build", "deploy", "local", "tools", "rules"}
     loose = sorted(p.name for p in (REPO / "scripts").glob("*.py"))
-    assert loose == ["__init__.py", "__main__.py", "cli.py", "errors.py", "inputs.py", "paths.py"]
+    assert loose == ["__init__.py", "__main__.py", "cli.py", "cli_args.py", "errors.py",
+                     "inputs.py", "paths.py"]
 
 
 def test_a_cycle_would_be_found(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):

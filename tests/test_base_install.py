@@ -30,8 +30,12 @@ CHILD = ("import sys; sys.path.insert(0, sys.argv.pop(1)); sys.argv[0] = 'websta
 
 def _plain_install() -> set[str]:
     """Every distribution ``pip install webstack`` brings, by its requirements (no extras)."""
-    wanted = [Requirement(r) for r in metadata.requires("webstack") or ()]
-    wanted = [r for r in wanted if r.marker is None or r.marker.evaluate({"extra": ""})]
+    return installed_with("webstack") - {"webstack"}
+
+
+def installed_with(root: str) -> set[str]:
+    """``root`` and every distribution a plain ``pip install root`` brings (no extras)."""
+    wanted = [Requirement(root)]
     seen: set[tuple[str, frozenset[str]]] = set()
     plain: set[str] = set()
     while wanted:
@@ -50,7 +54,7 @@ def _plain_install() -> set[str]:
     return plain
 
 
-def _top_levels(distribution: metadata.Distribution) -> set[str]:
+def top_levels(distribution: metadata.Distribution) -> set[str]:
     """The names a distribution installs at the top of site-packages (packages, modules,
     its .dist-info folder)."""
     return {file.parts[0] for file in distribution.files or ()
@@ -58,15 +62,21 @@ def _top_levels(distribution: metadata.Distribution) -> set[str]:
             and not file.parts[0].startswith("__editable__")}
 
 
-def plain_site(folder: Path) -> Path:
-    """A folder holding exactly what a plain install of webstack brings, as links."""
+def linked_site(folder: Path, distributions: set[str]) -> Path:
+    """A folder holding exactly these installed distributions, as links."""
     folder.mkdir()
-    for name in sorted(_plain_install() | {"webstack"}):
+    for name in sorted(distributions):
         distribution = metadata.distribution(name)
-        for top in _top_levels(distribution):
+        for top in top_levels(distribution):
             source = Path(str(distribution.locate_file(top)))
             if not (folder / top).exists() and source.exists():
                 (folder / top).symlink_to(source)
+    return folder
+
+
+def plain_site(folder: Path) -> Path:
+    """A folder holding exactly what a plain install of webstack brings, as links."""
+    linked_site(folder, _plain_install() | {"webstack"})
     for package in OWN_PACKAGES:
         if not (folder / package).exists():
             (folder / package).symlink_to(REPO_ROOT / package)

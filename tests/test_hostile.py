@@ -369,7 +369,7 @@ CASES = [
     Case("show-unknown-param", ("show", "--env", "dev", "--region", "us-east-1", "--param",
                                 "Bogus=1"), 2, r"--param Bogus is not a parameter"),
     Case("show-unknown-stack", ("show", "--env", "dev", "--region", "us-east-1", "cache"),
-         2, r"unknown stack 'cache'; valid: compute, database"),
+         2, r"unknown stack 'cache'; valid: root, storage \(StorageStack\), network"),
     Case("show-with-build-file-deleted", ("show", "--env", "dev", "--region", "us-east-1",
                                           "compute"),
          2, r"build/ is incomplete: build/compute.yaml is missing; run 'webstack build'",

@@ -120,3 +120,18 @@ def test_planning_the_upgrade_on_a_deployed_13_stack_modifies_the_database_in_pl
     assert (changes["Database"]["action"], changes["Database"]["replacement"]) == (
         "Modify", "False")
     assert changes["DatabaseParameterGroup"]["replacement"] == "True"
+
+
+def test_postgresql_18_is_offered_beside_16_and_17_as_cfn_lints_data_allows():
+    assert {"16", "17", "18"} <= set(POSTGRES_MAJORS)
+    assert POSTGRES_MAJORS["18"].version == engine_versions.creatable("18")[-1]
+
+
+def test_engine_versions_shows_the_extended_support_builds_and_says_what_they_are(capsys):
+    assert engine_versions.report("13") == 0
+    out = capsys.readouterr().out
+    builds = engine_versions.extended_support_builds("13")
+    assert builds and all(b.startswith("13.") and "-rds." in b for b in builds)
+    (line,) = [line for line in out.splitlines() if "Extended Support builds of 13" in line]
+    assert all(b in line for b in builds)
+    assert engine_versions.extended_support_builds("18") == []  # 18 is in standard support

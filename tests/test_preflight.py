@@ -189,8 +189,7 @@ def test_all_good_passes_with_one_ok_line_per_check(account: Account) -> None:
     assert [c.ok for c in checks] == [True] * 5
     assert account.lines == [
         f"preflight: ami ok: {AMI} exists in eu-west-1",
-        "preflight: availability-zones ok: 3 available in eu-west-1 (need 2): "
-        "eu-west-1a, eu-west-1b, eu-west-1c",
+        "preflight: availability-zones ok: 3 available in eu-west-1 (need 2)",
         f"preflight: engine-version ok: PostgreSQL {POSTGRES_VERSION} is offered in eu-west-1",
         f"preflight: instance-class ok: {PROD_CLASS} (prod) is orderable for PostgreSQL "
         f"{POSTGRES_VERSION} in eu-west-1",

@@ -57,6 +57,14 @@ def creatable(major: str) -> list[str]:
     )
 
 
+def extended_support_builds(major: str) -> list[str]:
+    """``13.23-rds.20260224``: the builds through which RDS Extended Support delivers fixes
+    to a major past community end of life, known and not deprecated, oldest first."""
+    known, deprecated = known_and_deprecated()
+    return sorted((v for v in known if v.startswith(f"{major}.") and "-rds." in v
+                   and v not in deprecated), key=lambda v: (version_key(v.split("-")[0]), v))
+
+
 def report(major: str) -> int:
     from cfnlint.version import __version__
 
@@ -66,8 +74,12 @@ def report(major: str) -> int:
     _, deprecated = known_and_deprecated()
     print(f"cfn-lint {__version__}: PostgreSQL {major}.x that RDS can create: "
           f"{', '.join(versions) or 'none'}")
+    builds = extended_support_builds(major)
+    if builds:
+        print(f"Extended Support builds of {major} (RDS's own security fixes on the last "
+              f"community release; creating them needs Extended Support): {', '.join(builds)}")
     newest = versions[-1] if versions else None
     print(f"pinned: {POSTGRES_VERSION}"
           f"{' (deprecated!)' if POSTGRES_VERSION in deprecated else ''}"
           f"{'; newest is ' + newest if newest and newest != POSTGRES_VERSION else ''}")
-    return Exit.OK if POSTGRES_VERSION in versions else Exit.FINDINGS
+    return Exit.OK  # a listing; the gate (E3691, W3691) is what fails on a stale pin

@@ -259,6 +259,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="SSM endpoint, e.g. http://localhost:5000 for the local endpoint "
         "(default: $AWS_ENDPOINT_URL_SSM or $AWS_ENDPOINT_URL, else AWS)",
     )
+    parser.add_argument("--local", action="store_true",
+                        help="read the local endpoint's SSM ('webstack local up' runs it, "
+                             "started if needed) instead of --endpoint-url")
     parser.add_argument("--profile", default=os.environ.get("AWS_PROFILE"),
                         help="AWS profile (default: the usual boto3 chain)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
@@ -287,6 +290,10 @@ def refresh(args: argparse.Namespace) -> int:
             raise UsageError(f"unknown region {region!r} (botocore {botocore.__version__} does "
                              "not list SSM there); check the spelling, e.g. us-east-1")
     endpoint_url: str | None = args.endpoint_url
+    if args.local:
+        from scripts.local.endpoint import ensure_running
+
+        endpoint_url = ensure_running()
     amis = fetch_amis(regions, client_factory(args.profile, endpoint_url), endpoint_url)
     source = describe_source(endpoint_url)
 

@@ -91,8 +91,10 @@ def check_build() -> None:
             _remember(marker)
     findings = gate(rendered)
     if findings:
-        for finding in findings:
-            print(finding, file=sys.stderr)
+        from scripts.build.condense import lines
+
+        for line in lines(findings):
+            print(line, file=sys.stderr)
         raise WebstackError(f"the gate found {len(findings)} problem(s); nothing was deployed",
                             Exit.FINDINGS)
 

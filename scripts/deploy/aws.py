@@ -123,6 +123,22 @@ def _session(profile: str | None) -> Any:
         return _SESSIONS[profile]
 
 
+def default_region(profile: str | None) -> str | None:
+    """The region when no --region is given, in the order the SDKs and the aws cli use:
+    ``AWS_REGION``, then botocore's own resolution (``AWS_DEFAULT_REGION``, then the
+    profile's ``region`` in the config file, ``AWS_CONFIG_FILE`` or ``~/.aws/config``)."""
+    from botocore.exceptions import ProfileNotFound
+
+    if os.environ.get("AWS_REGION"):
+        return os.environ["AWS_REGION"]
+    try:
+        region: str | None = _session(profile).region_name
+    except ProfileNotFound as err:
+        raise AwsError(f"AWS profile '{profile}' not found; check --profile / AWS_PROFILE "
+                       "against ~/.aws/config") from err
+    return region or None
+
+
 def reset_sessions() -> None:
     """Forget the cached sessions, so the next client reads credentials and profiles afresh
     (for a process whose AWS environment changed, as tests change it)."""

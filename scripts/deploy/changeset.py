@@ -24,7 +24,7 @@ from scripts.deploy.stacks import (
     stated_environment,
 )
 from scripts.deploy.waiting import Waiter
-from scripts.errors import Exit, UsageError, WebstackError, one_line
+from scripts.errors import Exit, UsageError, WebstackError, did_you_mean, one_line
 
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
 NO_CHANGE_REASONS = ("didn't contain changes", "no updates are to be performed")
@@ -229,6 +229,7 @@ def check_parameter_names(given: Collection[str], declared: Collection[str]) -> 
     unknown = sorted(set(given) - set(declared))
     if unknown:
         raise UsageError(f"--param {unknown[0]} is not a parameter of the root template; "
+                         f"{did_you_mean(unknown[0], sorted(declared))}"
                          f"valid: {', '.join(sorted(declared))}")
 
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from scripts.deploy.aws import AwsError, aws_errors, error_code, error_message
 from scripts.deploy.stacks import OPERATION_STARTS, ROLLBACK_STARTS, STACK_TYPE, StackStatus
@@ -21,7 +21,7 @@ from scripts.errors import UsageError, one_line
 BACKOFF = 1.5
 
 # Failure reasons that only echo another failure: a cancellation, or a parent naming its child.
-_ECHO = re.compile(
+ECHO = re.compile(
     r"Resource (creation|update|deletion) cancelled"
     r"|The following resource\(s\) failed to (create|update|delete)"
     r"|Embedded stack .* was not successfully (created|updated|deleted)",
@@ -107,7 +107,7 @@ def root_causes(events: Iterable[StackEvent]) -> list[StackEvent]:
     for event in ordered:
         if event.is_stack_itself and event.status in ROLLBACK_STARTS:
             rollback_at.setdefault(event.stack_path, event.timestamp)
-    failed = [e for e in ordered if e.status.endswith("_FAILED") and not _ECHO.search(e.reason)]
+    failed = [e for e in ordered if e.status.endswith("_FAILED") and not ECHO.search(e.reason)]
     real = [e for e in failed if not _explained_deeper(e, failed)]
     first = [e for e in real
              if e.stack_path not in rollback_at or e.timestamp <= rollback_at[e.stack_path]]
@@ -136,9 +136,21 @@ def summary(result: WatchResult) -> list[str]:
         head = f"{result.stack_name}: {result.final_status} in {result.elapsed:.1f}s"
     lines = [head]
     if not result.succeeded:
-        lines += [f"root cause: {e.path} {e.logical_id} ({e.resource_type}): {e.reason}"
-                  for e in result.root_causes]
+        # An endpoint that retries a failing resource reports the same cause more than once.
+        lines += dict.fromkeys(f"root cause: {e.path} {e.logical_id} ({e.resource_type}): "
+                               f"{e.reason}" for e in result.root_causes)
     return lines
+
+
+class Progress(Protocol):
+    """What a watcher tells a display (scripts/deploy/progress.py): each new event, each
+    poll (a live view redraws its clocks), and the end."""
+
+    def event(self, event: StackEvent) -> None: ...
+
+    def tick(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class _StackGone(Exception):
@@ -168,9 +180,11 @@ POLL_MAX = 1.5
 class Watcher:
     """Follows a root stack and its nested stacks until the root reaches a final status.
 
-    ``since=None`` shows the stack's latest operation: events back to the root's last
-    CREATE/UPDATE/DELETE/IMPORT_IN_PROGRESS. ``deleting=True`` tells the watcher the caller
-    started a delete, so a stack that is already gone counts as DELETE_COMPLETE.
+    Each new event goes to ``progress`` (scripts/deploy/progress.py), or, without one, to
+    ``emit`` as one full line. ``since=None`` shows the stack's latest operation: events back
+    to the root's last CREATE/UPDATE/DELETE/IMPORT_IN_PROGRESS. ``deleting=True`` tells the
+    watcher the caller started a delete, so a stack that is already gone counts as
+    DELETE_COMPLETE.
     """
 
     def __init__(
@@ -186,6 +200,7 @@ class Watcher:
         waiter: Waiter | None = None,
         color: bool = False,
         deleting: bool = False,
+        progress: Progress | None = None,
     ) -> None:
         if not 0 < poll_min <= poll_max:
             raise ValueError(f"need 0 < poll_min <= poll_max, got {poll_min}, {poll_max}")
@@ -199,6 +214,7 @@ class Watcher:
         self._waiter = waiter or Waiter()
         self._color = color
         self._deleting = deleting
+        self._progress = progress
         self._reset()
 
     def _reset(self) -> None:
@@ -222,7 +238,12 @@ class Watcher:
             status = self._root_status()
             fresh = self._new_events()
             for event in fresh:
-                self._emit(event.line(self._color))
+                if self._progress is None:
+                    self._emit(event.line(self._color))
+                else:
+                    self._progress.event(event)
+            if self._progress is not None:
+                self._progress.tick()
             if StackStatus(status).settled:
                 return self._result(status, started, timed_out=False)
             remaining = deadline - self._waiter.clock()

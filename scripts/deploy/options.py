@@ -38,6 +38,18 @@ class Options:
     today: str = field(default_factory=lambda: date.today().isoformat())
     color: bool = False
     interactive: bool = False
+    verbose: bool = False  # every event in full, as lines, instead of the stacks' states
+    terminal: bool = False  # stdout is a terminal: the stacks' states redraw in place
+
+    def live_stream(self) -> TextIO | None:
+        """Where a live view draws, or None for lines: one region's progress on a terminal
+        (several regions share the screen as prefixed lines; a plan document on stdout
+        moves the progress to stderr, see pipeline._console)."""
+        if self.verbose or not self.terminal or len(self.regions) != 1:
+            return None
+        if self.plan_format != "text" and not self.plan_output:
+            return None
+        return sys.stdout
 
     def target(self, region: str) -> Target:
         return Target(self.environment, region, self.stack_name, self.profile, self.endpoint_url)

@@ -22,7 +22,7 @@ from scripts.deploy import guard
 from scripts.deploy import plan as plans
 from scripts.deploy.aws import Target, aws_errors, error_code, error_message
 from scripts.deploy.changeset import blocking_state
-from scripts.deploy.events import Watcher, summary
+from scripts.deploy.events import Watcher
 from scripts.deploy.lock import target_lock
 from scripts.deploy.options import Console, Options, RegionResult
 from scripts.deploy.outputs import (
@@ -169,9 +169,14 @@ def _watch_execution(options: Options, prepared: Prepared, waiter: Waiter) -> Re
     _wait_until_executing(cfn, prepared.change_set_id, waiter)
     # since=None: the watcher starts at this operation's own *_IN_PROGRESS event,
     # which is immune to clock skew between this machine and AWS.
-    result = Watcher(cfn, target.stack_name, emit=emit, timeout=options.timeout,
-                     waiter=waiter, color=options.color).run()
-    for line in summary(result):
+    from scripts.deploy import progress  # only when a stack changes: not on a no-op deploy
+
+    with progress.shown(emit, stack_name=target.stack_name, region=target.region,
+                        verbose=options.verbose, live_stream=options.live_stream(),
+                        color=options.color) as display:
+        result = Watcher(cfn, target.stack_name, emit=emit, timeout=options.timeout,
+                         waiter=waiter, color=options.color, progress=display).run()
+    for line in display.closing(result):
         emit(line)
     if result.timed_out:
         emit(f"still {result.final_status} after {options.timeout:.0f}s; reattach with "
@@ -383,15 +388,20 @@ def watch(target: Target, options: Options) -> int:
     if not status.in_progress:
         print(f"{target.stack_name}: {status} (nothing in progress)")
         return Exit.OK if status.succeeded else Exit.FINDINGS
+    from scripts.deploy import progress
+
     waiter = Waiter()
     with handle_interrupts(waiter):
         try:
-            result = Watcher(target.client("cloudformation"), stack["StackId"], emit=print,
-                             timeout=options.timeout, waiter=waiter,
-                             color=options.color).run()
+            with progress.shown(print, stack_name=target.stack_name, region=target.region,
+                                verbose=options.verbose, live_stream=options.live_stream(),
+                                color=options.color) as display:
+                result = Watcher(target.client("cloudformation"), stack["StackId"],
+                                 emit=print, timeout=options.timeout, waiter=waiter,
+                                 color=options.color, progress=display).run()
         except Cancelled:
             raise Interrupted("stopped watching; the stack goes on") from None
-    for line in summary(result):
+    for line in display.closing(result):
         print(line)
     return Exit.OK if result.succeeded else Exit.FINDINGS
 

@@ -137,7 +137,7 @@ def check_availability_zones(target: Target) -> Check:
                      f"({', '.join(names) or 'none'}); the network stack needs {AZ_COUNT}, "
                      "deploy to another region")
     return Check("availability-zones", True,
-                 f"{len(names)} available in {region} (need {AZ_COUNT}): {', '.join(names)}")
+                 f"{len(names)} available in {region} (need {AZ_COUNT})")
 
 
 def check_engine_version(target: Target, *, strict: bool, version: str | None = None) -> Check:

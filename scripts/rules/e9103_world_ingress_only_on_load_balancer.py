@@ -1,7 +1,7 @@
 """E9103: only the load balancer's security group takes traffic from the whole internet.
 
 cfn-lint loads this file by path (``append_rules``); what the rules share comes from
-``scripts.rules._helpers``.
+``_helpers.py`` beside it, loaded by path as cfn-lint loads the rule.
 """
 
 # cfnlint ships no type information: to mypy its CloudFormationLintRule is Any.
@@ -10,19 +10,28 @@ cfn-lint loads this file by path (``append_rules``); what the rules share comes 
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, ClassVar
+import os
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from cfnlint.helpers import import_filename
 from cfnlint.rules import CloudFormationLintRule, RuleMatch
 from cfnlint.template import Template
 
-from scripts.rules._helpers import (
-    NodePath,
-    descend,
-    is_intrinsic,
-    literal_entries,
-    path_of,
-    resources,
-)
+if TYPE_CHECKING:  # mypy reads the helpers as the package's module
+    from scripts.rules._helpers import (
+        NodePath,
+        descend,
+        is_intrinsic,
+        literal_entries,
+        path_of,
+        resources,
+    )
+else:  # cfn-lint loads a rule from its file (append_rules), in any environment: the helpers
+    # come from beside it, never through the project's package (a plain cfn-lint has none)
+    _helpers = import_filename("_helpers", os.path.dirname(os.path.abspath(__file__)))
+    descend, is_intrinsic, literal_entries, path_of, resources = attrgetter(
+        "descend", "is_intrinsic", "literal_entries", "path_of", "resources")(_helpers)
 
 WEB_PORTS = frozenset({80, 443})
 CIDR_KEYS = ("CidrIp", "CidrIpv6")

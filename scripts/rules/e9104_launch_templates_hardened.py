@@ -1,7 +1,7 @@
 """E9104: launch templates require IMDSv2 with a hop limit of 1 and encrypt their volumes.
 
 cfn-lint loads this file by path (``append_rules``); what the rules share comes from
-``scripts.rules._helpers``.
+``_helpers.py`` beside it, loaded by path as cfn-lint loads the rule.
 """
 
 # cfnlint ships no type information: to mypy its CloudFormationLintRule is Any.
@@ -9,14 +9,30 @@ cfn-lint loads this file by path (``append_rules``); what the rules share comes 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from typing import Any, ClassVar
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from cfnlint.helpers import import_filename
 from cfnlint.jsonschema import Validator
 from cfnlint.rules import CloudFormationLintRule, RuleMatch
 from cfnlint.template import Template
 
-from scripts.rules._helpers import branch_note, descend, is_intrinsic, outcomes, path_of, resources
+if TYPE_CHECKING:  # mypy reads the helpers as the package's module
+    from scripts.rules._helpers import (
+        branch_note,
+        descend,
+        is_intrinsic,
+        outcomes,
+        path_of,
+        resources,
+    )
+else:  # cfn-lint loads a rule from its file (append_rules), in any environment: the helpers
+    # come from beside it, never through the project's package (a plain cfn-lint has none)
+    _helpers = import_filename("_helpers", os.path.dirname(os.path.abspath(__file__)))
+    branch_note, descend, is_intrinsic, outcomes, path_of, resources = attrgetter(
+        "branch_note", "descend", "is_intrinsic", "outcomes", "path_of", "resources")(_helpers)
 
 
 def _is_required(value: Any) -> bool:

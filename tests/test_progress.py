@@ -1,0 +1,172 @@
+"""What a person reads while a stack changes: state lines in a log, a live view on a terminal,
+every event in a file."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+import pytest
+
+from scripts import cli
+from scripts.deploy.events import StackEvent
+from scripts.deploy.progress import LINE_WIDTH, EventLog, LiveView, StateLines, fit, log_path
+
+pytest_plugins = ["local_endpoint"]
+
+T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+STACK = "AWS::CloudFormation::Stack"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+LONG = "The DB instance class db.m6i.huge is not supported for PostgreSQL 13.23 " * 3
+
+
+def event(second: int, path: tuple[str, ...], logical: str, status: str, *,
+          type_: str = STACK, reason: str = "") -> StackEvent:
+    name = "webstack-dev" if not path else f"webstack-dev-{path[-1]}-X"
+    return StackEvent(T0 + timedelta(seconds=second), path, name, logical, type_, status,
+                      reason, f"{path}-{logical}-{status}-{second}")
+
+
+def failed_create() -> list[StackEvent]:
+    """A root with a database child whose instance fails; the endpoint reports it twice."""
+    db = ("DatabaseStack",)
+    return [
+        event(0, (), "webstack-dev", "CREATE_IN_PROGRESS", reason="User Initiated"),
+        event(1, (), "DatabaseStack", "CREATE_IN_PROGRESS"),
+        event(2, db, "webstack-dev-DatabaseStack-X", "CREATE_IN_PROGRESS"),
+        event(3, db, "Database", "CREATE_IN_PROGRESS", type_="AWS::RDS::DBInstance"),
+        event(4, db, "Database", "CREATE_FAILED", type_="AWS::RDS::DBInstance", reason=LONG),
+        event(5, db, "Database", "CREATE_FAILED", type_="AWS::RDS::DBInstance", reason=LONG),
+        event(6, db, "Subnets", "CREATE_FAILED", type_="AWS::RDS::DBSubnetGroup",
+              reason="Resource creation cancelled"),
+        event(7, db, "webstack-dev-DatabaseStack-X", "ROLLBACK_IN_PROGRESS",
+              reason="The following resource(s) failed to create: [Database]."),
+        event(8, (), "DatabaseStack", "CREATE_FAILED",
+              reason="Embedded stack arn:... was not successfully created"),
+        event(9, db, "webstack-dev-DatabaseStack-X", "ROLLBACK_COMPLETE"),
+        event(10, (), "webstack-dev", "ROLLBACK_IN_PROGRESS"),
+        event(75, (), "webstack-dev", "ROLLBACK_COMPLETE"),
+    ]
+
+
+def test_state_lines_say_each_stack_change_once_and_each_real_failure_once() -> None:
+    lines: list[str] = []
+    shown = StateLines(lines.append)
+    for e in failed_create():
+        shown.event(e)
+
+    assert [line.split()[1:3] for line in lines] == [
+        ["webstack-dev", "CREATE_IN_PROGRESS"],
+        ["DatabaseStack", "CREATE_IN_PROGRESS"],
+        ["DatabaseStack/Database", "CREATE_FAILED:"],
+        ["DatabaseStack", "ROLLBACK_IN_PROGRESS"],
+        ["DatabaseStack", "ROLLBACK_COMPLETE"],
+        ["webstack-dev", "ROLLBACK_IN_PROGRESS"],
+        ["webstack-dev", "ROLLBACK_COMPLETE"],
+    ]
+    assert all(len(line) <= LINE_WIDTH for line in lines), lines
+    assert lines[2].endswith("…")  # the long reason is cut here; the summary gives it whole
+    assert lines[-1].startswith(" 1:15 ")  # elapsed since the operation's first event
+    assert lines[4].endswith("2/2 resources")  # Database failed, Subnets cancelled: settled
+
+
+def test_fit_keeps_short_lines_and_cuts_long_ones_to_the_width() -> None:
+    assert fit("short") == "short"
+    assert fit("x" * 200, 20) == "x" * 19 + "…"
+
+
+def test_the_live_view_keeps_every_line_within_the_terminal_and_colours_only_when_asked(
+) -> None:
+    for color in (False, True):
+        screen = io.StringIO()
+        view = LiveView(screen, color=color, width=60)
+        for e in failed_create():
+            view.event(e)
+        view.close()
+        drawn = ANSI.sub("", screen.getvalue()).replace("\r", "\n").splitlines()
+        assert drawn and all(len(line) <= 60 for line in drawn), drawn
+        assert any("DatabaseStack" in line and "ROLLBACK_COMPLETE" in line for line in drawn)
+        assert ("\x1b[31m" in screen.getvalue() or "\x1b[1;31m" in screen.getvalue()) == color
+        # the failure is printed above the live lines once, however often it was reported
+        assert sum("Database CREATE_FAILED" in line for line in drawn) == 1, drawn
+
+
+def test_the_event_log_keeps_every_event_in_full_and_never_fails_the_watch(
+        tmp_path: Path) -> None:
+    log = EventLog(log_path(tmp_path, "webstack-dev", "us-east-1", T0))
+    for e in failed_create():
+        log.event(e)
+    log.close()
+    written = log.path.read_text(encoding="utf-8").splitlines()
+    assert log.path.parent == tmp_path / "events"
+    assert len(written) == len(failed_create())
+    assert sum(LONG.strip() in line for line in written) == 2  # nothing cut, nothing merged
+    assert log.note == f"every event: {log.path}"
+
+    (tmp_path / "blocked").write_text("a file where the folder should be")
+    blocked = EventLog(tmp_path / "blocked" / "events" / "x.log")
+    blocked.event(failed_create()[0])
+    blocked.close()
+    assert blocked.note.startswith("events not logged (")
+
+
+@pytest.fixture
+def webstack(local_endpoint: str, capsys: pytest.CaptureFixture[str]
+             ) -> Callable[..., tuple[int, str, str]]:
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = cli.main([*argv, "--endpoint-url", local_endpoint])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+# A create of dev without a terminal, as a CI log shows it: every line of it, and how wide.
+CREATE_BUDGET = 50  # preflight 5, package 1, plan 8, progress 18, outputs 13, result 2
+PROGRESS_BUDGET = 20  # each of 8 stacks in and out of progress, the summary, the log's path
+WIDTH = 100
+
+
+def test_a_create_of_dev_without_a_terminal_fits_the_line_budget_and_logs_every_event(
+        webstack: Callable[..., tuple[int, str, str]], local_endpoint: str) -> None:
+    code, out, err = webstack("deploy", "--env", "dev", "--region", "us-east-1", "--yes",
+                              "--stack-name", "progress-create", "--param",
+                              "CostCenter=CC-1234")
+    assert code == 0, out + err
+    lines = out.splitlines()
+    outputs = lines.index("outputs of progress-create:")
+    plan = next(i for i, line in enumerate(lines) if line.startswith("plan: "))
+    progress = lines[plan + 1:outputs]
+    assert len(lines) <= CREATE_BUDGET, out
+    assert len(progress) <= PROGRESS_BUDGET, "\n".join(progress)
+    # the watcher's lines fit; paths (the log's, the outputs file's) are printed whole
+    assert [line for line in progress[:-1] if len(line) > WIDTH] == []
+    assert "\x1b[" not in out  # no terminal, no colour
+    assert progress[-1].startswith("every event: ")
+
+    log = Path(progress[-1].removeprefix("every event: "))
+    logged = log.read_text(encoding="utf-8")
+    cfn = boto3.client("cloudformation", endpoint_url=local_endpoint, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    stacks = [s for s in cfn.describe_stacks()["Stacks"]
+              if s["StackName"].startswith("progress-create")]
+    assert len(stacks) == 8
+    resources = [r["LogicalResourceId"] for s in stacks for r in cfn.list_stack_resources(
+        StackName=s["StackId"])["StackResourceSummaries"]
+        if r["LogicalResourceId"]]  # moto lists a few resources it does not model, unnamed
+    assert len(resources) > 50
+    for logical_id in resources:  # every resource of every stack, created, in the log
+        assert re.search(rf"CREATE_COMPLETE +\S+ +{logical_id}$", logged, re.MULTILINE), \
+            logical_id
+
+    code, out, err = webstack("deploy", "--env", "dev", "--region", "us-east-1", "--yes",
+                              "--stack-name", "progress-create", "--param",
+                              "CostCenter=CC-4321", "--verbose")
+    assert code == 0, out + err
+    # --verbose: every event as a line of its own, as the log has it
+    assert re.search(r"^\d\d:\d\d:\d\d root/StorageStack +UPDATE_COMPLETE +AWS::S3::Bucket "
+                     r"+AppBucket$", out, re.MULTILINE), out
