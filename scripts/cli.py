@@ -215,20 +215,10 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-# What a plan fixed when it was made: given again with --plan-file it would be ignored.
-PLAN_FIXES = (("param", "--param"), ("recreate", "--recreate"),
-              ("no_rollback_triggers", "--no-rollback-triggers"),
-              ("strict_preflight", "--strict-preflight"))
-
-
 def cmd_deploy(args: argparse.Namespace) -> int:
     from scripts.deploy.pipeline import deploy
 
-    fixed = [flag for name, flag in PLAN_FIXES if args.plan_file and getattr(args, name)]
-    if fixed:
-        raise UsageError(f"{fixed[0]} cannot be given with --plan-file: the plan fixed what "
-                         "its change set does; make a new plan with it ('webstack plan ... "
-                         "--plan-file FILE')")
+    inputs.refuse_what_the_plan_fixed(args)
     if args.plan_format != "text" and not args.plan_output:
         raise UsageError(f"deploy --format {args.plan_format} writes the plan to a file: "
                          "add --plan-output FILE")

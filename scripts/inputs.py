@@ -192,3 +192,19 @@ def single_region(options: Any, command: str) -> str:
     if len(options.regions) != 1:
         raise UsageError(f"{command} takes one --region")
     return str(options.regions[0])
+
+
+# What a plan fixed when it was made: given again with --plan-file it would be ignored.
+PLAN_FIXES = (("param", "--param"), ("recreate", "--recreate"),
+              ("no_rollback_triggers", "--no-rollback-triggers"),
+              ("strict_preflight", "--strict-preflight"))
+
+
+def refuse_what_the_plan_fixed(args: argparse.Namespace) -> None:
+    """``deploy --plan-file`` runs the reviewed change set as it is: an option that would
+    change it is refused, not ignored."""
+    fixed = [flag for name, flag in PLAN_FIXES if args.plan_file and getattr(args, name, None)]
+    if fixed:
+        raise UsageError(f"{fixed[0]} cannot be given with --plan-file: the plan fixed what "
+                         "its change set does; make a new plan with it ('webstack plan ... "
+                         "--plan-file FILE')")

@@ -85,7 +85,10 @@ def patches() -> list[Patch]:
             parameters=child_parameters, description=f"nested in {change_set.change_set_name}",
             change_set_type="UPDATE")
         nested = cfn.change_sets[change_set_id]
-        return None if nested.status == "FAILED" else str(change_set_id)
+        if nested.status == "FAILED":  # nothing changes in the child: AWS makes none
+            cfn.delete_change_set(change_set_id)
+            return None
+        return str(change_set_id)
 
     def describe(change_set: Any, change: Any, old: Any, resource_json: dict[str, Any],
                  parameters: dict[str, Any]) -> None:
