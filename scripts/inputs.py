@@ -203,6 +203,18 @@ PLAN_FIXES = (("param", "--param"), ("recreate", "--recreate"),
 def refuse_what_the_plan_fixed(args: argparse.Namespace) -> None:
     """``deploy --plan-file`` runs the reviewed change set as it is: an option that would
     change it is refused, not ignored."""
+    if args.plan_file:  # before any lock: a FIFO or a device would block or never end
+        import stat
+
+        try:
+            mode = os.stat(args.plan_file).st_mode
+        except OSError as err:
+            raise UsageError(f"cannot read the plan file {args.plan_file}: {err.strerror}; run "
+                             "'webstack plan' again") from err
+        if not stat.S_ISREG(mode):
+            raise UsageError(f"plan file {args.plan_file} is not a regular file (a FIFO, a "
+                             "device or a folder): not a webstack plan; run 'webstack plan' "
+                             "again")
     fixed = [flag for name, flag in PLAN_FIXES if args.plan_file and getattr(args, name, None)]
     if fixed:
         raise UsageError(f"{fixed[0]} cannot be given with --plan-file: the plan fixed what "

@@ -260,7 +260,10 @@ def test_a_plan_file_is_read_within_limits(  # noqa: PLR0917  (pytest passes fix
 def test_the_lock_is_one_per_stack_however_the_endpoint_is_spelled(stacks: str) -> None:
     port = stacks.rsplit(":", 1)[1]
     spellings = [f"http://localhost:{port}", f"http://127.0.0.1:{port}",
-                 f"http://LOCALHOST:{port}/", f"http://[::1]:{port}"]
+                 f"http://LOCALHOST:{port}/", f"http://[::1]:{port}",
+                 # numbers the resolver reads as loopback (the hostile run's bypass)
+                 f"http://0x7f000001:{port}", f"http://2130706433:{port}",
+                 f"http://127.1:{port}", f"http://[::ffff:127.0.0.1]:{port}"]
     paths = {lock.lock_path(Target("dev", "us-east-1", DEV, None, url)) for url in spellings}
     assert len(paths) == 1
     assert lock.endpoint_key("https://cloudformation.us-east-1.amazonaws.com") == \
@@ -320,6 +323,40 @@ def test_a_failed_first_create_then_the_printed_next_step_ends_deployed(
     code, _, err = run([*argv, "--recreate"], monkeypatch, capsys)
     assert code == 0, err
     assert ("us-west-2", "tr-fail", "CREATE_COMPLETE") in snapshot(stacks)["stacks"]
+
+
+def test_destroy_of_a_failed_create_deletes_it_and_creates_nothing(
+        stacks: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Walking a ROLLBACK_COMPLETE stack's children made the endpoint create buckets, a key
+    and a database, which destroy then reported as retained and snapshotted."""
+    argv = target_args("tr-gone", "dev", "eu-west-1", stacks)
+    local.inject_failure("Database", "create", "boom", "tr-gone")
+    try:
+        code, _, err = run(["deploy", *argv, "--yes", "--param", COST], monkeypatch, capsys)
+    finally:
+        local.clear_failures()
+    assert code == 1, err
+    before = snapshot(stacks)
+    code, out, err = run(["destroy", *argv, "--yes"], monkeypatch, capsys)
+    assert code == 0, err
+    assert "was never created (ROLLBACK_COMPLETE)" in out
+    assert "retained:" not in out and "snapshotted:" not in out
+    moved = changed(before, snapshot(stacks))
+    assert set(moved) <= {"stacks", "change_sets"}, moved  # no bucket, key or database made
+    assert moved["stacks"]["new"] == [] and moved.get("change_sets", {}).get("new") in (None, [])
+    assert [s[1] for s in moved["stacks"]["gone"]] == ["tr-gone"]
+
+
+def test_a_plan_file_that_is_a_fifo_is_refused_at_once(
+        stacks: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """It blocked in open() holding the stack's lock."""
+    fifo = tmp_path / "plan.json"
+    os.mkfifo(fifo)
+    refused(["deploy", *target_args(DEV, "dev", "us-east-1", stacks), "--yes", "--plan-file",
+             str(fifo)], stacks, monkeypatch, capsys, code=2,
+            pattern=r"is not a regular file \(a FIFO, a device or a folder\)")
 
 
 def test_destroy_then_deploy_of_dev_works_again_adopting_the_kept_log_groups(

@@ -136,8 +136,15 @@ def destroy(target: Target, *, yes: bool, force: bool, interactive: bool, timeou
         emit(f"stack {target.stack_name} does not exist in {target.region}; nothing to destroy")
         return Exit.OK
     _refuse_unsafe(target, stack, force=force)
-    with aws_errors("list what the stack keeps"):
-        kept = kept_resources(cfn, stack["StackId"])
+    status = StackStatus(stack["StackStatus"])
+    never_created = status.startswith("ROLLBACK_") or status.awaiting_review
+    kept: list[Kept] = []
+    if never_created:  # nothing to walk: reading a failed create's children can remake them
+        emit(f"  {target.stack_name} was never created ({status}): its resources were rolled "
+             "back; any its rollback kept are outside the stack now")
+    else:
+        with aws_errors("list what the stack keeps"):
+            kept = kept_resources(cfn, stack["StackId"])
     emit(f"destroying {target.stack_name} in {target.region} ({stack['StackStatus']})")
     for item in kept:
         emit(f"  cannot read what {item.address} keeps" if item.policy == UNREADABLE

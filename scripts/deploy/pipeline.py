@@ -43,7 +43,7 @@ from scripts.deploy.prepare import (
 from scripts.deploy.stacks import STACK_TYPE, StackStatus, describe_stack, identified_stack
 from scripts.deploy.validate import check_writable_file
 from scripts.deploy.waiting import Cancelled, Waiter, handle_interrupts
-from scripts.errors import Exit, UsageError, WebstackError, one_line, shown
+from scripts.errors import Exit, UsageError, WebstackError, aws_error_line, one_line, shown
 from templates_src.environments import is_protected
 
 T = TypeVar("T")
@@ -134,15 +134,7 @@ def execute(options: Options, prepared: Prepared, waiter: Waiter | None = None) 
     except WebstackError:
         raise
     except Exception as err:
-        if not error_code(err):
-            raise
-        # The local endpoint reports failures from ExecuteChangeSet itself.
-        emit(f"execute failed: {error_message(err)}")
-        discard(prepared)
-        result = _result(prepared, "failed to execute", Exit.FINDINGS)
-        result.detail = (f"CloudFormation refused to execute: {one_line(error_message(err))}; "
-                         f"{_next_step(options, target, None)}")
-        return result
+        return _not_executed(options, prepared, err)
     try:
         result = _watch_execution(options, prepared, waiter)
         if waiter.cancelled:  # the interrupt came after execute, and the stack settled anyway
@@ -160,6 +152,25 @@ def execute(options: Options, prepared: Prepared, waiter: Waiter | None = None) 
         lost.detail = (f"{err}; the stack goes on: reattach with "
                        f"'{options.reattach(target.region)}'")
         return lost
+
+
+def _not_executed(options: Options, prepared: Prepared, err: Exception) -> RegionResult:
+    """ExecuteChangeSet failed: refused (the local endpoint reports a failed create there), or
+    its answer was lost or unreadable, when the change set may well be running."""
+    target = prepared.target
+    if not error_code(err):
+        if aws_error_line(err) is None:  # not an AWS answer at all: a bug, said as one
+            raise err
+        lost = _result(prepared, "lost track at execute", Exit.AWS)
+        lost.detail = (f"the answer to ExecuteChangeSet was lost ({one_line(err)[:160]}); the "
+                       f"change set may be running: check with '{options.reattach(target.region)}'")
+        return lost
+    prepared.emit(f"execute failed: {error_message(err)}")
+    discard(prepared)
+    result = _result(prepared, "failed to execute", Exit.FINDINGS)
+    result.detail = (f"CloudFormation refused to execute: {one_line(error_message(err))}; "
+                     f"{_next_step(options, target, None)}")
+    return result
 
 
 def _watch_execution(options: Options, prepared: Prepared, waiter: Waiter) -> RegionResult:
