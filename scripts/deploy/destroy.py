@@ -139,13 +139,13 @@ def destroy(target: Target, *, yes: bool, force: bool, interactive: bool, timeou
     status = StackStatus(stack["StackStatus"])
     never_created = status.startswith("ROLLBACK_") or status.awaiting_review
     kept: list[Kept] = []
-    if never_created:  # nothing to walk: reading a failed create's children can remake them
-        emit(f"  {target.stack_name} was never created ({status}): its resources were rolled "
-             "back; any its rollback kept are outside the stack now")
-    else:
+    if not never_created:  # a failed create's children: reading them can remake them
         with aws_errors("list what the stack keeps"):
             kept = kept_resources(cfn, stack["StackId"])
-    emit(f"destroying {target.stack_name} in {target.region} ({stack['StackStatus']})")
+    emit(f"destroying {target.stack_name} in {target.region} ({status})")
+    if never_created:
+        emit(f"  {target.stack_name} was never created ({status}): its resources were rolled "
+             "back; any its rollback kept are outside the stack now")
     for item in kept:
         emit(f"  cannot read what {item.address} keeps" if item.policy == UNREADABLE
              else f"  will keep ({item.policy}): {item.address}")
