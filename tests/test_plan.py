@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -281,21 +282,30 @@ def planned(status: str, execution: str, *, stack_id: str = STACK_ID,
 
 
 EXPECTED = {"ChangeSetName": CHANGE_SET, "StackName": "webstack-dev"}
+# The packaged root the change set was made from, as GetTemplate answers it.
+TEMPLATE = "Resources:\n  AlarmTopic:\n    Type: AWS::SNS::Topic\n"
+
+
+def template_read(stub: Any, body: str = TEMPLATE) -> None:
+    stub.add_response("get_template", {"TemplateBody": body, "StagesAvailable": ["Original"]},
+                      {"StackName": STACK_ID, "ChangeSetName": CHANGE_SET,
+                       "TemplateStage": "Original"})
 
 
 def test_the_reviewed_change_set_passes_and_its_changes_are_read_afresh(cfn):
     client, stub = cfn
     stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "AVAILABLE"), EXPECTED)
+    template_read(stub)
     stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "AVAILABLE"),
                       {"ChangeSetName": CHANGE_SET})
-    assert verify_change_set(client, bound_plan(), STACK) == REVIEWED
+    assert verify_change_set(client, bound_plan(), STACK, template=TEMPLATE) == REVIEWED
 
 
 def test_an_obsolete_change_set_is_refused(cfn):
     client, stub = cfn
     stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "OBSOLETE"), EXPECTED)
     with pytest.raises(UsageError, match="is CREATE_COMPLETE/OBSOLETE, not executable"):
-        verify_change_set(client, bound_plan(), STACK)
+        verify_change_set(client, bound_plan(), STACK, template=TEMPLATE)
 
 
 def test_a_deleted_change_set_is_refused(cfn):
@@ -304,7 +314,7 @@ def test_a_deleted_change_set_is_refused(cfn):
                           service_message=f"ChangeSet [{CHANGE_SET}] does not exist",
                           expected_params=EXPECTED)
     with pytest.raises(UsageError, match="no longer exists; run 'webstack plan' again"):
-        verify_change_set(client, bound_plan(), STACK)
+        verify_change_set(client, bound_plan(), STACK, template=TEMPLATE)
 
 
 def test_another_stacks_change_set_put_in_the_file_is_refused(cfn):
@@ -314,14 +324,15 @@ def test_another_stacks_change_set_put_in_the_file_is_refused(cfn):
                                                      stack_id=OTHER_STACK), EXPECTED)
     with pytest.raises(UsageError, match=r"belongs to .*webstack-prod/0000-0002, but the plan "
                                          r"was made for .*webstack-dev/0000-0001"):
-        verify_change_set(client, bound_plan(), STACK)
+        verify_change_set(client, bound_plan(), STACK, template=TEMPLATE)
 
 
 def test_a_stack_made_again_under_the_same_name_is_not_the_planned_one(cfn):
     client, stub = cfn
     stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "AVAILABLE"), EXPECTED)
     with pytest.raises(UsageError, match="refusing to execute it"):
-        verify_change_set(client, bound_plan(), {**STACK, "StackId": OTHER_STACK})
+        verify_change_set(client, bound_plan(), {**STACK, "StackId": OTHER_STACK},
+                          template=TEMPLATE)
 
 
 def test_a_change_set_with_other_parameters_is_refused(cfn):
@@ -329,8 +340,9 @@ def test_a_change_set_with_other_parameters_is_refused(cfn):
     stub.add_response("describe_change_set", planned(
         "CREATE_COMPLETE", "AVAILABLE", parameters=[*PARAMETERS[:1], {
             "ParameterKey": "CostCenter", "ParameterValue": "CC-9999"}]), EXPECTED)
+    template_read(stub)
     with pytest.raises(UsageError, match="carries other parameters than the plan recorded"):
-        verify_change_set(client, bound_plan(), STACK)
+        verify_change_set(client, bound_plan(), STACK, template=TEMPLATE)
 
 
 def test_a_change_set_whose_changes_differ_from_the_plan_is_refused(cfn):
@@ -339,12 +351,13 @@ def test_a_change_set_whose_changes_differ_from_the_plan_is_refused(cfn):
     removal = [*REVIEWED, Change("Remove", (), "DatabaseStack", "AWS::CloudFormation::Stack",
                                  physical_id="db")]
     stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "AVAILABLE"), EXPECTED)
+    template_read(stub)
     stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "AVAILABLE",
                                                      changes=removal),
                       {"ChangeSetName": CHANGE_SET})
     with pytest.raises(UsageError, match=r"does not make the reviewed changes \(1 differ, e.g. "
                                          r"DatabaseStack\)"):
-        verify_change_set(client, bound_plan(), STACK)
+        verify_change_set(client, bound_plan(), STACK, template=TEMPLATE)
 
 
 def test_the_data_guard_runs_again_on_the_described_changes(cfn):
@@ -354,13 +367,37 @@ def test_the_data_guard_runs_again_on_the_described_changes(cfn):
     for _ in range(2):
         stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "AVAILABLE",
                                                          changes=replaced), EXPECTED)
+        template_read(stub)
         stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "AVAILABLE",
                                                          changes=replaced),
                           {"ChangeSetName": CHANGE_SET})
     plan = bound_plan(changes=replaced, allow_replacement=True)
     with pytest.raises(UsageError, match=r"would lose data: Database \(replaced\)"):
-        verify_change_set(client, plan, STACK)
-    assert verify_change_set(client, plan, STACK, allow_replacement=True) == replaced
+        verify_change_set(client, plan, STACK, template=TEMPLATE)
+    assert verify_change_set(client, plan, STACK, template=TEMPLATE,
+                             allow_replacement=True) == replaced
+
+
+def test_a_change_set_made_from_another_template_is_refused(cfn):
+    """The forged plan: its changes and parameters edited to match a change set that someone
+    made from another template; only the template the change set was made from tells."""
+    client, stub = cfn
+    stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "AVAILABLE"), EXPECTED)
+    template_read(stub, TEMPLATE + "  Extra:\n    Type: AWS::SNS::Topic\n")
+    with pytest.raises(UsageError, match=r"was not made from build/ as it stands"):
+        verify_change_set(client, bound_plan(), STACK, template=TEMPLATE)
+
+
+def test_a_json_template_body_is_compared_as_a_document(cfn):
+    """A template sent as JSON reads back in another layout; the same document passes."""
+    client, stub = cfn
+    stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "AVAILABLE"), EXPECTED)
+    stub.add_response("get_template", {"TemplateBody": json.dumps(
+        {"Resources": {"AlarmTopic": {"Type": "AWS::SNS::Topic"}}})},
+        {"StackName": STACK_ID, "ChangeSetName": CHANGE_SET, "TemplateStage": "Original"})
+    stub.add_response("describe_change_set", planned("CREATE_COMPLETE", "AVAILABLE"),
+                      {"ChangeSetName": CHANGE_SET})
+    assert verify_change_set(client, bound_plan(), STACK, template=TEMPLATE) == REVIEWED
 
 
 def test_plan_files_are_plain_paths(tmp_path):

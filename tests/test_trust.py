@@ -182,6 +182,31 @@ def _plan(url: str, path: Path, monkeypatch: pytest.MonkeyPatch,
     return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
+def _forged_plan(url: str, reviewed: dict[str, Any]) -> str:
+    """A plan edited with care: it names a change set someone made from another template
+    (one more root resource) with the reviewed parameters, and lists that change set's own
+    changes, so everything but the template agrees."""
+    from dataclasses import replace
+
+    from scripts.build import yamlio
+    from scripts.deploy import plan
+    from scripts.deploy.changeset import describe_all
+
+    cfn = client(url, "cloudformation", "us-east-1")
+    root = yamlio.load(cfn.get_template(StackName=DEV)["TemplateBody"])
+    root["Resources"]["Extra"] = {"Type": "AWS::SNS::Topic"}
+    made = cfn.create_change_set(
+        StackName=DEV, ChangeSetName="not-reviewed", ChangeSetType="UPDATE",
+        TemplateBody=yamlio.dump(root), Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=[{"ParameterKey": p["ParameterKey"], "ParameterValue": p["ParameterValue"]}
+                    for p in reviewed["parameters"]])
+    described = cfn.describe_change_set(ChangeSetName=made["Id"])
+    original = plan.from_json(json.dumps(reviewed))
+    return plan.to_json(replace(original, change_set_id=made["Id"],
+                                parameters=described["Parameters"],
+                                changes=describe_all(cfn, made["Id"])))
+
+
 def test_a_plan_file_pointing_at_another_change_set_runs_nothing(
         stacks: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -199,6 +224,11 @@ def test_a_plan_file_pointing_at_another_change_set_runs_nothing(
     foreign.write_text(json.dumps({**reviewed, "stack_id": reviewed["stack_id"] + "x"}))
     refused([*deploy, str(foreign)], stacks, monkeypatch, capsys, code=2,
             pattern=r"belongs to .*tr-dev.*but the plan was made for .*x and tr-dev is")
+    forged = tmp_path / "forged.json"
+    forged.write_text(_forged_plan(stacks, reviewed))
+    refused([*deploy, str(forged)], stacks, monkeypatch, capsys, code=2,
+            pattern=r"was not made from build/ as it stands \(its template differs from the "
+            r"packaged root.yaml\); refusing to execute it")
     refused([*deploy, str(tmp_path / "p.json"), "--param", "AlarmEmail=late@example.com"],
             stacks, monkeypatch, capsys, code=2,
             pattern=r"--param cannot be given with --plan-file")

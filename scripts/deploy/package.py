@@ -63,6 +63,7 @@ class Packaged:
     template_hashes: dict[str, str]
     uploaded: list[str]
     bucket: str
+    text: str = ""  # the packaged root itself, however it is sent
 
 
 def artifact_bucket_name(account_id: str, region: str) -> str:
@@ -299,6 +300,7 @@ def package(target: Target, build_dir: Path, *, url_for: UrlFor | None = None,
         template_hashes=hashes,
         uploaded=uploader.uploaded,
         bucket=bucket,
+        text=root_body,
     )
 
 

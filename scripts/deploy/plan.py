@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from scripts.build import yamlio
 from scripts.deploy.changeset import Change
 from scripts.deploy.guard import outcome, stateful_violations
 from scripts.errors import UsageError
@@ -398,11 +399,13 @@ def verify_plan(
 
 
 def verify_change_set(cfn: Any, plan: Plan, stack: Mapping[str, Any] | None, *,
-                      allow_replacement: bool = False) -> list[Change]:
+                      template: str, allow_replacement: bool = False) -> list[Change]:
     """The change set about to run is the one reviewed, read afresh from CloudFormation: it
-    belongs to this very stack (StackId), it can run, it carries the planned parameters, its
-    changes (nested change sets included) are exactly the plan's, and the data guard still
-    passes them. Its changes, as CloudFormation describes them now, are returned."""
+    belongs to this very stack (StackId), it can run, it was made from ``template`` (the root
+    build/ packages to now, whose TemplateURLs name each child by its content hash), it
+    carries the planned parameters, its changes (nested change sets included) are exactly the
+    plan's, and the data guard still passes them. Its changes, as CloudFormation describes
+    them now, are returned."""
     from scripts.deploy.aws import aws_errors, error_code
     from scripts.deploy.changeset import describe_all
 
@@ -426,6 +429,12 @@ def verify_change_set(cfn: Any, plan: Plan, stack: Mapping[str, Any] | None, *,
     execution = described.get("ExecutionStatus", "")
     if status != "CREATE_COMPLETE" or execution != "AVAILABLE":
         raise UsageError(f"{where} is {status}/{execution}, not executable; {REPLAN}")
+    with aws_errors(f"read the planned change set's template in {plan.region}"):
+        body = cfn.get_template(StackName=owner, ChangeSetName=plan.change_set_id,
+                                TemplateStage="Original").get("TemplateBody")
+    if not _same_template(body, template):
+        raise UsageError(f"{where} was not made from build/ as it stands (its template differs "
+                         f"from the packaged root.yaml); refusing to execute it: {REPLAN}")
     if _parameters(described.get("Parameters") or []) != _parameters(plan.parameters):
         raise UsageError(f"{where} carries other parameters than the plan recorded; refusing "
                          f"to execute it: {REPLAN}")
@@ -442,6 +451,17 @@ def verify_change_set(cfn: Any, plan: Plan, stack: Mapping[str, Any] | None, *,
         raise UsageError(f"{where} would lose data: {listed}; rerun with --allow-replacement "
                          "after taking a backup")
     return changes
+
+
+def _same_template(body: Any, template: str) -> bool:
+    """The same document: botocore hands a JSON body back parsed, a YAML one as text."""
+    if isinstance(body, str) and body == template:
+        return True
+    try:
+        return bool(yamlio.load(body if isinstance(body, str) else json.dumps(body))
+                    == yamlio.load(template))
+    except (ValueError, TypeError):
+        return False
 
 
 def _parameters(parameters: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, bool]]:

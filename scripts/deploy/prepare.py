@@ -336,7 +336,10 @@ def prepare_from_plan(options: Options, emit: Emit) -> Prepared:
                      plan.stack_state(stack, fingerprint),
                      environment=options.environment, region=region,
                      stack_name=options.stack_name)
-    changes = plan.verify_change_set(cfn, reviewed, stack,
+    with aws_errors(f"package build/ to compare with the planned change set in {region}"):
+        packaged = package.package(target, paths.BUILD_DIR, dry_run=True,
+                                   account=_account_of(str((stack or {}).get("StackId", ""))))
+    changes = plan.verify_change_set(cfn, reviewed, stack, template=packaged.text,
                                      allow_replacement=options.allow_replacement)
     emit(f"executing the reviewed change set from {options.plan_file} "
          f"({len(changes)} change(s), as reviewed)")

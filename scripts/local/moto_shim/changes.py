@@ -20,6 +20,11 @@ delete_missing_change_set
     DeleteChangeSet of a change set that no longer exists (executed, or deleted with its
     stack's siblings) answers HTTP 500 in moto (an unbound local); CloudFormation answers
     ChangeSetNotFound (404), which webstack's clean-up expects and ignores.
+change_set_template
+    GetTemplate with ChangeSetName answers the template the change set was made from
+    (CloudFormation's TemplateStage Original); moto ignores ChangeSetName and answers the
+    stack's current template, so a change set made from another template reads as the
+    deployed one. The patch answers the change set's own template, or ChangeSetNotFound.
 """
 
 from __future__ import annotations
@@ -30,10 +35,12 @@ from typing import Any, Final
 from scripts.build import schemas
 from scripts.local.moto_shim.support import (
     PROBE_CHILD,
+    PROBE_REGION,
     Patch,
     Probe,
     nested_parent,
     put_probe_child,
+    require,
 )
 from scripts.local.moto_shim.support import cloudformation as cloudformation_backend
 from scripts.local.moto_shim.updates import SOURCE_ATTRIBUTE, STACK_TYPE, changed_properties
@@ -133,22 +140,57 @@ def patches() -> list[Patch]:
                 changes.append(change)
         return changes
 
-    return [(models.ChangeSet, "diff", change_set_diff), *_delete_missing_change_set()]
+    return [(models.ChangeSet, "diff", change_set_diff), *_delete_missing_change_set(),
+            *_change_set_template()]
 
 
-def _delete_missing_change_set() -> list[Patch]:
-    from moto.cloudformation import models
+def _change_set_not_found() -> type[Exception]:
     from moto.cloudformation.exceptions import CloudFormationError
 
     class ChangeSetNotFound(CloudFormationError):
         code = "ChangeSetNotFoundException"  # the model's shape; answered as ChangeSetNotFound
 
+    return ChangeSetNotFound
+
+
+def _find_change_set(backend: Any, name: str, stack: str | None = None) -> Any:
+    """A change set by ARN, or by name within the stack named (name or id), or None."""
+    found = backend.change_sets.get(name)
+    if found is not None:
+        return found
+    return next((cs for cs in backend.change_sets.values() if cs.change_set_name == name
+                 and stack in (None, cs.stack_name, cs.stack_id)), None)
+
+
+def _change_set_template() -> list[Patch]:
+    from moto.cloudformation import responses
+    from moto.core.responses import ActionResult
+
+    require(responses.CloudFormationResponse, "get_template")
+    not_found = _change_set_not_found()
+    stock_get_template = responses.CloudFormationResponse.get_template
+
+    def get_template(self: Any) -> Any:
+        name = self._get_param("ChangeSetName")
+        if not name:
+            return stock_get_template(self)
+        found = _find_change_set(self.cloudformation_backend, name, self._get_param("StackName"))
+        if found is None:
+            raise not_found(f"ChangeSet [{name}] does not exist")
+        return ActionResult({"TemplateBody": found.template, "StagesAvailable": ["Original"]})
+
+    return [(responses.CloudFormationResponse, "get_template", get_template)]
+
+
+def _delete_missing_change_set() -> list[Patch]:
+    from moto.cloudformation import models
+
+    ChangeSetNotFound = _change_set_not_found()
+
     stock_delete = models.CloudFormationBackend.delete_change_set
 
     def delete_change_set(self: Any, change_set_name: str) -> None:
-        found = self.change_sets.get(change_set_name) or next(
-            (cs for cs in self.change_sets.values() if cs.change_set_name == change_set_name),
-            None)
+        found = _find_change_set(self, change_set_name)
         if found is None:
             raise ChangeSetNotFound(f"ChangeSet [{change_set_name}] does not exist")
         # As CloudFormation does for a change set made with IncludeNestedStacks: its nested
@@ -221,7 +263,24 @@ def _probe_delete_missing_change_set() -> bool:
         return True
 
 
+def _probe_change_set_template() -> bool:
+    import boto3
+    from moto import mock_aws
+
+    other = json.dumps({**PROBE_CHILD, "Description": "the change set's"})
+    with mock_aws():
+        cfn = boto3.client("cloudformation", region_name=PROBE_REGION)
+        cfn.create_stack(StackName="probe", TemplateBody=json.dumps(PROBE_CHILD),
+                         Parameters=[{"ParameterKey": "Name", "ParameterValue": "a"}])
+        made = cfn.create_change_set(StackName="probe", ChangeSetName="u", TemplateBody=other,
+                                     ChangeSetType="UPDATE",
+                                     Parameters=[{"ParameterKey": "Name", "ParameterValue": "a"}])
+        body = cfn.get_template(StackName="probe", ChangeSetName=made["Id"])["TemplateBody"]
+        return bool(body != json.loads(other))
+
+
 PROBES: dict[str, Probe] = {
+    "change_set_template": _probe_change_set_template,
     "delete_missing_change_set": _probe_delete_missing_change_set,
     "change_set_parameter_changes": _probe_change_set_parameter_changes,
     "change_set_replacement": _probe_change_set_replacement,
