@@ -6,6 +6,11 @@ resource_events
     id, nor which resource failed and why. The patch records CREATE/UPDATE _IN_PROGRESS,
     _COMPLETE and _FAILED (with the reason) for every resource, with its physical id; a nested
     stack's physical id is the child stack's id, as the watcher follows it.
+retained_resource_events
+    When a stack is deleted, or a create rolls back, CloudFormation keeps each resource whose
+    DeletionPolicy is Retain and says so with a DELETE_SKIPPED event (with its physical id)
+    in the events of the stack that held it; moto keeps the resource silently, so nothing
+    tells what a failed create left outside the stack. The patch records the event.
 
 Failure injection (not a moto gap: a feature of the endpoint). The server is started with
 ``--failures FILE`` (``webstack local up`` passes ``<state dir>/failures.json``); the file is
@@ -31,12 +36,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from scripts.local.moto_shim.support import PROBE_RESOURCES, Patch, Probe, cloudformation
+from scripts.local.moto_shim.support import (
+    PROBE_RESOURCES,
+    Patch,
+    Probe,
+    cloudformation,
+    require,
+)
 
 ACTIONS: Final = ("create", "update")
 STACK_TYPE: Final = "AWS::CloudFormation::Stack"
 _settings: dict[str, Any] = {"file": None, "seconds": 0.0}
 _state = threading.local()
+_deleting: dict[str, Any] = {}  # stack id -> the stack moto's Stack.delete is deleting
 
 
 class InjectedFailure(Exception):
@@ -89,7 +101,8 @@ def _stack(resources_map: Any) -> Any:
     from moto.cloudformation.models import cloudformation_backends
 
     backend = cloudformation_backends[resources_map._account_id][resources_map._region_name]
-    return backend.stacks.get(resources_map.stack_id)
+    # DeleteStack takes a stack out of the backend's stacks before it deletes its resources.
+    return backend.stacks.get(resources_map.stack_id) or _deleting.get(resources_map.stack_id)
 
 
 def record(resources_map: Any, logical_id: str, resource_type: str, status: str, *,
@@ -145,7 +158,31 @@ def around(resources_map: Any, logical_id: str, resource_json: dict[str, Any], a
 
 
 def patches() -> list[Patch]:
-    return []  # updates.py owns the hooks and calls around(); see its patches()
+    """The delete hook; updates.py owns the create/update hooks and calls around()."""
+    from moto.cloudformation import models, parsing
+
+    require(parsing.ResourceMap, "delete")
+    require(models.Stack, "delete")
+    stock_delete: Callable[[Any], None] = parsing.ResourceMap.delete
+    stock_stack_delete: Callable[[Any], None] = models.Stack.delete
+
+    def stack_delete(self: Any) -> None:
+        _deleting[self.stack_id] = self
+        try:
+            stock_stack_delete(self)
+        finally:
+            _deleting.pop(self.stack_id, None)
+
+    def delete(self: Any) -> None:
+        for logical_id, resource_json in self._resource_json_map.items():
+            made = self._parsed_resources.get(logical_id)
+            if resource_json.get("DeletionPolicy") == "Retain" and made is not None \
+                    and not isinstance(made, str):
+                record(self, logical_id, str(resource_json.get("Type", "")), "DELETE_SKIPPED",
+                       physical_id=physical_id(made))
+        stock_delete(self)
+
+    return [(parsing.ResourceMap, "delete", delete), (models.Stack, "delete", stack_delete)]
 
 
 def _probe_resource_events() -> bool:
@@ -157,4 +194,16 @@ def _probe_resource_events() -> bool:
         return not any(e.logical_resource_id == "Topic" for e in stack.events)
 
 
-PROBES: dict[str, Probe] = {"resource_events": _probe_resource_events}
+def _probe_retained_resource_events() -> bool:
+    from moto import mock_aws
+
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "DeletionPolicy": "Retain"}}}
+    with mock_aws():
+        backend = cloudformation()
+        stack = backend.create_stack("probe", json.dumps(template), parameters={})
+        backend.delete_stack(stack.stack_id)
+        return not any(e.resource_status == "DELETE_SKIPPED" for e in stack.events)
+
+
+PROBES: dict[str, Probe] = {"resource_events": _probe_resource_events,
+                            "retained_resource_events": _probe_retained_resource_events}

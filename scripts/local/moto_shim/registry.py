@@ -29,6 +29,7 @@ from scripts.local.moto_shim import (
     lifecycle,
     logs,
     names,
+    network,
     parameters,
     rds,
     templates,
@@ -37,7 +38,7 @@ from scripts.local.moto_shim import (
 from scripts.local.moto_shim.support import Patch, Probe, ShimError
 
 MODULES: tuple[ModuleType, ...] = (templates, lifecycle, parameters, names, updates, changes,
-                                   failures, rds, alarms, drift, logs)
+                                   failures, rds, alarms, drift, logs, network)
 PROBES: dict[str, Probe] = {name: probe for module in MODULES
                             for name, probe in module.PROBES.items()}
 NEEDED: tuple[str, ...] = tuple(PROBES)

@@ -13,6 +13,12 @@ termination_protection
     moto records EnableTerminationProtection at create time but has no
     UpdateTerminationProtection action (HTTP 500) and deletes a protected stack. The patch adds
     the action and refuses DeleteStack on a protected stack with AWS's ValidationError.
+failed_delete_keeps_stack
+    moto's DeleteStack takes the stack out of its stacks before it deletes the resources; when
+    one cannot go yet (a nested network stack whose VPC the compute stack still uses, during a
+    rollback), the stack vanishes, neither listed nor deleted, its resources left for good,
+    and the retry finds nothing to delete. The same patch keeps it, DELETE_FAILED, so the
+    retry deletes it once what held it is gone.
 target_group_attributes
     moto's ELBv2 ``FakeTargetGroup`` has no ``get_cfn_attribute``, so ``Fn::GetAtt
     TargetGroup.TargetGroupFullName`` (the CloudWatch dimension the alarms use) fails.
@@ -35,6 +41,7 @@ db_parameter_group_ref
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -96,17 +103,8 @@ def patches() -> list[Patch]:  # noqa: C901 - one closure per gap, side by side
             "EnableTerminationProtection") in (True, "true", "True")
         return ActionResult({"StackId": stack.stack_id})
 
-    stock_delete: Callable[..., None] = models.CloudFormationBackend.delete_stack
+    delete_stack = _delete_stack(models.CloudFormationBackend.delete_stack, ValidationError)
 
-    def delete_stack(self: Any, name_or_stack_id: str) -> None:
-        protected = [s for s in self.stacks.values()
-                     if name_or_stack_id in (s.stack_id, s.name)
-                     and getattr(s, "enable_termination_protection", False)]
-        if protected:
-            raise ValidationError(
-                message=f"Stack [{protected[0].name}] cannot be deleted while "
-                        "TerminationProtection is enabled")
-        stock_delete(self, name_or_stack_id)
     def target_group_attribute(self: Any, attribute_name: str) -> Any:
         # arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>
         full_name = self.arn.split(":", 5)[5]
@@ -156,6 +154,34 @@ def patches() -> list[Patch]:  # noqa: C901 - one closure per gap, side by side
          property(lambda group: group.name)),
     ]
 
+
+
+def _delete_stack(stock_delete: Callable[..., None], validation_error: Callable[..., Exception]
+                  ) -> Callable[..., None]:
+    """DeleteStack: refused while protected (termination_protection); a stack whose delete
+    fails is kept, DELETE_FAILED (failed_delete_keeps_stack)."""
+    def delete_stack(self: Any, name_or_stack_id: str) -> None:
+        protected = [s for s in self.stacks.values()
+                     if name_or_stack_id in (s.stack_id, s.name)
+                     and getattr(s, "enable_termination_protection", False)]
+        if protected:
+            raise validation_error(
+                message=f"Stack [{protected[0].name}] cannot be deleted while "
+                        "TerminationProtection is enabled")
+        named = [s for s in self.stacks.values() if name_or_stack_id in (s.stack_id, s.name)]
+        try:
+            stock_delete(self, name_or_stack_id)
+        except Exception:
+            # moto takes the stack out of its stacks before deleting its resources: one that
+            # fails (a VPC still in use) would vanish, resources and all, and a retry would
+            # find nothing to delete. It stays, DELETE_FAILED, as on CloudFormation.
+            for stack in named:
+                if stack.stack_id not in self.deleted_stacks:
+                    stack.status = "DELETE_FAILED"
+                    self.stacks[stack.stack_id] = stack
+            raise
+
+    return delete_stack
 
 
 # Probes run against moto's backends in this process, inside mock_aws (which resets them).
@@ -260,7 +286,28 @@ def _probe_db_parameter_group_ref() -> bool:
         return not isinstance(output_value(stack), str)
 
 
+def _probe_failed_delete_keeps_stack() -> bool:
+    from moto import mock_aws
+
+    from scripts.local.moto_shim import failures
+
+    with mock_aws():
+        backend = cloudformation()
+        stack = backend.create_stack("probe", json.dumps(PROBE_RESOURCES), parameters={})
+        stock_delete = stack.resource_map.delete
+
+        def refuse() -> None:
+            raise failures.InjectedFailure("DependencyViolation")
+
+        stack.resource_map.delete = refuse
+        with contextlib.suppress(failures.InjectedFailure):
+            backend.delete_stack(stack.stack_id)
+        stack.resource_map.delete = stock_delete
+        return stack.stack_id not in backend.stacks
+
+
 PROBES: dict[str, Probe] = {
+    "failed_delete_keeps_stack": _probe_failed_delete_keeps_stack,
     "nested_stack_outputs": _probe_nested_stack_outputs,
     "yaml_getatt_dots": _probe_yaml_getatt_dots,
     "termination_protection": _probe_termination_protection,
