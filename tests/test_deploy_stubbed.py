@@ -749,6 +749,9 @@ def test_missing_credentials_are_one_line_naming_the_fix(monkeypatch: pytest.Mon
 
 def test_recreate_deletes_a_non_prod_rolled_back_stack_and_waits_until_it_is_gone(
         cloud: Cloud, fake_time: FakeTime) -> None:
+    # What the failed create kept outside the stack: nothing, in its events.
+    cloud.stubber.add_response("describe_stack_events", {"StackEvents": []},
+                               {"StackName": stack_id()})
     cloud.stubber.add_response("delete_stack", {}, {"StackName": stack_id()})
     cloud.stubber.add_client_error(
         "describe_stacks", service_error_code="ValidationError",

@@ -338,6 +338,7 @@ def test_a_failed_first_create_then_the_printed_next_step_ends_deployed(
     """The message said --recreate; --recreate deleted the stack, then refused."""
     argv = ["deploy", *target_args("tr-fail", "dev", "us-west-2", stacks), "--yes", "--param",
             COST]
+    keys = _enabled_keys(stacks, "us-west-2")
     local.inject_failure("Database", "create", "boom", "tr-fail")
     try:
         code, _, err = run(argv, monkeypatch, capsys)
@@ -350,32 +351,94 @@ def test_a_failed_first_create_then_the_printed_next_step_ends_deployed(
                 monkeypatch, capsys, code=2,
                 pattern=r"tr-fail in us-west-2 is ROLLBACK_COMPLETE: the create "
                 r"failed; no (outputs|drift) to report; 'webstack deploy --recreate'")
-    code, _, err = run([*argv, "--recreate"], monkeypatch, capsys)
+    left = _kept_by(stacks, "us-west-2", "tr-fail", keys)
+    code, out, err = run([*argv, "--recreate"], monkeypatch, capsys)
     assert code == 0, err
     assert ("us-west-2", "tr-fail", "CREATE_COMPLETE") in snapshot(stacks)["stacks"]
+    # What the failed create kept went with it, not into the new stack's company.
+    assert "--recreate: the failed create kept 5 resource(s) outside the stack" in out
+    now = _kept_by(stacks, "us-west-2", "tr-fail", keys)
+    assert not set(now["buckets"]) & set(left["buckets"]), (left, now)
+    assert not set(now["keys"]) & set(left["keys"]), (left, now)
 
 
-def test_destroy_of_a_failed_create_deletes_it_and_creates_nothing(
-        stacks: str, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    """Walking a ROLLBACK_COMPLETE stack's children made the endpoint create buckets, a key
-    and a database, which destroy then reported as retained and snapshotted."""
-    argv = target_args("tr-gone", "dev", "eu-west-1", stacks)
-    local.inject_failure("Database", "create", "boom", "tr-gone")
+def _failed_create(url: str, argv: list[str], stack: str, monkeypatch: pytest.MonkeyPatch,
+                   capsys: pytest.CaptureFixture[str], *extra: str) -> str:
+    local.inject_failure("Database", "create", "boom", stack)
     try:
-        code, _, err = run(["deploy", *argv, "--yes", "--param", COST], monkeypatch, capsys)
+        code, out, err = run(["deploy", *argv, "--yes", "--param", COST, *extra], monkeypatch,
+                             capsys)
     finally:
         local.clear_failures()
     assert code == 1, err
+    return out
+
+
+def _enabled_keys(url: str, region: str) -> set[str]:
+    kms = client(url, "kms", region)
+    described = [kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
+                 for k in kms.list_keys()["Keys"]]
+    return {key["KeyId"] for key in described if key["KeyState"] == "Enabled"
+            and key.get("Description", "").startswith("webstack data key")}
+
+
+def _kept_by(url: str, region: str, stack: str, keys_before: set[str]) -> dict[str, list[str]]:
+    """The Retain resources a stack's failed creates left: its buckets and log groups (by the
+    names CloudFormation generates from the stack's name), and the keys enabled since."""
+    return {
+        "buckets": sorted(b["Name"] for b in client(url, "s3", region).list_buckets()["Buckets"]
+                          if b["Name"].startswith(f"{stack}-")),
+        "keys": sorted(_enabled_keys(url, region) - keys_before),
+        "log_groups": sorted(g["logGroupName"] for g in client(url, "logs", region)
+                             .describe_log_groups(logGroupNamePrefix=f"{stack}-")["logGroups"]),
+    }
+
+
+def test_destroy_of_a_failed_create_deletes_it_and_what_its_rollback_left_empty(
+        stacks: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Walking a ROLLBACK_COMPLETE stack's children made the endpoint create buckets, a key
+    and a database, which destroy then reported as retained and snapshotted; and the Retain
+    resources the rollback kept (two buckets, the key, two log groups) stayed, unnamed."""
+    argv = target_args("tr-gone", "dev", "eu-west-1", stacks)
+    keys = _enabled_keys(stacks, "eu-west-1")
+    _failed_create(stacks, argv, "tr-gone", monkeypatch, capsys)
+    left = _kept_by(stacks, "eu-west-1", "tr-gone", keys)
+    assert [len(v) for v in left.values()] == [2, 1, 2], left
     before = snapshot(stacks)
     code, out, err = run(["destroy", *argv, "--yes"], monkeypatch, capsys)
     assert code == 0, err
     assert "was never created (ROLLBACK_COMPLETE)" in out
+    assert "its rollback kept 5 outside the stack" in out
     assert "retained:" not in out and "snapshotted:" not in out
+    assert out.count("deleted (left empty by the failed create)") == 4, out
+    assert "scheduled for deletion in 7 days" in out
+    assert _kept_by(stacks, "eu-west-1", "tr-gone", keys) == {"buckets": [], "keys": [],
+                                                          "log_groups": []}
     moved = changed(before, snapshot(stacks))
-    assert set(moved) <= {"stacks", "change_sets"}, moved  # no bucket, key or database made
+    assert set(moved) <= {"stacks", "change_sets", "buckets"}, moved  # no database made
     assert moved["stacks"]["new"] == [] and moved.get("change_sets", {}).get("new") in (None, [])
     assert [s[1] for s in moved["stacks"]["gone"]] == ["tr-gone"]
+    assert moved["buckets"]["new"] == [] and len(moved["buckets"]["gone"]) == 2
+
+
+def test_what_a_failed_create_left_holding_data_is_kept_and_named_with_its_command(
+        stacks: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    argv = target_args("tr-held", "dev", "us-west-2", stacks)
+    keys = _enabled_keys(stacks, "us-west-2")
+    _failed_create(stacks, argv, "tr-held", monkeypatch, capsys)
+    left = _kept_by(stacks, "us-west-2", "tr-held", keys)
+    app = next(name for name in left["buckets"] if "-appbucket-" in name)
+    client(stacks, "s3", "us-west-2").put_object(Bucket=app, Key="upload.txt", Body=b"data")
+    code, out, err = run(["destroy", *argv, "--yes"], monkeypatch, capsys)
+    assert code == 0, err
+    assert "kept (it holds objects): tr-held-StorageStack-" in out
+    assert (f"remove it with 'AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws s3 rb "
+            f"s3://{app} --force --region us-west-2 --endpoint-url {stacks}'") in out
+    assert "kept (it encrypts what is kept)" in out and "aws kms schedule-key-deletion" in out
+    after = _kept_by(stacks, "us-west-2", "tr-held", keys)
+    assert after == {"buckets": [app], "keys": left["keys"], "log_groups": []}, after
 
 
 def test_a_plan_file_that_is_a_fifo_is_refused_at_once(
@@ -395,16 +458,23 @@ def test_destroy_then_deploy_of_dev_works_again_adopting_the_kept_log_groups(
     """The README's day-to-day loop: the second deploy was refused by the log groups the
     first one kept."""
     _deploy(stacks, "tr-loop", "dev", "eu-west-1")
+    cfn, ec2 = client(stacks, "cloudformation", "eu-west-1"), client(stacks, "ec2", "eu-west-1")
+    vpc = next(o["OutputValue"] for o in cfn.describe_stacks(StackName="tr-loop")["Stacks"][0][
+        "Outputs"] if o["OutputKey"] == "VpcId")
     code, _, err = run(["destroy", *target_args("tr-loop", "dev", "eu-west-1", stacks),
                         "--yes"], monkeypatch, capsys)
     assert code == 0, err
+    # The endpoint deleted the network for real (it used to lose the network stack instead,
+    # its VPC and route tables left behind, and report DELETE_COMPLETE).
+    assert ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Vpcs"] == []
+    assert ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])[
+        "RouteTables"] == []
     code, out, err = run(["deploy", *target_args("tr-loop", "dev", "eu-west-1", stacks),
                           "--yes", "--param", COST], monkeypatch, capsys)
     assert code == 0, err
     assert "/aws/rds/instance/tr-loop-db/postgresql and /aws/rds/instance/tr-loop-db/upgrade " \
            "already exist in eu-west-1 (kept from an earlier 'tr-loop'): this stack set " \
            "adopts them (DatabaseLogGroups=existing)" in out
-    cfn = client(stacks, "cloudformation", "eu-west-1")
     parameters = {p["ParameterKey"]: p["ParameterValue"]
                   for p in cfn.describe_stacks(StackName="tr-loop")["Stacks"][0]["Parameters"]}
     assert parameters["DatabaseLogGroups"] == "existing"

@@ -9,6 +9,7 @@ from typing import Any
 from scripts.build.yamlio import load
 from scripts.deploy.aws import Target, aws_errors, error_code
 from scripts.deploy.events import Watcher, WatchResult, summary
+from scripts.deploy.leftovers import Leftover, clear, exists, still_there
 from scripts.deploy.stacks import STACK_TYPE, StackStatus, identified_stack, reattach_command
 from scripts.deploy.waiting import Cancelled, Waiter, handle_interrupts
 from scripts.errors import Exit, UsageError, WebstackError
@@ -35,28 +36,6 @@ class Kept:
     def line(self) -> str:
         what = "snapshotted" if self.policy == "Snapshot" else "retained"
         return f"{what}: {self.address}"
-
-
-def _exists(target: Target, kind: str, physical: str) -> bool | None:
-    """Whether a retained resource still exists; None when webstack cannot check the type."""
-    checks: dict[str, Callable[[], bool]] = {
-        "AWS::S3::Bucket": lambda: bool(target.client("s3").head_bucket(Bucket=physical)),
-        "AWS::KMS::Key": lambda: target.client("kms").describe_key(KeyId=physical)[
-            "KeyMetadata"]["KeyState"] not in {"PendingDeletion", "PendingReplicaDeletion"},
-        "AWS::Logs::LogGroup": lambda: any(
-            group["logGroupName"] == physical for group in target.client("logs")
-            .describe_log_groups(logGroupNamePrefix=physical).get("logGroups", [])),
-        "AWS::RDS::DBInstance": lambda: bool(target.client("rds").describe_db_instances(
-            DBInstanceIdentifier=physical).get("DBInstances")),
-    }
-    if kind not in checks or not physical:
-        return None
-    try:
-        return checks[kind]()
-    except Exception as err:
-        if error_code(err):
-            return False  # NotFound, NoSuchBucket, DBInstanceNotFound, ...
-        raise
 
 
 def _snapshotted(target: Target, kind: str, physical: str) -> bool | None:
@@ -93,7 +72,7 @@ def verified_lines(target: Target, kept: list[Kept]) -> list[str]:
                          if found is False else
                          f"could not verify the snapshot of {item.address}")
         else:
-            found = _exists(target, item.resource_type, item.physical_id)
+            found = exists(target, item.resource_type, item.physical_id)
             lines.append(item.line() if found else
                          f"NOT retained: {item.address} no longer exists"
                          if found is False else
@@ -136,19 +115,7 @@ def destroy(target: Target, *, yes: bool, force: bool, interactive: bool, timeou
         emit(f"stack {target.stack_name} does not exist in {target.region}; nothing to destroy")
         return Exit.OK
     _refuse_unsafe(target, stack, force=force)
-    status = StackStatus(stack["StackStatus"])
-    never_created = status.startswith("ROLLBACK_") or status.awaiting_review
-    kept: list[Kept] = []
-    if not never_created:  # a failed create's children: reading them can remake them
-        with aws_errors("list what the stack keeps"):
-            kept = kept_resources(cfn, stack["StackId"])
-    emit(f"destroying {target.stack_name} in {target.region} ({status})")
-    if never_created:
-        emit(f"  {target.stack_name} was never created ({status}): its resources were rolled "
-             "back; any its rollback kept are outside the stack now")
-    for item in kept:
-        emit(f"  cannot read what {item.address} keeps" if item.policy == UNREADABLE
-             else f"  will keep ({item.policy}): {item.address}")
+    kept, left = _announce(target, cfn, stack, emit)
     _confirm(target.stack_name, yes=yes, interactive=interactive)
     with aws_errors("delete the stack"):
         if stack.get("EnableTerminationProtection"):
@@ -165,7 +132,34 @@ def destroy(target: Target, *, yes: bool, force: bool, interactive: bool, timeou
     with aws_errors("check what the stack kept"):
         for line in verified_lines(target, kept):
             emit(line)
+    clear(target, left, emit)
     return Exit.OK
+
+
+def _announce(target: Target, cfn: Any, stack: dict[str, Any], emit: Callable[[str], None]
+              ) -> tuple[list[Kept], list[Leftover]]:
+    """Say what goes and what stays: what the stack keeps, or, for a create that failed,
+    what its rollback left outside it."""
+    status = StackStatus(stack["StackStatus"])
+    never_created = status.startswith("ROLLBACK_") or status.awaiting_review
+    kept: list[Kept] = []
+    left: list[Leftover] = []
+    if not never_created:  # a failed create's children: reading them can remake them
+        with aws_errors("list what the stack keeps"):
+            kept = kept_resources(cfn, stack["StackId"])
+    elif status == "ROLLBACK_COMPLETE":
+        left = still_there(target, stack["StackId"])
+    emit(f"destroying {target.stack_name} in {target.region} ({status})")
+    if never_created:
+        emit(f"  {target.stack_name} was never created ({status}): its resources were rolled "
+             "back" + (f"; its rollback kept {len(left)} outside the stack, which go too if "
+                       "empty:" if left else ""))
+    for leftover in left:
+        emit(f"  left by the failed create: {leftover.address}")
+    for item in kept:
+        emit(f"  cannot read what {item.address} keeps" if item.policy == UNREADABLE
+             else f"  will keep ({item.policy}): {item.address}")
+    return kept, left
 
 
 def _refuse_unsafe(target: Target, stack: dict[str, Any], *, force: bool) -> None:

@@ -78,3 +78,13 @@ def for_new_stack(options: Options, target: Target, emit: Callable[[str], None])
              f"it and does not create it ({MONITORING_PARAMETER}=existing)")
         overrides[MONITORING_PARAMETER] = "existing"
     return replace(options, overrides=overrides)
+
+
+def adopted(options: Options, stack_name: str) -> frozenset[str]:
+    """The log groups a stack set created with ``options`` uses without owning them."""
+    names: list[str] = []
+    if options.overrides.get(LOG_GROUPS_PARAMETER) == "existing":
+        names += [instance_log_group(log, stack_name) for log in EXPORTED_LOGS]
+    if options.overrides.get(MONITORING_PARAMETER) == "existing":
+        names.append(MONITORING_LOG_GROUP)
+    return frozenset(names)

@@ -17,7 +17,16 @@ from typing import Any
 
 from scripts import paths
 from scripts.build import yamlio
-from scripts.deploy import changeset, guard, log_groups, package, plan, preflight, validate
+from scripts.deploy import (
+    changeset,
+    guard,
+    leftovers,
+    log_groups,
+    package,
+    plan,
+    preflight,
+    validate,
+)
 from scripts.deploy.aws import Target, aws_errors
 from scripts.deploy.events import Watcher
 from scripts.deploy.options import Options
@@ -215,6 +224,7 @@ def _tags(options: Options, existing: dict[str, Any] | None, date_value: str) ->
 def recreate(target: Target, options: Options, stack: dict[str, Any], emit: Emit,
               waiter: Waiter) -> None:
     emit(f"--recreate: deleting {target.stack_name} ({stack['StackStatus']}) before creating it")
+    left = leftovers.still_there(target, stack["StackId"])
     cfn = target.client("cloudformation")
     with aws_errors("delete stack"):
         cfn.delete_stack(StackName=stack["StackId"])
@@ -223,6 +233,11 @@ def recreate(target: Target, options: Options, stack: dict[str, Any], emit: Emit
     if not result.succeeded:
         raise WebstackError(f"could not delete {target.stack_name}: {result.final_status}",
                             Exit.FINDINGS)
+    if left:
+        emit(f"--recreate: the failed create kept {len(left)} resource(s) outside the stack; "
+             "the empty ones go:")
+        leftovers.clear(target, left, emit,
+                        adopted=log_groups.adopted(options, target.stack_name))
 
 
 def parameters_for(options: Options, root: dict[str, Any], stack: dict[str, Any] | None,
