@@ -447,8 +447,30 @@ def test_rollback_complete_in_prod_refuses_recreate():
     message = blocking_state("ROLLBACK_COMPLETE", "prod", "webstack-prod", "us-east-1")
     assert message is not None
     assert "--recreate is refused for prod" in message
-    assert "delete it by hand: aws cloudformation delete-stack --stack-name webstack-prod" \
+    assert "then delete it with 'webstack destroy --env prod --region us-east-1 --force' and " \
+        "deploy again" in message
+
+
+def test_every_repair_command_reaches_the_stack_as_webstack_did():
+    """The prod repair said 'aws cloudformation delete-stack' without --endpoint-url: run
+    against a local endpoint, it went to AWS (or nowhere)."""
+    local = "http://127.0.0.1:5190"
+    message = blocking_state("ROLLBACK_COMPLETE", "prod", "shop", "eu-west-1",
+                             endpoint_url=local)
+    assert message is not None
+    assert "'webstack destroy --env prod --region eu-west-1 --stack-name shop --local --force'" \
         in message
+    message = blocking_state("DELETE_FAILED", "dev", "shop", "eu-west-1", profile="ops",
+                             endpoint_url="https://cfn.example.test")
+    assert message is not None
+    assert ("aws cloudformation delete-stack --stack-name shop --region eu-west-1 --profile ops "
+            "--endpoint-url https://cfn.example.test [--retain-resources") in message
+    message = blocking_state("UPDATE_ROLLBACK_FAILED", "dev", "shop", "eu-west-1",
+                             endpoint_url=local)
+    assert message is not None
+    assert ("AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws cloudformation "
+            "continue-update-rollback --stack-name shop --region eu-west-1 --endpoint-url "
+            f"{local} [--resources-to-skip") in message
 
 
 def test_update_rollback_failed_prints_continue_update_rollback():

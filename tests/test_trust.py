@@ -124,6 +124,29 @@ def test_a_stack_webstack_did_not_make_is_left_alone(
         cfn.delete_stack(StackName="tr-foreign")
 
 
+@pytest.mark.parametrize("stated", ["Prod", "dev "])
+def test_a_stack_whose_environment_is_no_environment_suggests_no_env(
+        stated: str, stacks: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """It said 'rerun with --env Prod', which the CLI refuses."""
+    from scripts.build import yamlio
+
+    cfn = client(stacks, "cloudformation", "us-east-1")
+    name = f"tr-odd-{len(stated)}"
+    cfn.create_stack(StackName=name, Tags=[{"Key": "Environment", "Value": stated}],
+                     TemplateBody=yamlio.dump({"Resources": {"Topic": {
+                         "Type": "AWS::SNS::Topic"}}}))
+    try:
+        line = refused(["destroy", "--yes", "--force", *target_args(name, "prod", "us-east-1",
+                                                                    stacks)],
+                       stacks, monkeypatch, capsys, code=2,
+                       pattern=r"says its Environment is '(Prod|dev )', which is none of "
+                       r"webstack's \(dev, staging, prod\)")
+        assert "--env" not in line
+    finally:
+        cfn.delete_stack(StackName=name)
+
+
 def test_destroy_of_prod_as_prod_still_needs_force(
         stacks: str, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -253,11 +276,45 @@ def test_a_plain_plan_leaves_someones_kept_plan_of_a_new_stack_alone(
     refused(["plan", *target_args("tr-kept", "dev", "us-west-2", stacks), "--param", COST],
             stacks, monkeypatch, capsys, code=2,
             pattern=r"tr-kept in us-west-2 is REVIEW_IN_PROGRESS with "
-            r"the change set webstack-\d+ waiting to be executed: someone's kept plan")
+            r"the change set webstack-\d+ waiting to be executed \(a kept plan\)")
+    # A read of it says what runs, keeps or discards it, each command reaching this stack.
+    refused(["outputs", *target_args("tr-kept", "dev", "us-west-2", stacks)], stacks,
+            monkeypatch, capsys, code=2,
+            pattern=r"never created \(a change set waits for review\); no outputs to report; "
+            r"'webstack deploy --env dev --region us-west-2 --stack-name tr-kept --local "
+            r"--plan-file FILE' runs a kept plan; without one, 'webstack deploy .*' creates it; "
+            r"'webstack destroy --env dev --region us-west-2 --stack-name tr-kept --local' "
+            r"discards it")
     code, _, err = run(["deploy", *target_args("tr-kept", "dev", "us-west-2", stacks), "--yes",
                         "--plan-file", str(kept)], monkeypatch, capsys)
     assert code == 0, err
     assert ("us-west-2", "tr-kept", "CREATE_COMPLETE") in snapshot(stacks)["stacks"]
+
+
+def test_the_change_set_of_a_killed_deploy_is_no_ones_plan_but_a_foreign_one_is_kept(
+        stacks: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A deploy killed (SIGKILL) at its prompt left a new stack's change set AVAILABLE, and
+    every later deploy refused it as "someone's kept plan"."""
+    from scripts.build import yamlio
+
+    cfn = client(stacks, "cloudformation", "us-east-1")
+    body = yamlio.dump({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
+    for stack, description in (("tr-killed", "webstack deploy"), ("tr-foreign", "by hand")):
+        cfn.create_change_set(StackName=stack, ChangeSetName="webstack-20261207000000",
+                              ChangeSetType="CREATE", TemplateBody=body,
+                              Description=description,
+                              Tags=[{"Key": "Environment", "Value": "dev"}])
+    refused(["deploy", *target_args("tr-foreign", "dev", "us-east-1", stacks), "--yes",
+             "--param", COST], stacks, monkeypatch, capsys, code=2,
+            pattern=r"tr-foreign in us-east-1 is REVIEW_IN_PROGRESS with the change set "
+            r"webstack-20261207000000 waiting to be executed \(a change set webstack did not "
+            r"make\)")
+    code, _, err = run(["deploy", *target_args("tr-killed", "dev", "us-east-1", stacks),
+                        "--yes", "--param", COST], monkeypatch, capsys)
+    assert code == 0, err
+    assert ("us-east-1", "tr-killed", "CREATE_COMPLETE") in snapshot(stacks)["stacks"]
+    cfn.delete_stack(StackName="tr-foreign")
 
 
 def test_a_plan_file_that_cannot_be_written_leaves_no_change_set_and_names_the_file(
@@ -350,7 +407,9 @@ def test_a_failed_first_create_then_the_printed_next_step_ends_deployed(
         refused([verb, *target_args("tr-fail", "dev", "us-west-2", stacks)], stacks,
                 monkeypatch, capsys, code=2,
                 pattern=r"tr-fail in us-west-2 is ROLLBACK_COMPLETE: the create "
-                r"failed; no (outputs|drift) to report; 'webstack deploy --recreate'")
+                r"failed; no (outputs|drift) to report; 'webstack deploy --env dev --region "
+                r"us-west-2 --stack-name tr-fail --local --recreate' creates it again, "
+                r"'webstack destroy --env dev .*--local' removes it")
     left = _kept_by(stacks, "us-west-2", "tr-fail", keys)
     code, out, err = run([*argv, "--recreate"], monkeypatch, capsys)
     assert code == 0, err

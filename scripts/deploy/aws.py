@@ -183,6 +183,25 @@ def make_client(
     return session.client(service, **kwargs)
 
 
+def cli_command(*words: str, region: str, profile: str | None = None,
+                endpoint_url: str | None = None) -> str:
+    """An aws cli command that reaches what webstack reached (region, profile, endpoint),
+    quoted for a shell; on a local endpoint without a profile, with the dummy credentials
+    webstack itself uses there."""
+    import shlex
+
+    extra = ["--region", region]
+    if profile:
+        extra += ["--profile", profile]
+    if endpoint_url:
+        extra += ["--endpoint-url", endpoint_url]
+    command = shlex.join(["aws", *words, *extra])
+    if is_local(endpoint_url) and not profile:
+        command = " ".join(f"{name.upper()}={value}"
+                           for name, value in DUMMY_CREDENTIALS.items()) + " " + command
+    return command
+
+
 _CREDENTIAL_CODES = frozenset({
     "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
     "InvalidSignatureException", "SignatureDoesNotMatch", "AuthFailure", "RequestExpired",

@@ -13,9 +13,9 @@ import contextlib
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
-from scripts.deploy.aws import aws_errors, error_code, error_message
+from scripts.deploy.aws import aws_errors, cli_command, error_code, error_message
 from scripts.deploy.stacks import (
     STACK_TYPE,
     StackStatus,
@@ -96,23 +96,41 @@ def _recreate_refused(environment: str) -> bool:
     return is_protected(environment)
 
 
+# A change set's Description says whether a webstack run deletes it when it ends (every one
+# but a kept plan's) or keeps it for ``deploy --plan-file``; it outlives an interrupted run.
+PASSING_DESCRIPTION: Final = "webstack deploy"
+KEPT_DESCRIPTION: Final = "webstack plan, kept for deploy --plan-file"
+
+
 def blocking_state(status: str, environment: str, stack_name: str, region: str,
-                   reattach: str | None = None) -> str | None:
+                   reattach: str | None = None, *, profile: str | None = None,
+                   endpoint_url: str | None = None) -> str | None:
     """The one-line reason a stack in ``status`` cannot take a change set, or None.
 
     Pure, so the preflight can show the same message before anything is packaged.
     REVIEW_IN_PROGRESS is not blocking: ``change_set_type`` clears such an orphan.
-    ``reattach`` is the watch command for this stack (stacks.reattach_command).
+    ``reattach`` is the watch command for this stack (stacks.reattach_command); every command
+    suggested reaches the stack the same way (profile, endpoint).
     """
     where = f"stack {stack_name} in {region}"
-    watch = f"'{reattach or reattach_command(environment, region, stack_name)}'"
+    watch_command = reattach or reattach_command(environment, region, stack_name,
+                                                 profile=profile, endpoint_url=endpoint_url)
+    watch = f"'{watch_command}'"
     if StackStatus(status).in_progress:
         return f"{where} is {status}; wait, or attach with {watch}"
-    delete = f"aws cloudformation delete-stack --stack-name {stack_name} --region {region}"
+    # destroy reads the stack's own protection and removes what a failed create left.
+    destroy = "'" + watch_command.replace("webstack watch", "webstack destroy", 1) + (
+        " --force'" if _recreate_refused(environment) else "'")
+
+    def aws(*words: str) -> str:
+        return cli_command("cloudformation", *words, "--stack-name", stack_name, region=region,
+                           profile=profile, endpoint_url=endpoint_url)
+
     if _recreate_refused(environment):
         never_created = (
             f"{where} is ROLLBACK_COMPLETE: it was never created successfully, and --recreate "
-            f"is refused for {environment}; review its events, then delete it by hand: {delete}"
+            f"is refused for {environment}; review its events (see {watch}), then delete it "
+            f"with {destroy} and deploy again"
         )
     else:
         never_created = (
@@ -123,16 +141,15 @@ def blocking_state(status: str, environment: str, stack_name: str, region: str,
         "ROLLBACK_COMPLETE": never_created,
         "ROLLBACK_FAILED": (
             f"{where} is ROLLBACK_FAILED: its creation and the rollback both failed; review "
-            f"its events (see {watch}), then delete it: {delete}"
+            f"its events (see {watch}), then delete it with {destroy}"
         ),
         "UPDATE_ROLLBACK_FAILED": (
             f"{where} is UPDATE_ROLLBACK_FAILED; fix what blocked the rollback (see {watch}), "
-            f"then run: aws cloudformation continue-update-rollback --stack-name {stack_name} "
-            f"--region {region} [--resources-to-skip LogicalId ...]"
+            f"then run: {aws('continue-update-rollback')} [--resources-to-skip LogicalId ...]"
         ),
         "DELETE_FAILED": (
             f"{where} is DELETE_FAILED; fix what blocked the delete (see {watch}), then "
-            f"finish it: {delete} [--retain-resources LogicalId ...]"
+            f"finish it: {aws('delete-stack')} [--retain-resources LogicalId ...]"
         ),
         "IMPORT_ROLLBACK_FAILED": (
             f"{where} is IMPORT_ROLLBACK_FAILED; review its events (see {watch}) and repair it "
@@ -150,6 +167,7 @@ def _stack_environment(stack: Mapping[str, Any]) -> str:
 def change_set_type(
     cfn: Any, stack_name: str, *, environment: str | None = None,
     delete_timeout: float = 300.0, waiter: Waiter | None = None, reattach: str | None = None,
+    profile: str | None = None, endpoint_url: str | None = None,
 ) -> tuple[str, dict[str, Any] | None]:
     """("CREATE", None) for a missing stack, ("UPDATE", stack) for one that can be updated.
 
@@ -168,7 +186,7 @@ def change_set_type(
                        waiter=waiter or Waiter())
         return "CREATE", None
     message = blocking_state(status, environment or _stack_environment(stack), stack_name,
-                             region, reattach)
+                             region, reattach, profile=profile, endpoint_url=endpoint_url)
     if message:
         raise StackStateError(message)
     return "UPDATE", stack
@@ -176,17 +194,22 @@ def change_set_type(
 
 def refuse_pending_plan(cfn: Any, stack: Mapping[str, Any], reattach: str) -> None:
     """A REVIEW_IN_PROGRESS stack with a change set still AVAILABLE is someone's kept plan
-    (``plan --plan-file``), not an orphan: refused, never deleted under them."""
+    (``plan --plan-file``, or a change set webstack did not make), not an orphan: refused,
+    never deleted under them. One a webstack run would have deleted, had it not been killed,
+    is no one's plan: the stack's lock, held by the caller, says that run is over."""
     region, name = cfn.meta.region_name, stack["StackName"]
     with aws_errors(f"list the change sets of {name} in {region}"):
         summaries = cfn.list_change_sets(StackName=stack["StackId"]).get("Summaries", [])
-    kept = [s for s in summaries if s.get("ExecutionStatus") == "AVAILABLE"]
+    kept = [s for s in summaries if s.get("ExecutionStatus") == "AVAILABLE"
+            and s.get("Description") != PASSING_DESCRIPTION]
     if kept:
         where = reattach.replace("webstack watch", "webstack destroy", 1)
+        whose = "a kept plan" if kept[0].get("Description") == KEPT_DESCRIPTION else \
+            "a change set webstack did not make"
         raise StackStateError(
             f"stack {name} in {region} is REVIEW_IN_PROGRESS with the change set "
-            f"{kept[0].get('ChangeSetName')} waiting to be executed: someone's kept plan; run "
-            f"it with 'webstack deploy --plan-file FILE', or discard it with '{where}'")
+            f"{kept[0].get('ChangeSetName')} waiting to be executed ({whose}); run it with "
+            f"'webstack deploy --plan-file FILE', or discard it with '{where}'")
 
 
 def _delete_orphan(cfn: Any, stack: Mapping[str, Any], *, region: str, timeout: float,
@@ -285,7 +308,7 @@ def create(
     template_url: str | None = None,
     rollback_triggers: Sequence[str] = (),
     monitoring_minutes: int = 5,
-    description: str = "webstack deploy",
+    description: str = PASSING_DESCRIPTION,
 ) -> str | None:
     """Start a change set; its Id, or None when CloudFormation says there is nothing to do.
 

@@ -16,7 +16,7 @@ import yaml
 
 from scripts.build import diff, yamlio
 from scripts.deploy.aws import Target, aws_errors
-from scripts.deploy.stacks import STACK_TYPE, check_readable, identified_stack
+from scripts.deploy.stacks import STACK_TYPE, check_readable, identified_stack, reattach_command
 from scripts.errors import UsageError, one_line
 
 
@@ -36,7 +36,9 @@ def root_stack(target: Target, what: str = "templates", *, settled: bool = False
     if stack is None:
         raise UsageError(f"stack {target.stack_name} does not exist in {target.region}; "
                          "deploy it first, or compare releases offline with 'webstack diff'")
-    check_readable(stack, target.region, what, settled=settled)
+    check_readable(stack, target.region, what, settled=settled, reattach=reattach_command(
+        target.environment, target.region, target.stack_name, profile=target.profile,
+        endpoint_url=target.endpoint_url))
     return stack
 
 

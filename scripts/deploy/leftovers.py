@@ -11,12 +11,11 @@ kept), and name every other one with the command that removes it.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from scripts.deploy.aws import DUMMY_CREDENTIALS, Target, aws_errors, error_code
+from scripts.deploy.aws import Target, aws_errors, cli_command, error_code
 from scripts.deploy.stacks import STACK_TYPE
 
 SKIPPED: Final = "DELETE_SKIPPED"
@@ -100,18 +99,8 @@ def still_there(target: Target, stack_id: str) -> list[Leftover]:
 
 
 def _aws(target: Target, *words: str) -> str:
-    """An aws cli command for this target (region, profile, endpoint), quoted for a shell; on
-    a local endpoint with the dummy credentials webstack itself uses there."""
-    extra = ["--region", target.region]
-    if target.profile:
-        extra += ["--profile", target.profile]
-    if target.endpoint_url:
-        extra += ["--endpoint-url", target.endpoint_url]
-    command = shlex.join(["aws", *words, *extra])
-    if target.local and not target.profile:
-        command = " ".join(f"{name.upper()}={value}"
-                           for name, value in DUMMY_CREDENTIALS.items()) + " " + command
-    return command
+    return cli_command(*words, region=target.region, profile=target.profile,
+                       endpoint_url=target.endpoint_url)
 
 
 def removal_command(target: Target, item: Leftover) -> str | None:

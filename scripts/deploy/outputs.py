@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.deploy.aws import Target
-from scripts.deploy.stacks import check_readable, identified_stack
+from scripts.deploy.stacks import check_readable, identified_stack, reattach_command
 from scripts.errors import Exit, UsageError, WebstackError, one_line, shown
 from scripts.paths import state_dir
 
@@ -25,7 +25,9 @@ def fetch_outputs(target: Target) -> dict[str, str]:
     if stack is None:
         raise UsageError(f"stack {target.stack_name} does not exist in {target.region}; "
                          "deploy it first")
-    check_readable(stack, target.region, "outputs")
+    check_readable(stack, target.region, "outputs", reattach=reattach_command(
+        target.environment, target.region, target.stack_name, profile=target.profile,
+        endpoint_url=target.endpoint_url))
     return stack_outputs(stack)
 
 

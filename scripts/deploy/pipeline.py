@@ -214,7 +214,8 @@ def _next_step(options: Options, target: Target, status: str | None) -> str:
     if status is None:
         return "fix the cause, then deploy again"
     blocked = blocking_state(status, options.environment, target.stack_name, target.region,
-                             options.reattach(target.region))
+                             options.reattach(target.region), profile=target.profile,
+                             endpoint_url=target.endpoint_url)
     return blocked or f"{target.stack_name} is {status}: fix the cause, then deploy again"
 
 

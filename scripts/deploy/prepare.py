@@ -99,7 +99,8 @@ def prepare(options: Options, region: str, emit: Emit, waiter: Waiter | None = N
     waiter.check()
     # Everything that could refuse the create runs before --recreate deletes anything.
     _preflight(options, target, None if recreating else stack, emit)
-    if stack is None or recreating:
+    # An empty REVIEW_IN_PROGRESS stack (an orphan) is created anew, as a missing one is.
+    if stack is None or recreating or StackStatus(stack["StackStatus"]).awaiting_review:
         options = log_groups.for_new_stack(options, target, emit)
     if stack is not None and recreating:
         recreate(target, options, stack, emit, waiter)
@@ -112,7 +113,8 @@ def prepare(options: Options, region: str, emit: Emit, waiter: Waiter | None = N
     waiter.check()
     if stack is not None:
         change_set_type, _ = changeset.change_set_type(
-            cfn, target.stack_name, waiter=waiter, reattach=options.reattach(region))
+            cfn, target.stack_name, waiter=waiter, reattach=options.reattach(region),
+            profile=target.profile, endpoint_url=target.endpoint_url)
         if change_set_type == "CREATE":
             stack = None
     prepared.stack = stack
@@ -151,7 +153,8 @@ def _preflight(options: Options, target: Target, stack: dict[str, Any] | None,
     def stack_state() -> str | None:
         return None if stack is None else changeset.blocking_state(
             stack["StackStatus"], options.environment, target.stack_name, target.region,
-            options.reattach(target.region))
+            options.reattach(target.region), profile=target.profile,
+            endpoint_url=target.endpoint_url)
 
     checks = preflight.run_preflight(target, strict=options.strict_preflight,
                                      stack_state=stack_state, emit=emit)
@@ -183,6 +186,9 @@ def _make_change_set(options: Options, prepared: Prepared, packaged: package.Pac
                 parameters=parameters_for(options, root_dict, stack, date_value),
                 tags=_tags(options, stack, date_value), template_body=packaged.root_body,
                 template_url=packaged.root_url, rollback_triggers=triggers,
+                # Only 'plan --plan-file' gets here with a plan file (deploy reads it instead).
+                description=changeset.KEPT_DESCRIPTION if options.plan_file
+                else changeset.PASSING_DESCRIPTION,
             )
         if prepared.change_set_id is None:
             break

@@ -140,6 +140,13 @@ def check_identity(stack: Mapping[str, Any], environment: str, region: str) -> N
             return
         raise UsageError(f"{where} has no Environment tag or parameter: webstack did not make "
                          "it and will not act on it; name another --stack-name")
+    from templates_src.environments import ENVIRONMENTS
+
+    if stated not in ENVIRONMENTS:  # "Prod", "dev ": no --env would match it
+        raise UsageError(f"{where} says its Environment is {stated!r}, which is none of "
+                         f"webstack's ({', '.join(ENVIRONMENTS)}): it was made or retagged by "
+                         "hand, and webstack will not act on it; inspect it in the "
+                         "CloudFormation console")
     if stated != environment:
         raise UsageError(f"{where} is a {stated} stack, not {environment} (its Environment tag "
                          f"and parameter say {stated}); webstack acts on a stack as what it is: "
@@ -155,19 +162,34 @@ def identified_stack(cfn: Any, stack_name: str, environment: str) -> dict[str, A
 
 
 def check_readable(stack: Mapping[str, Any], region: str, what: str, *,
-                   settled: bool = False) -> None:
+                   settled: bool = False, reattach: str | None = None) -> None:
     """Refuse (exit 2), plainly, a read of a stack that cannot answer it: one whose create
     failed or was never executed holds nothing to report, and a read that starts an
-    operation (drift detection) needs a settled stack (``settled``). Reads never repair."""
+    operation (drift detection) needs a settled stack (``settled``). Reads never repair.
+    ``reattach`` (reattach_command) makes the suggested commands reach this very stack."""
     name = stack.get("StackName", "the stack")
     status = StackStatus(str(stack.get("StackStatus", "")))
     where = f"stack {name} in {region} is {status}"
+    watch = reattach or "webstack watch"
+
+    def command(verb: str, *flags: str) -> str:
+        return "'" + " ".join([watch.replace("webstack watch", f"webstack {verb}", 1),
+                               *flags]) + "'"
+
+    tag, parameter = stated_environment(stack)
+    from templates_src.environments import is_protected
+
+    protected = is_protected(tag or parameter or "")
     if status.startswith("ROLLBACK_"):
-        raise UsageError(f"{where}: the create failed; no {what} to report; 'webstack deploy "
-                         "--recreate' creates it again, 'webstack destroy' removes it")
+        again = "" if protected else f"{command('deploy', '--recreate')} creates it again, "
+        raise UsageError(f"{where}: the create failed; no {what} to report; {again}"
+                         f"{command('destroy', *(['--force'] if protected else []))} "
+                         "removes it")
     if status.awaiting_review:
         raise UsageError(f"{where}: it was never created (a change set waits for review); no "
-                         f"{what} to report; 'webstack deploy' creates it")
+                         f"{what} to report; {command('deploy', '--plan-file', 'FILE')} runs a "
+                         f"kept plan; without one, {command('deploy')} creates it; "
+                         f"{command('destroy')} discards it")
     if settled and status.in_progress:
         raise UsageError(f"{where}: no {what} while CloudFormation works on it; wait for it "
                          "with 'webstack watch', then ask again")
