@@ -137,9 +137,9 @@ def aws_error_line(err: Exception) -> str | None:
     from botocore.exceptions import BotoCoreError, ClientError
     from botocore.parsers import ResponseParserError
 
+    used = sys.modules.get("scripts.deploy.aws")
+    endpoints = ", ".join(getattr(used, "ENDPOINTS_USED", ())) or "the endpoint"
     if isinstance(err, ResponseParserError) or _raised_parsing_an_answer(err):
-        used = sys.modules.get("scripts.deploy.aws")
-        endpoints = ", ".join(getattr(used, "ENDPOINTS_USED", ())) or "the endpoint"
         return (f"{endpoints} answered something that is not an AWS response "
                 f"({one_line(str(err).splitlines()[0] if str(err) else err)[:120]}); check "
                 "--endpoint-url / AWS_ENDPOINT_URL points at an AWS API (or a running "
@@ -148,6 +148,11 @@ def aws_error_line(err: Exception) -> str | None:
         operation = getattr(err, "operation_name", "") or "a call"
         error = err.response.get("Error", {})
         status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if isinstance(status, int) and status >= 500:  # the service failed, not the request
+            return (f"{endpoints} failed {operation} (HTTP {status}, "
+                    f"{error.get('Code', 'no code')}: {one_line(error.get('Message', err))}"
+                    "); the service broke, not the request: retry, and if it goes on, check "
+                    "the endpoint (for a local one, its log: 'webstack local status')")
         return (f"AWS refused {operation} ({error.get('Code', status)}): "
                 f"{one_line(error.get('Message', err))}; check the stack's events with "
                 "'webstack watch', then retry")

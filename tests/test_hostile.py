@@ -634,18 +634,40 @@ def test_an_aws_error_no_step_explains_is_exit_4_not_an_internal_error(
     """An endpoint answering HTTP 500 must not read as a webstack bug."""
     from botocore.exceptions import ClientError
 
+    from scripts.deploy import aws, pipeline
+
+    def failing(_options: object) -> int:
+        aws.make_client("cloudformation", "us-east-1", None, "http://127.0.0.1:9")
+        raise ClientError({"Error": {"Code": "InternalFailure", "Message": "boom\nat line 2"},
+                           "ResponseMetadata": {"HTTPStatusCode": 500}}, "DescribeStacks")
+
+    monkeypatch.setattr(pipeline, "deploy", failing)
+    monkeypatch.setattr(aws, "ENDPOINTS_USED", [])
+    code, _, err = run(["deploy", "--env", "dev", "--region", "us-east-1", "--yes",
+                        "--endpoint-url", "http://127.0.0.1:9"], monkeypatch, capsys)
+    assert code == 4
+    assert err.strip().splitlines() == [
+        "webstack deploy: http://127.0.0.1:9 failed DescribeStacks (HTTP 500, InternalFailure: "
+        "boom at line 2); the service broke, not the request: retry, and if it goes on, check "
+        "the endpoint (for a local one, its log: 'webstack local status')"]
+
+
+def test_an_aws_refusal_no_step_explains_says_what_aws_said(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from botocore.exceptions import ClientError
+
     from scripts.deploy import pipeline
 
     def failing(_options: object) -> int:
-        raise ClientError({"Error": {"Code": "InternalFailure", "Message": "boom\nat line 2"},
-                           "ResponseMetadata": {"HTTPStatusCode": 500}}, "DescribeStacks")
+        raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"},
+                           "ResponseMetadata": {"HTTPStatusCode": 400}}, "DescribeStacks")
 
     monkeypatch.setattr(pipeline, "deploy", failing)
     code, _, err = run(["deploy", "--env", "dev", "--region", "us-east-1", "--yes",
                         "--endpoint-url", "http://127.0.0.1:9"], monkeypatch, capsys)
     assert code == 4
     assert err.strip().splitlines() == [
-        "webstack deploy: AWS refused DescribeStacks (InternalFailure): boom at line 2; check "
+        "webstack deploy: AWS refused DescribeStacks (Throttling): Rate exceeded; check "
         "the stack's events with 'webstack watch', then retry"]
 
 

@@ -353,6 +353,12 @@ def test_the_lock_is_one_per_stack_however_the_endpoint_is_spelled(stacks: str) 
                  f"http://127.1:{port}", f"http://[::ffff:127.0.0.1]:{port}"]
     paths = {lock.lock_path(Target("dev", "us-east-1", DEV, None, url)) for url in spellings}
     assert len(paths) == 1
+    # Each is the local endpoint everywhere else too (dummy credentials, --local hints).
+    from scripts.deploy.aws import is_local
+
+    assert all(is_local(url) for url in spellings)
+    assert not any(is_local(url) for url in ("http://10.0.0.1:5000", "http://127.example.com",
+                                             "https://0x7f000001.example.com"))
     assert lock.endpoint_key("https://cloudformation.us-east-1.amazonaws.com") == \
         "https://cloudformation.us-east-1.amazonaws.com:443"
     assert lock.endpoint_key(f"http://localhost:{port}") != lock.endpoint_key(

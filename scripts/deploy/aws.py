@@ -10,6 +10,7 @@ import gzip
 import ipaddress
 import json
 import os
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,13 +36,28 @@ def is_local(endpoint_url: str | None) -> bool:
     """True for a localhost or loopback URL: a local endpoint (moto), not AWS."""
     if not endpoint_url:
         return False
-    host = urlparse(endpoint_url).hostname or ""
+    host = (urlparse(endpoint_url).hostname or "").rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
+        return _numeric_loopback(host)
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+def _numeric_loopback(host: str) -> bool:
+    """A host written as a number the resolver reads as a loopback address (``0x7f000001``,
+    ``2130706433``, ``127.1``, ``::ffff:127.0.0.1``), without asking DNS."""
+    try:
+        found = {str(a[4][0]) for a in socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)}
+    except (OSError, UnicodeError):
         return False
+    addresses = [ipaddress.ip_address(a.split("%")[0]) for a in found]
+    return bool(addresses) and all(
+        a.is_loopback or (isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped is not None
+                          and a.ipv4_mapped.is_loopback) for a in addresses)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import ipaddress
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,25 +34,12 @@ def endpoint_key(endpoint_url: str | None) -> str:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower().rstrip(".")
-    host = "loopback" if is_local(url) or _numeric_loopback(host) else host
+    host = "loopback" if is_local(url) else host
     try:
         port = parts.port or {"http": 80, "https": 443}.get(scheme, 0)
     except ValueError:  # inputs.endpoint refused such a URL already
         port = 0
     return f"{scheme}://{host}:{port}"
-
-
-def _numeric_loopback(host: str) -> bool:
-    """A host written as a number the resolver reads as a loopback address (``0x7f000001``,
-    ``2130706433``, ``127.1``, ``::ffff:127.0.0.1``), without asking DNS."""
-    try:
-        found = {str(a[4][0]) for a in socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)}
-    except (OSError, UnicodeError):
-        return False
-    addresses = [ipaddress.ip_address(a.split("%")[0]) for a in found]
-    return bool(addresses) and all(
-        a.is_loopback or (isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped is not None
-                          and a.ipv4_mapped.is_loopback) for a in addresses)
 
 
 _ACCOUNTS: dict[tuple[str | None, str], str] = {}
