@@ -29,6 +29,7 @@ from scripts.cli_args import (
     target_args,
     verbose_arg,
 )
+from scripts.deploy.waiting import stopping_as_interrupt
 from scripts.errors import (
     Exit,
     UsageError,
@@ -555,8 +556,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     try:
-        args: Any = build_parser().parse_args(argv)
-        return int(args.handler(args))
+        with stopping_as_interrupt():
+            args: Any = build_parser().parse_args(argv)
+            return int(args.handler(args))
     except (WebstackError, SyntaxError, TemplateSourceError) as err:
         known = source_error(err)
         if known is None and not isinstance(err, WebstackError):

@@ -341,6 +341,24 @@ def test_a_plan_file_is_read_within_limits(  # noqa: PLR0917  (pytest passes fix
              str(path)], stacks, monkeypatch, capsys, code=2, pattern=expected)
 
 
+@pytest.mark.parametrize(("status", "doing"), [("CREATE_IN_PROGRESS", "created"),
+                                              ("DELETE_IN_PROGRESS", "deleted")])
+def test_a_read_of_a_stack_being_created_or_deleted_says_wait(status: str, doing: str) -> None:
+    """outputs of a CREATE_IN_PROGRESS stack printed nothing (exit 0); diff --deployed of it
+    was exit 4, its nested stacks half made."""
+    from scripts.deploy.stacks import check_readable
+
+    stack = {"StackName": "shop", "StackStatus": status,
+             "Tags": [{"Key": "Environment", "Value": "dev"}]}
+    watch = "webstack watch --env dev --region eu-west-1 --stack-name shop --local"
+    with pytest.raises(UsageError) as refusal:
+        check_readable(stack, "eu-west-1", "outputs", reattach=watch)
+    assert str(refusal.value) == (
+        f"stack shop in eu-west-1 is {status}: it is being {doing}; no outputs yet; wait for "
+        f"it with '{watch}', then ask again")
+    check_readable({**stack, "StackStatus": "UPDATE_IN_PROGRESS"}, "eu-west-1", "outputs")
+
+
 # -- one lock per stack ------------------------------------------------------------------------
 
 
@@ -416,6 +434,10 @@ def test_a_failed_first_create_then_the_printed_next_step_ends_deployed(
                 r"failed; no (outputs|drift) to report; 'webstack deploy --env dev --region "
                 r"us-west-2 --stack-name tr-fail --local --recreate' creates it again, "
                 r"'webstack destroy --env dev .*--local' removes it")
+    refused(["watch", *target_args("tr-fail", "dev", "us-west-2", stacks)], stacks,
+            monkeypatch, capsys, code=1,
+            pattern=r"stack tr-fail in us-west-2 is ROLLBACK_COMPLETE: it was never created "
+            r"successfully; rerun with --recreate")
     left = _kept_by(stacks, "us-west-2", "tr-fail", keys)
     code, out, err = run([*argv, "--recreate"], monkeypatch, capsys)
     assert code == 0, err
@@ -457,6 +479,32 @@ def _kept_by(url: str, region: str, stack: str, keys_before: set[str]) -> dict[s
         "log_groups": sorted(g["logGroupName"] for g in client(url, "logs", region)
                              .describe_log_groups(logGroupNamePrefix=f"{stack}-")["logGroups"]),
     }
+
+
+def test_recreate_checks_the_certificate_before_it_deletes_anything(
+        stacks: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """--recreate of a failed staging create deleted the stack, then the new create died at
+    the HTTPS listener: the certificate was another region's."""
+    from scripts.local.certificate import request_certificate
+
+    here = request_certificate(stacks, "eu-west-1", "stg.example.com")
+    elsewhere = request_certificate(stacks, "us-east-1", "stg.example.com")
+    argv = target_args("tr-stg", "staging", "eu-west-1", stacks)
+    given = ["--param", "AlarmEmail=oncall@example.com"]
+    _failed_create(stacks, argv, "tr-stg", monkeypatch, capsys,
+                   "--param", f"CertificateArn={here}", *given)
+    for arn, pattern in ((elsewhere, r"CertificateArn is in us-east-1, the load balancer in "
+                                     r"eu-west-1: ACM certificates serve only their own region"),
+                         (here[:-4] + "0000", r"no certificate .*0000 in eu-west-1")):
+        refused(["deploy", *argv, "--yes", "--recreate", "--param", COST, "--param",
+                 f"CertificateArn={arn}", *given], stacks, monkeypatch, capsys, code=1,
+                pattern=r"preflight failed: certificate: " + pattern)
+    assert ("eu-west-1", "tr-stg", "ROLLBACK_COMPLETE") in snapshot(stacks)["stacks"]
+    code, out, err = run(["deploy", *argv, "--yes", "--recreate", "--param", COST, "--param",
+                          f"CertificateArn={here}", *given], monkeypatch, capsys)
+    assert code == 0, err
+    assert "preflight: certificate ok:" in out
 
 
 def test_destroy_of_a_failed_create_deletes_it_and_what_its_rollback_left_empty(
@@ -673,3 +721,43 @@ def test_a_signal_at_the_prompt_deletes_the_change_set_and_exits_130(
     assert os.waitstatus_to_exitcode(status) == 130, rest
     assert b"interrupted before execute; change sets deleted, nothing changed" in rest
     assert stack not in {s[1] for s in snapshot(stacks)["stacks"]}
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_while_webstack_starts_is_one_line_and_130(stop: int, stacks: str) -> None:
+    """In the first quarter second of a plan (input checks, the lock) SIGTERM and SIGHUP
+    killed it silently. The signal here arrives while build/ is being checked."""
+    script = (
+        "import os, signal, sys\n"
+        "from scripts import cli\n"
+        "from scripts.deploy import pipeline\n"
+        "checked = pipeline.check_build\n"
+        f"pipeline.check_build = lambda: (os.kill(os.getpid(), {int(stop)}), checked())\n"
+        "sys.exit(cli.main(sys.argv[1:]))\n")
+    done = subprocess.run([sys.executable, "-c", script, "plan", *target_args(
+        "tr-early", "dev", "us-east-1", stacks), "--param", COST], cwd=REPO,
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 130, (done.returncode, done.stderr)
+    assert done.stderr.strip().splitlines() == ["webstack: interrupted"], done.stderr
+    assert "tr-early" not in {s[1] for s in snapshot(stacks)["stacks"]}
+
+
+def test_a_late_ctrl_c_in_plan_is_not_exit_0_and_keeps_no_plan(
+        stacks: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A Ctrl-C that came as the plan file was written ended exit 0, the plan kept."""
+    from scripts.deploy import plan as plans
+
+    written = plans.write_plan
+
+    def then_interrupted(path: Any, plan: Any) -> Any:
+        out = written(path, plan)
+        os.kill(os.getpid(), signal.SIGINT)  # webstack's handler only sets its cancel event
+        return out
+
+    monkeypatch.setattr(plans, "write_plan", then_interrupted)
+    path = tmp_path / "late.json"
+    refused(["plan", *target_args(DEV, "dev", "us-east-1", stacks), "--param",
+             "AlarmEmail=late@example.com", "--plan-file", str(path)], stacks, monkeypatch,
+            capsys, code=130, pattern=r"interrupted; change sets deleted, no plan kept")
+    assert not path.exists()

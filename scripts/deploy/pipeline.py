@@ -8,11 +8,12 @@ CloudFormation, and each region prints its state and the command that reattaches
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -399,7 +400,9 @@ def watch(target: Target, options: Options) -> int:
             f"'{where.format('webstack destroy')}'", Exit.FINDINGS)
     if not status.in_progress:
         print(f"{target.stack_name}: {status} (nothing in progress)")
-        return Exit.OK if status.succeeded else Exit.FINDINGS
+        if not status.succeeded:
+            raise WebstackError(_next_step(options, target, status), Exit.FINDINGS)
+        return Exit.OK
     from scripts.deploy import progress
 
     waiter = Waiter()
@@ -415,7 +418,9 @@ def watch(target: Target, options: Options) -> int:
             raise Interrupted("stopped watching; the stack goes on") from None
     for line in display.closing(result):
         print(line)
-    return Exit.OK if result.succeeded else Exit.FINDINGS
+    if not result.succeeded:
+        raise WebstackError(_next_step(options, target, result.final_status), Exit.FINDINGS)
+    return Exit.OK
 
 
 def plan_only(options: Options) -> int:
@@ -434,34 +439,40 @@ def _plan(options: Options) -> int:
     waiter = Waiter()
     with handle_interrupts(waiter):
         prepared: list[Prepared] = []
+        kept = False
         try:
             prepared = _prepare_all(options, console, waiter)
             waiter.check()
             publish_plan(options, prepared)
+            waiter.check()
             if options.plan_file:
-                _keep_plan(options, prepared[0])
-                return Exit.OK
+                kept = _keep_plan(options, prepared[0])
+            else:  # a plan without --plan-file leaves the account as it found it
+                for p in prepared:
+                    discard(p)
+            waiter.check()  # a Ctrl-C that came late still means: not done
         except (KeyboardInterrupt, Cancelled):
             for p in prepared:
                 discard(p)
-            raise Interrupted("interrupted; change sets deleted") from None
+            if kept and options.plan_file:  # its change set is gone: no plan to run
+                with suppress(OSError):
+                    os.unlink(options.plan_file)
+            raise Interrupted("interrupted; change sets deleted, no plan kept") from None
         except BaseException:
             for p in prepared:
                 discard(p)
             raise
-        for p in prepared:  # a plan without --plan-file leaves the account as it found it
-            discard(p)
     return Exit.OK
 
 
-def _keep_plan(options: Options, p: Prepared) -> None:
+def _keep_plan(options: Options, p: Prepared) -> bool:
     """Write the plan file for the kept change set: what it was made from, the stack it
     belongs to and its parameters as CloudFormation reports them, and the changes reviewed.
     A file that cannot be written deletes the change set (the caller discards it)."""
     assert options.plan_file is not None
     if p.no_changes or p.change_set_id is None:
         print("no changes: no plan file written")
-        return
+        return False
     cfn = p.target.client("cloudformation")
     with aws_errors(f"describe the planned change set in {p.target.region}"):
         described = cfn.describe_change_set(ChangeSetName=p.change_set_id,
@@ -485,3 +496,4 @@ def _keep_plan(options: Options, p: Prepared) -> None:
                             "nothing changed", Exit.OUTPUT) from err
     print(f"plan written to {options.plan_file}; the change set is kept for "
           f"'webstack deploy --plan-file {options.plan_file}'")
+    return True

@@ -203,6 +203,35 @@ def check_instance_class(target: Target, instance_class: str, environment: str, 
                           why="returned no PostgreSQL options at this endpoint")
 
 
+def check_certificate(target: Target, arn: str, *, strict: bool) -> Check:
+    """The load balancer's certificate exists in the target's region and is ISSUED: the
+    HTTPS listener is created late, after the network and the database, so a certificate
+    that cannot serve would fail the create after most of it was made."""
+    region = target.region
+    parts = arn.split(":")
+    if len(parts) < 6 or parts[2] != "acm":
+        return Check("certificate", False, f"CertificateArn {arn} is not an ACM certificate "
+                     "ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)")
+    if parts[3] != region:
+        return Check("certificate", False, f"CertificateArn is in {parts[3]}, the load "
+                     f"balancer in {region}: ACM certificates serve only their own region; "
+                     f"request or import one in {region}")
+    try:
+        found = _call(target.client("acm"), "describe_certificate", CertificateArn=arn)
+    except _Unimplemented:
+        return _unimplemented("certificate", "acm.describe_certificate", strict, arn)
+    except ClientError as err:
+        if error_code(err) not in {"ResourceNotFoundException", "ResourceNotFound"}:
+            raise
+        return Check("certificate", False, f"no certificate {arn} in {region}: request or "
+                     "import it in ACM, then pass its ARN")
+    status = found.get("Certificate", {}).get("Status", "")
+    if status != "ISSUED":
+        return Check("certificate", False, f"certificate {arn} is {status or 'of no status'}, "
+                     "not ISSUED; finish its validation in ACM first")
+    return Check("certificate", True, f"{parts[5]} is ISSUED in {region}")
+
+
 def _unimplemented(name: str, call: str, strict: bool, subject: str,
                    why: str = "not implemented by this endpoint") -> Check:
     if strict:
@@ -220,11 +249,12 @@ def _guarded(name: str, run: Callable[[], Check]) -> Check:
 
 
 def run_preflight(target: Target, *, strict: bool, environment: str | None = None,
-                  stack_state: StackState | None = None,
+                  stack_state: StackState | None = None, certificate_arn: str | None = None,
                   emit: Callable[[str], None] = print) -> list[Check]:
     """Run every check, emitting one line each; credential or endpoint trouble raises AwsError.
 
-    ``environment`` defaults to the target's; ``stack_state`` comes from the deployer.
+    ``environment`` defaults to the target's; ``stack_state`` comes from the deployer, and so
+    does ``certificate_arn``, the CertificateArn the change set will carry (none: no check).
     """
     name = environment or target.environment
     env = ENVIRONMENTS.get(name)
@@ -241,6 +271,9 @@ def run_preflight(target: Target, *, strict: bool, environment: str | None = Non
     record(_guarded("engine-version", lambda: check_engine_version(target, strict=strict)))
     record(_guarded("instance-class", lambda: check_instance_class(
         target, env.db_instance_class, name, strict=strict)))
+    if certificate_arn:
+        record(_guarded("certificate", lambda: check_certificate(target, certificate_arn,
+                                                                 strict=strict)))
     if stack_state is not None:
         blocked = stack_state()
         record(Check("stack-state", blocked is None,

@@ -156,8 +156,12 @@ def _preflight(options: Options, target: Target, stack: dict[str, Any] | None,
             options.reattach(target.region), profile=target.profile,
             endpoint_url=target.endpoint_url)
 
+    kept = {p["ParameterKey"]: p.get("ParameterValue") for p in (stack or {}).get(
+        "Parameters", [])}
+    certificate = options.overrides.get("CertificateArn", kept.get("CertificateArn"))
     checks = preflight.run_preflight(target, strict=options.strict_preflight,
-                                     stack_state=stack_state, emit=emit)
+                                     stack_state=stack_state, emit=emit,
+                                     certificate_arn=certificate or None)
     blocked = stack_state()
     if blocked is not None:  # a refused action (exit 2), as change_set_type would raise it
         raise changeset.StackStateError(blocked)

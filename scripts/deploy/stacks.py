@@ -190,6 +190,10 @@ def check_readable(stack: Mapping[str, Any], region: str, what: str, *,
                          f"{what} to report; {command('deploy', '--plan-file', 'FILE')} runs a "
                          f"kept plan; without one, {command('deploy')} creates it; "
                          f"{command('destroy')} discards it")
+    if status.in_progress and status.startswith(("CREATE_", "DELETE_")):
+        doing = "created" if status.startswith("CREATE_") else "deleted"
+        raise UsageError(f"{where}: it is being {doing}; no {what} yet; wait for it with "
+                         f"{command('watch')}, then ask again")
     if settled and status.in_progress:
         raise UsageError(f"{where}: no {what} while CloudFormation works on it; wait for it "
                          "with 'webstack watch', then ask again")

@@ -82,6 +82,12 @@ def _say(text: bytes) -> None:
         os.write(sys.stderr.fileno(), text)
 
 
+def _at_a_terminal() -> bool:
+    with contextlib.suppress(OSError, ValueError):
+        return os.isatty(sys.stderr.fileno())
+    return False
+
+
 class Interrupts:
     """The signal handler of a deploy, plan, watch or destroy.
 
@@ -101,7 +107,8 @@ class Interrupts:
         if self.count > 1:
             _say(b"\nwebstack: interrupted again; exiting now\n")
             os._exit(int(Exit.INTERRUPTED))
-        _say(b"\nwebstack: interrupting; press Ctrl-C again to exit at once\n")
+        if _at_a_terminal():  # a person waits for the clean-up; a log gets the one last line
+            _say(b"\nwebstack: interrupting; press Ctrl-C again to exit at once\n")
         # Set from another thread: the interrupted code may hold the event's own lock.
         threading.Thread(target=self.waiter.cancel.set, daemon=True).start()
         if self._raising:
@@ -121,6 +128,28 @@ class Interrupts:
 # What stops a run, each handled as Ctrl-C is: a closed terminal (SIGHUP) or a supervisor's
 # SIGTERM at the [y/N] prompt deletes the change set as SIGINT does.
 STOPPING: Final = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def stopping_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt, as SIGINT does, until a command installs
+    its own handler (``handle_interrupts``): one that arrives while webstack starts or checks
+    its input ends as one line and exit 130, never a silent death (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in STOPPING if sig != signal.SIGINT}
+    for sig in previous:
+        signal.signal(sig, _interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextmanager

@@ -136,6 +136,11 @@ def serve(host: str, port: int, failures_file: Path | None = None,
     from werkzeug.serving import run_simple
 
     os.environ.setdefault("MOTO_PORT", str(port))  # moto builds some URLs from it
+    from moto import settings
+
+    # No DNS to validate against here: a DNS-validated certificate is ISSUED when next read
+    # (moto waits 60 s), as 'webstack local certificate' promises (see CONFORMANCE.md).
+    settings.ACM_VALIDATION_WAIT = 0
     signal.signal(signal.SIGTERM, _exit_now)
     run_simple(host, port, _fast_dispatch()(create_backend_app), threaded=True,
                request_handler=MotoRequestHandler)
