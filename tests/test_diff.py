@@ -174,6 +174,31 @@ def test_a_create_only_property_predicts_replacement(
     assert code == 1
 
 
+def test_staging_and_prod_are_resolved_with_what_their_rules_require(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Resolved with CertificateArn='' (which their Rules refuse), staging and prod had no
+    HTTPS listener: weakening its TLS policy diffed "identical" in all nine pairs."""
+    head = _copy_build(tmp_path)
+
+    def weaken(template: dict[str, Any]) -> None:
+        template["Resources"]["HttpsListener"]["Properties"]["SslPolicy"] = \
+            "ELBSecurityPolicy-2016-08"
+
+    _edit(head, "compute", weaken)
+    code, out, _ = _run(capsys, "diff", str(BUILD_DIR.parent), str(head), "--format", "json")
+    assert code == 0
+    changed = {(row["env"], row["region"], row["stack"], row["logical_id"], row["action"],
+                tuple(p["path"] for p in row["properties"])) for row in json.loads(out)}
+    assert changed == {(env, region, "ComputeStack", "HttpsListener", "modify", ("SslPolicy",))
+                       for env in ("staging", "prod")
+                       for region in ("us-east-1", "us-west-2", "eu-west-1")}
+    # ... and show has them both, with the documented placeholders.
+    code, out, _ = _run(capsys, "show", "--env", "prod", "--region", "eu-west-1")
+    assert code == 0
+    assert "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-" in out
+    assert "Endpoint: alarms@example.com" in out
+
+
 def test_a_root_default_reaches_the_child_it_is_passed_to():
     base = {name: yamlio.load((BUILD_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
             for name in ("root", "monitoring")}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import Enum
 from typing import Any, Final
 
@@ -70,8 +70,66 @@ def resolve(
     but leaves every other ``AWS::Region`` as written: the region's values, with nothing else
     fixed to the region.
     """
-    return _Resolver(copy.deepcopy(dict(template)), environment, region, parameters or {},
+    given = {**required_placeholders([template], environment, region or map_region),
+             **(parameters or {})}
+    return _Resolver(copy.deepcopy(dict(template)), environment, region, given,
                      source, map_region=map_region).run()
+
+
+# What a deploy of staging or prod must pass and build/ cannot know: the root's Rules refuse
+# them empty there, so resolving with the empty default would drop the HTTPS listener and the
+# alarm subscription from every review. These documented placeholders stand in for them.
+PLACEHOLDER_ACCOUNT: Final = "123456789012"
+PLACEHOLDERS: Final[Mapping[str, str]] = {
+    "CertificateArn": "arn:{partition}:acm:{region}:" + PLACEHOLDER_ACCOUNT
+                      + ":certificate/00000000-0000-0000-0000-000000000000",
+    "AlarmEmail": "alarms@example.com",
+}
+
+
+def required_placeholders(templates: Iterable[Mapping[str, Any]], environment: str,
+                          region: str | None) -> dict[str, str]:
+    """A placeholder for each parameter a template's Rules require non-empty in
+    ``environment`` (``RuleCondition: Fn::Contains [[envs], Ref Environment]`` with
+    ``Assert: Fn::Not [Fn::Equals [Ref P, ""]]``): the environment resolved as it is deployed.
+    A required parameter without a placeholder is a ResolveError naming it."""
+    found: dict[str, str] = {}
+    partition = partition_of(region or "us-east-1")[0]
+    for template in templates:
+        for name, rule in (template.get("Rules") or {}).items():
+            if not isinstance(rule, dict) or not _rule_applies(rule, environment):
+                continue
+            for parameter in _required_non_empty(rule):
+                if parameter not in PLACEHOLDERS:
+                    raise ResolveError(f"Rule {name} requires {parameter} in {environment}, "
+                                       "and resolve has no placeholder for it; add one to "
+                                       "scripts/build/resolve.py PLACEHOLDERS")
+                found[parameter] = PLACEHOLDERS[parameter].format(
+                    partition=partition, region=region or "us-east-1")
+    return found
+
+
+def _rule_applies(rule: Mapping[str, Any], environment: str) -> bool:
+    condition = rule.get("RuleCondition")
+    if condition is None:
+        return True
+    contains = condition.get("Fn::Contains") if isinstance(condition, dict) else None
+    if (isinstance(contains, list) and len(contains) == 2 and isinstance(contains[0], list)
+            and contains[1] == {"Ref": "Environment"}):
+        return environment in contains[0]
+    return False  # a condition this reading does not know: no placeholder from it
+
+
+def _required_non_empty(rule: Mapping[str, Any]) -> Iterator[str]:
+    for assertion in rule.get("Assertions") or []:
+        negated = (assertion.get("Assert") or {}).get("Fn::Not") if isinstance(
+            assertion, dict) else None
+        equals = negated[0].get("Fn::Equals") if isinstance(negated, list) and negated and \
+            isinstance(negated[0], dict) else None
+        if isinstance(equals, list) and len(equals) == 2 and "" in equals:
+            other = equals[1] if equals[0] == "" else equals[0]
+            if isinstance(other, dict) and isinstance(other.get("Ref"), str):
+                yield other["Ref"]
 
 
 def reads_region_map(template: Mapping[str, Any]) -> bool:
@@ -101,8 +159,11 @@ def resolve_set(
     resolution filled in (Environment, defaults), so the parent stops passing them too: the
     resolved set stays consistent for cfn-lint's nested-stack checks (E3043).
     """
+    # The root's Rules decide what its children are given too (they are resolved one by one).
+    given = {**required_placeholders(templates.values(), environment, region or map_region),
+             **(parameters or {})}
     out = {
-        name: resolve(template, environment, region, parameters, source=_file_name(name),
+        name: resolve(template, environment, region, given, source=_file_name(name),
                       map_region=map_region)
         for name, template in templates.items()
     }

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from scripts.build import yamlio
+from scripts.build.resolve import PLACEHOLDERS
 from scripts.errors import Exit, WebstackError
 from scripts.paths import BUILD_DIR
 
@@ -41,12 +42,12 @@ CHECKOV_ENV: Final = "WEBSTACK_CHECKOV"
 OFFLINE: Final = {"BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"}
 BUILD_TARGET: Final = "build"
 SCAN_REGION: Final = "us-east-1"
-# Documentation placeholders, as staging and prod must be deployed (the root's Rules): checkov
-# reads the listener and the subscription, never the certificate or the address.
+# Every environment scanned with a certificate and a subscriber (the placeholders staging and
+# prod are resolved with everywhere): checkov reads the listener and the subscription, never
+# the certificate or the address; dev's certificate-less listener is the ELB.1 exception.
 SCAN_PARAMETERS: Final = {
-    "CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/"
-                      "00000000-0000-0000-0000-000000000000",
-    "AlarmEmail": "alarms@example.com",
+    "CertificateArn": PLACEHOLDERS["CertificateArn"].format(partition="aws", region=SCAN_REGION),
+    "AlarmEmail": PLACEHOLDERS["AlarmEmail"],
 }
 TIMEOUT_SECONDS: Final = 600
 
