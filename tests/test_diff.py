@@ -199,6 +199,26 @@ def test_staging_and_prod_are_resolved_with_what_their_rules_require(
     assert "Endpoint: alarms@example.com" in out
 
 
+def test_a_long_value_is_shortened_around_what_differs_in_text_and_markdown():
+    """Cut at 60 characters, both sides of a policy condition printed the same text."""
+    arn = "arn:${AWS::Partition}:rds:us-east-1:${AWS::AccountId}:db:"
+    change = diff.PropertyChange("PolicyDocument.Statement.0.Condition.aws:SourceArn",
+                                 {"Fn::Sub": arn + "webstack-dev-db"},
+                                 {"Fn::Sub": arn + "webstack-dev-replica"})
+    row = diff.Row("dev", "us-east-1", "DatabaseStack", "MonitoringRole", "AWS::IAM::Role",
+                   "modify", None, (change,), False)
+    text = diff.text_report([row], [], 1, ("a", "b"))
+    old, new = text[2].split(": ", 1)[1].split(" -> ")
+    assert old != new and "webstack-dev-db" in old and "webstack-dev-replica" in new, text[2]
+    assert len(old) <= 60 and len(new) <= 60
+    cells = diff.markdown_report([row], [], 1, ("a", "b"))[6]
+    assert "webstack-dev-db" in cells and "webstack-dev-replica" in cells, cells
+    short = diff.PropertyChange("InstanceType", "t3.micro", "t3.small")
+    row = diff.Row("dev", "us-east-1", "ComputeStack", "LaunchTemplate",
+                   "AWS::EC2::LaunchTemplate", "modify", None, (short,), False)
+    assert diff.text_report([row], [], 1, ("a", "b"))[2] == "    InstanceType: t3.micro -> t3.small"
+
+
 def test_a_root_default_reaches_the_child_it_is_passed_to():
     base = {name: yamlio.load((BUILD_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
             for name in ("root", "monitoring")}

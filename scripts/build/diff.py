@@ -367,14 +367,30 @@ def diff_sets(base: Templates, head: Templates, environments: Sequence[str],
 # -- reports ---------------------------------------------------------------------------------
 
 
-def _shown(value: Any, limit: int = 60) -> str:
+def _text(value: Any) -> str:
     if value is None:
         return "(absent)"
     if value == "":
         return '""'
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return " ".join(text.split())
+
+
+def _shown_pair(old: Any, new: Any, limit: int = 60) -> tuple[str, str]:
+    """Both sides of a change within ``limit`` characters, each cut around where they differ
+    (the same window), so a long value never prints the same text on both sides."""
+    a, b = _text(old), _text(new)
+    if len(a) <= limit and len(b) <= limit:
+        return a, b
+    start = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                 min(len(a), len(b)))
+    begin = max(0, start - limit // 3)
+
+    def window(text: str) -> str:
+        part = text[begin:begin + limit - 2]
+        return ("…" if begin else "") + part + ("…" if begin + limit - 2 < len(text) else "")
+
+    return window(a), window(b)
 
 
 def _grouped(rows: Sequence[Row]) -> list[tuple[Row, list[str]]]:
@@ -415,7 +431,8 @@ def text_report(rows: Sequence[Row], refused: Sequence[Row], pairs: int,
         replaced = f" (replacement: {row.replacement})" if row.replacement else ""
         lines.append(f"{row.env:<8} {','.join(regions):<30} {row.action:<8} {row.address}  "
                      f"{row.type}{replaced}{flags}")
-        lines += [f"    {p.path}: {_shown(p.old)} -> {_shown(p.new)}" for p in row.properties]
+        lines += [f"    {p.path}: {' -> '.join(_shown_pair(p.old, p.new))}"
+                  for p in row.properties]
     lines.append(_summary(rows, pairs))
     lines += [f"data: {r.address} ({r.type}) {_outcome(r)} in {r.env}/{r.region}"
               for r in refused]
@@ -437,7 +454,7 @@ def markdown_report(rows: Sequence[Row], refused: Sequence[Row], pairs: int,
              "|---|---|---|---|---|---|---|"]
     for row, regions in _grouped(rows):
         changes = "<br>".join(
-            f"`{_cell(p.path)}`: `{_cell(_shown(p.old))}` → `{_cell(_shown(p.new))}`"
+            "`{}`: `{}` → `{}`".format(_cell(p.path), *map(_cell, _shown_pair(p.old, p.new)))
             for p in row.properties) or "—"
         marker = " 🛢️" if row.data_bearing else ""
         lines.append(f"| {row.env} | {', '.join(regions)} | `{row.address}`{marker} | "
