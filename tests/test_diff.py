@@ -156,6 +156,21 @@ def test_a_replaced_or_removed_database_fails_with_fail_on_replacement(
     assert code == 0  # a difference alone is no failure
 
 
+def test_fail_on_replacement_follows_what_a_deploy_keeps(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """A new DatabaseUsername default replaces the database of a new stack only: a deploy of
+    an existing one keeps the deployed name (UsePreviousValue), so the guard has nothing to
+    refuse, and --fail-on-replacement exited 1 all the same."""
+    head = _copy_build(tmp_path)
+    _edit(head, "root", lambda t: t["Parameters"]["DatabaseUsername"].__setitem__(
+        "Default", "webstack_owner"))
+    argv = ["diff", str(BUILD_DIR.parent), str(head), "--env", "dev", "--region", "us-east-1"]
+    code, out, err = _run(capsys, *argv, "--format", "json", "--fail-on-replacement")
+    rows = {(r["stack"], r["logical_id"]): r for r in json.loads(out)}
+    assert rows[("DatabaseStack", "Database")]["action"] == "replace"  # shown: a new stack's
+    assert (code, err) == (0, "")
+
+
 def test_a_create_only_property_predicts_replacement(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     head = _copy_build(tmp_path)

@@ -329,6 +329,16 @@ def _compare_resource(old: Any, new: Any
     return kind, "replace" if replaced == "True" else "modify", replaced, changes
 
 
+def kept_defaults(base: Templates, head: Templates) -> dict[str, str]:
+    """The root parameters whose Default HEAD changes, with BASE's: a deploy of a stack made
+    from BASE keeps each of them (UsePreviousValue), so the new default reaches only a new
+    stack."""
+    declared = [((side.get(ROOT) or {}).get("Parameters") or {}) for side in (base, head)]
+    return {name: str(spec["Default"]) for name, spec in declared[0].items()
+            if isinstance(spec, dict) and "Default" in spec and name in declared[1]
+            and (declared[1][name] or {}).get("Default") != spec["Default"]}
+
+
 def refusals(rows: Iterable[Row]) -> list[Row]:
     """Rows the deploy guard would refuse: a data-bearing resource removed or (maybe)
     replaced, judged by ``guard.stateful_violations`` itself."""
