@@ -761,3 +761,21 @@ def test_a_late_ctrl_c_in_plan_is_not_exit_0_and_keeps_no_plan(
              "AlarmEmail=late@example.com", "--plan-file", str(path)], stacks, monkeypatch,
             capsys, code=130, pattern=r"interrupted; change sets deleted, no plan kept")
     assert not path.exists()
+
+
+def test_prod_port_80_redirects_to_https_on_the_endpoint_as_on_aws(stacks: str) -> None:
+    """moto read '!Not [!Condition ServeHttps]' as a value: prod got dev's rule forwarding
+    port 80 to the app instead of only redirecting (shim gap yaml_condition_short_form)."""
+    elbv2 = client(stacks, "elbv2", "eu-west-1")
+    cfn = client(stacks, "cloudformation", "eu-west-1")
+    compute = next(r["PhysicalResourceId"] for r in cfn.describe_stack_resources(
+        StackName=PROD)["StackResources"] if r["LogicalResourceId"] == "ComputeStack")
+    balancer = next(r["PhysicalResourceId"] for r in cfn.describe_stack_resources(
+        StackName=compute)["StackResources"] if r.get("ResourceType") ==
+        "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    listeners = {listener["Port"]: listener for listener in
+                 elbv2.describe_listeners(LoadBalancerArn=balancer)["Listeners"]}
+    assert sorted(listeners) == [80, 443]
+    rules = elbv2.describe_rules(ListenerArn=listeners[80]["ListenerArn"])["Rules"]
+    actions = [(rule.get("IsDefault"), [a["Type"] for a in rule["Actions"]]) for rule in rules]
+    assert actions == [(True, ["redirect"])], actions

@@ -9,6 +9,12 @@ yaml_getatt_dots
     splits at the first dot only, ``[A, "B.C"]``, which ``Outputs.X`` (and RDS's
     ``Endpoint.Address``) need. ``${Child.Outputs.X}`` inside ``Fn::Sub`` is still split at
     every dot by moto and is not supported.
+yaml_condition_short_form
+    moto's YAML loader reads ``!Condition Name`` (inside ``!Not``, ``!And``, ``!Or``) as
+    ``{"Fn::Condition": Name}``, which its condition evaluation takes for a value: so
+    ``!Not [!Condition ServeHttps]`` is always false, and prod's port 80 forwarded to the app
+    instead of redirecting to HTTPS. CloudFormation reads ``{"Condition": Name}``; so does the
+    patched loader (the same constructor as yaml_getatt_dots).
 termination_protection
     moto records EnableTerminationProtection at create time but has no
     UpdateTerminationProtection action (HTTP 500) and deletes a protected stack. The patch adds
@@ -136,6 +142,8 @@ def patches() -> list[Patch]:  # noqa: C901 - one closure per gap, side by side
     def yaml_tag_constructor(loader: Any, tag: str, node: Any) -> Any:
         if tag == "!GetAtt" and isinstance(node, yaml.ScalarNode):
             return {"Fn::GetAtt": node.value.split(".", 1)}
+        if tag == "!Condition" and isinstance(node, yaml.ScalarNode):
+            return {"Condition": node.value}  # CloudFormation's form, not "Fn::Condition"
         return stock_constructor(loader, tag, node)
 
     return [
@@ -210,6 +218,13 @@ def _probe_yaml_getatt_dots() -> bool:
 
     parsed = Stack.parse_template("Value: !GetAtt Child.Outputs.Value\n")
     return bool(parsed["Value"] != {"Fn::GetAtt": ["Child", "Outputs.Value"]})
+
+
+def _probe_yaml_condition_short_form() -> bool:
+    from moto.cloudformation.models import Stack
+
+    parsed = Stack.parse_template("Value: !Not [!Condition Other]\n")
+    return bool(parsed["Value"] != {"Fn::Not": [{"Condition": "Other"}]})
 
 
 def _probe_termination_protection() -> bool:
@@ -310,6 +325,7 @@ PROBES: dict[str, Probe] = {
     "failed_delete_keeps_stack": _probe_failed_delete_keeps_stack,
     "nested_stack_outputs": _probe_nested_stack_outputs,
     "yaml_getatt_dots": _probe_yaml_getatt_dots,
+    "yaml_condition_short_form": _probe_yaml_condition_short_form,
     "termination_protection": _probe_termination_protection,
     "target_group_attributes": _probe_target_group_attributes,
     "kms_key_tags": _probe_kms_key_tags,
