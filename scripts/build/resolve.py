@@ -76,9 +76,8 @@ def resolve(
                      source, map_region=map_region).run()
 
 
-# What a deploy of staging or prod must pass and build/ cannot know: the root's Rules refuse
-# them empty there, so resolving with the empty default would drop the HTTPS listener and the
-# alarm subscription from every review. These documented placeholders stand in for them.
+# What staging and prod must be deployed with and build/ cannot know (the root's Rules refuse
+# them empty): without them every review would miss the HTTPS listener and the subscription.
 PLACEHOLDER_ACCOUNT: Final = "123456789012"
 PLACEHOLDERS: Final[Mapping[str, str]] = {
     "CertificateArn": "arn:{partition}:acm:{region}:" + PLACEHOLDER_ACCOUNT

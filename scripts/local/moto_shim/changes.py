@@ -33,6 +33,7 @@ import json
 from typing import Any, Final
 
 from scripts.build import schemas
+from scripts.local.moto_shim import resolved
 from scripts.local.moto_shim.support import (
     PROBE_CHILD,
     PROBE_REGION,
@@ -97,14 +98,16 @@ def patches() -> list[Patch]:
             return None
         return str(change_set_id)
 
-    def describe(change_set: Any, change: Any, old: Any, resource_json: dict[str, Any],
-                 parameters: dict[str, Any]) -> None:
+    def describe(change_set: Any, change: Any, old: Any, resource_json: dict[str, Any],  # noqa: PLR0917 - one change, described from all it is made of
+                 parameters: dict[str, Any], planned: Any) -> None:
         kind = change.resource_type
         change.physical_resource_id = getattr(old, "physical_resource_id", None)
         if change.action != "Modify":
             return
         new_source = (resource_json.get("Properties") or {}, parameters)
-        changed = changed_properties(getattr(old, SOURCE_ATTRIBUTE, ({}, {})), new_source)
+        changed = changed_properties(getattr(old, SOURCE_ATTRIBUTE, ({}, {})), new_source) | \
+            _resolved_change(change_set.stack.resource_map, change.logical_resource_id,
+                             resource_json, planned)
         replacement = "False" if kind == STACK_TYPE else schemas.replacement(
             kind, changed, change_set.stack.region_name)
         change.replacement = replacement
@@ -126,22 +129,57 @@ def patches() -> list[Patch]:
         actions = resource_map.build_resource_diff(self.template_dict, self.parameters or None)
         new = self.template_dict.get("Resources") or {}
         parameters = _new_parameters(self)
+        planned = _planned(resource_map, self.template_dict, self.parameters or None)
         changes = []
         for action in ("Add", "Modify", "Remove"):
             for name in actions[action]:
                 resource_json = new.get(name) or resource_map._resource_json_map[name]
-                change = models.Change(action=action, logical_resource_id=name,
-                                       resource_type=resource_json["Type"])
                 old = resource_map._parsed_resources.get(name) if action != "Add" else None
-                if action == "Modify" and old is None:
+                shown = _shown_action(action, old, resource_json, planned)
+                if shown == "Modify" and old is None:
                     continue  # never created (its Condition is false): nothing to modify
+                change = models.Change(action=shown, logical_resource_id=name,
+                                       resource_type=resource_json["Type"])
                 describe(self, change, None if isinstance(old, str) else old, resource_json,
-                         parameters)
+                         parameters, planned)
                 changes.append(change)
         return changes
 
     return [(models.ChangeSet, "diff", change_set_diff), *_delete_missing_change_set(),
             *_change_set_template()]
+
+
+def _planned(current: Any, template: dict[str, Any], parameters: dict[str, Any] | None
+             ) -> Any:
+    try:
+        return resolved.planned_map(current, template, parameters)
+    except Exception:
+        return None  # a template moto cannot load: its own verdict stands
+
+
+def _resolved_change(current: Any, name: str, resource_json: dict[str, Any], planned: Any
+                     ) -> set[str]:
+    """The top-level properties whose resolved values the change set changes."""
+    if planned is None:
+        return set()
+    return resolved.changed_keys(
+        resolved.resolved_properties(current._resource_json_map[name], current),
+        resolved.resolved_properties(resource_json, planned))
+
+
+def _shown_action(action: str, old: Any, resource_json: dict[str, Any], planned: Any) -> str:
+    """A Modify whose resource's Condition flips is an Add (it turned true) or a Remove."""
+    if action != "Modify" or planned is None:
+        return action
+    try:
+        holds = resolved.condition_holds(resource_json, planned)
+    except Exception:
+        return action
+    if old is None and holds:
+        return "Add"
+    if old is not None and not holds:
+        return "Remove"
+    return action
 
 
 def _change_set_not_found() -> type[Exception]:

@@ -32,13 +32,14 @@ from scripts.local.moto_shim import (
     network,
     parameters,
     rds,
+    resolved,
     templates,
     updates,
 )
 from scripts.local.moto_shim.support import Patch, Probe, ShimError
 
 MODULES: tuple[ModuleType, ...] = (templates, lifecycle, parameters, names, updates, changes,
-                                   failures, rds, alarms, drift, logs, network)
+                                   failures, rds, alarms, drift, logs, network, resolved)
 PROBES: dict[str, Probe] = {name: probe for module in MODULES
                             for name, probe in module.PROBES.items()}
 NEEDED: tuple[str, ...] = tuple(PROBES)

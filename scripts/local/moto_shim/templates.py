@@ -29,6 +29,12 @@ target_group_attributes
     moto's ELBv2 ``FakeTargetGroup`` has no ``get_cfn_attribute``, so ``Fn::GetAtt
     TargetGroup.TargetGroupFullName`` (the CloudWatch dimension the alarms use) fails.
     The patch derives the documented attributes from the target group's ARN.
+load_balancer_attributes
+    moto's ELBv2 ``FakeLoadBalancer`` answers ``Fn::GetAtt LoadBalancer.LoadBalancerFullName``
+    (the CloudWatch dimension of the load balancer's alarms) and ``SecurityGroups`` with the
+    unresolved intrinsic itself, so the alarms carried a dictionary as their dimension, and a
+    change set of the monitoring stack read it as changed (text on one side). The patch derives
+    the full name from the ARN and answers the security groups, as CloudFormation does.
 kms_key_tags
     moto's ``AWS::KMS::Key`` hands the template's ``Tags`` (``Key``/``Value``, as CloudFormation
     writes them) to ``create_key``, which wants the KMS API's ``TagKey``/``TagValue``: a tagged
@@ -77,7 +83,7 @@ def patches() -> list[Patch]:  # noqa: C901 - one closure per gap, side by side
     require(models.Stack, "outputs", "exports", "_parse_template", "_create_output_map")
     require(utils, "yaml_tag_constructor")
     require(responses, "yaml_tag_constructor")
-    require(elbv2_models, "FakeTargetGroup")
+    require(elbv2_models, "FakeTargetGroup", "FakeLoadBalancer")
     require(models, "ChangeSet", "Change")
     require(responses, "CloudFormationResponse")
     require(models.CloudFormationBackend, "delete_stack", "get_stack")
@@ -124,6 +130,17 @@ def patches() -> list[Patch]:  # noqa: C901 - one closure per gap, side by side
             raise UnformattedGetAttTemplateException()
         return attributes[attribute_name]
 
+    stock_balancer_attribute: Callable[[Any, str], Any] = \
+        elbv2_models.FakeLoadBalancer.get_cfn_attribute
+
+    def balancer_attribute(self: Any, attribute_name: str) -> Any:
+        # arn:aws:elasticloadbalancing:<region>:<account>:loadbalancer/app/<name>/<id>
+        if attribute_name == "LoadBalancerFullName":
+            return self.arn.split(":loadbalancer/", 1)[1]
+        if attribute_name == "SecurityGroups":
+            return list(self.security_groups)
+        return stock_balancer_attribute(self, attribute_name)
+
     def get_cfn_attribute(self: Any, attribute_name: str) -> Any:
         prefix, _, output_key = attribute_name.partition(".")
         if prefix != "Outputs" or not output_key:
@@ -154,6 +171,7 @@ def patches() -> list[Patch]:  # noqa: C901 - one closure per gap, side by side
         (models, "yaml_tag_constructor", yaml_tag_constructor),
         (responses, "yaml_tag_constructor", yaml_tag_constructor),
         (elbv2_models.FakeTargetGroup, "get_cfn_attribute", target_group_attribute),
+        (elbv2_models.FakeLoadBalancer, "get_cfn_attribute", balancer_attribute),
         (responses.CloudFormationResponse, "update_termination_protection",
          update_termination_protection),
         (models.CloudFormationBackend, "delete_stack", delete_stack),
@@ -261,6 +279,27 @@ def _probe_target_group_attributes() -> bool:
         return not str(value).startswith("targetgroup/probe/")
 
 
+def _probe_load_balancer_attributes() -> bool:
+    from moto import mock_aws
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.ec2.models import ec2_backends
+    from moto.elbv2.models import elbv2_backends
+
+    with mock_aws():
+        ec2 = ec2_backends[DEFAULT_ACCOUNT_ID][PROBE_REGION]
+        vpc = ec2.create_vpc("10.0.0.0/16")
+        subnets = [ec2.create_subnet(vpc.id, f"10.0.{i}.0/24",
+                                     availability_zone=f"{PROBE_REGION}{zone}").id
+                   for i, zone in enumerate("ab")]
+        balancer = elbv2_backends[DEFAULT_ACCOUNT_ID][PROBE_REGION].create_load_balancer(
+            "probe", security_groups=[], subnet_ids=subnets)
+        try:
+            value = balancer.get_cfn_attribute("LoadBalancerFullName")
+        except NotImplementedError:
+            return True
+        return not (isinstance(value, str) and value.startswith("app/probe/"))
+
+
 def _probe_kms_key_tags() -> bool:
     from moto import mock_aws
 
@@ -328,6 +367,7 @@ PROBES: dict[str, Probe] = {
     "yaml_condition_short_form": _probe_yaml_condition_short_form,
     "termination_protection": _probe_termination_protection,
     "target_group_attributes": _probe_target_group_attributes,
+    "load_balancer_attributes": _probe_load_balancer_attributes,
     "kms_key_tags": _probe_kms_key_tags,
     "kms_key_policy_text": _probe_kms_key_policy_text,
     "db_parameter_group_ref": _probe_db_parameter_group_ref,

@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from scripts.build import schemas
 from scripts.local.moto_shim import failures
+from scripts.local.moto_shim import resolved as resolution
 from scripts.local.moto_shim.support import Patch, Probe, cloudformation, require
 
 STACK_TYPE: Final = "AWS::CloudFormation::Stack"
@@ -38,12 +39,14 @@ IN_PLACE: Final[dict[str, dict[str, str]]] = {
         "PreferredBackupWindow": "preferred_backup_window",
         "MaxAllocatedStorage": "_max_allocated_storage",
     },
+    "AWS::AutoScaling::AutoScalingGroup": {"MinSize": "min_size", "MaxSize": "max_size"},
 }
 # Attributes moto compares as numbers; a CloudFormation-made model may hold them as text
 # ("20" from a mapping), and one int beside one str answers HTTP 500 for the whole region.
 NUMERIC: Final[dict[str, tuple[str, ...]]] = {
     "AWS::RDS::DBInstance": ("allocated_storage", "_max_allocated_storage",
                              "backup_retention_period"),
+    "AWS::AutoScaling::AutoScalingGroup": ("min_size", "max_size"),
 }
 SOURCE_ATTRIBUTE: Final = "webstack_source"
 # Types whose model updates in place itself (nested stacks here, alarms in alarms.py).
@@ -100,6 +103,8 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
                                  region_name))
         if resource is not None:
             setattr(resource, SOURCE_ATTRIBUTE, source)
+            setattr(resource, resolution.RESOLVED_ATTRIBUTE,
+                    resolution.resolved_properties(resource_json, resources_map))
         return resource
 
     def replace(logical_id: str, resource_json: dict[str, Any], resources_map: Any,  # noqa: PLR0917 - moto's own signature plus the old resource
@@ -141,11 +146,13 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
             return parse_and_create_resource(logical_id, resource_json, resources_map,
                                              account_id, region_name)
         new_source = _source(resource_json, resources_map)
+        now = resolution.resolved_properties(resource_json, resources_map)
+        changed = changed_properties(getattr(old, SOURCE_ATTRIBUTE, ({}, {})), new_source) | \
+            resolution.changed_keys(getattr(old, resolution.RESOLVED_ATTRIBUTE, None), now)
         if kind in UPDATED_BY_MODEL or isinstance(old, str):
             resource = stock_update(logical_id, resource_json, resources_map, account_id,
                                     region_name)
-        elif schemas.replacement(kind, changed_properties(
-                getattr(old, SOURCE_ATTRIBUTE, ({}, {})), new_source), region_name) == "True":
+        elif schemas.replacement(kind, changed, region_name) == "True":
             return replace(logical_id, resource_json, resources_map, account_id, region_name,
                            old)
         else:
@@ -159,6 +166,7 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
             resource = old
         if resource is not None:
             setattr(resource, SOURCE_ATTRIBUTE, new_source)
+            setattr(resource, resolution.RESOLVED_ATTRIBUTE, now)
         return resource
 
     def update_nested_stack(cls: Any, original_resource: Any, new_resource_name: str,  # noqa: PLR0917 - moto's signature
