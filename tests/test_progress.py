@@ -55,7 +55,7 @@ def failed_create() -> list[StackEvent]:
 
 def test_state_lines_say_each_stack_change_once_and_each_real_failure_once() -> None:
     lines: list[str] = []
-    shown = StateLines(lines.append)
+    shown = StateLines(lines.append, {(): 1, ("DatabaseStack",): 2})
     for e in failed_create():
         shown.event(e)
 
@@ -71,7 +71,39 @@ def test_state_lines_say_each_stack_change_once_and_each_real_failure_once() -> 
     assert all(len(line) <= LINE_WIDTH for line in lines), lines
     assert lines[2].endswith("…")  # the long reason is cut here; the summary gives it whole
     assert lines[-1].startswith(" 1:15 ")  # elapsed since the operation's first event
+    assert lines[1].endswith("0/2 resources")  # done of the total the operation touches
     assert lines[4].endswith("2/2 resources")  # Database failed, Subnets cancelled: settled
+
+
+def test_without_a_total_the_count_says_so_instead_of_counting_what_it_has_seen() -> None:
+    lines: list[str] = []
+    shown = StateLines(lines.append)
+    for e in failed_create()[:3]:  # the database stack starts; none of its resources yet
+        shown.event(e)
+    shown.event(event(3, ("DatabaseStack",), "Subnets", "CREATE_COMPLETE",
+                      type_="AWS::RDS::DBSubnetGroup"))
+    shown.event(event(4, ("DatabaseStack",), "webstack-dev-DatabaseStack-X", "CREATE_COMPLETE"))
+    assert lines[-1].endswith(" 1/? resources"), lines  # was 1/1: done of those seen
+
+
+def test_totals_come_from_the_change_set_and_for_a_created_child_from_its_template() -> None:
+    from scripts.deploy.changeset import Change
+    from scripts.deploy.totals import built_children, expected
+
+    created = [Change("Add", (), "NetworkStack", STACK), Change("Add", (), "MonitoringStack",
+                                                                  STACK)]
+    dev = built_children("dev", "us-east-1", {"CostCenter": "CC-1"})
+    assert expected(created, dev) == {(): 2, ("NetworkStack",): 27, ("MonitoringStack",): 7}
+    # a Condition that holds adds its resource: NotifyByEmail subscribes the address
+    emailed = built_children("dev", "us-east-1", {"AlarmEmail": "ops@example.com"})
+    assert expected(created, emailed)[("MonitoringStack",)] == 8
+    # an update counts what its nested change sets list, whatever the templates hold
+    updated = [Change("Modify", (), "NetworkStack", STACK, "False"),
+               Change("Modify", ("NetworkStack",), "Vpc", "AWS::EC2::VPC", "False"),
+               Change("Add", ("NetworkStack",), "NatGateway1", "AWS::EC2::NatGateway")]
+    assert expected(updated, dev) == {(): 1, ("NetworkStack",): 2}
+    # a child build/ does not describe has no total rather than a wrong one
+    assert expected([Change("Add", (), "NoSuchStack", STACK)], dev) == {(): 1}
 
 
 def test_fit_keeps_short_lines_and_cuts_long_ones_to_the_width() -> None:
@@ -159,9 +191,19 @@ def test_a_create_of_dev_without_a_terminal_fits_the_line_budget_and_logs_every_
         StackName=s["StackId"])["StackResourceSummaries"]
         if r["LogicalResourceId"]]  # moto lists a few resources it does not model, unnamed
     assert len(resources) > 50
-    for logical_id in resources:  # every resource of every stack, created, in the log
-        assert re.search(rf"CREATE_COMPLETE +\S+ +{logical_id}$", logged, re.MULTILINE), \
-            logical_id
+    # each stack ends with all of its resources done, of a total known from its first line
+    made: dict[str, set[str]] = {}
+    for path, logical_id in re.findall(r"^\S+ \S+ (\S+) +CREATE_COMPLETE +\S+ +(\S+)$",
+                                       logged, re.MULTILINE):
+        label = "progress-create" if path == "root" else path.removeprefix("root/")
+        made.setdefault(label, set()).add(logical_id)
+    assert len(made) == 8
+    for label, created in made.items():
+        created -= {s["StackName"] for s in stacks}  # the stack's own event
+        states = [line.split()[2:] for line in progress if line.split()[1:2] == [label]]
+        assert states == [["CREATE_IN_PROGRESS", f"0/{len(created)}", "resources"],
+                          ["CREATE_COMPLETE", f"{len(created)}/{len(created)}", "resources"]
+                          ], label
 
     code, out, err = webstack("deploy", "--env", "dev", "--region", "us-east-1", "--yes",
                               "--stack-name", "progress-create", "--param",

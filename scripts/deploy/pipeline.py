@@ -184,7 +184,7 @@ def _watch_execution(options: Options, prepared: Prepared, waiter: Waiter) -> Re
 
     with progress.shown(emit, stack_name=target.stack_name, region=target.region,
                         verbose=options.verbose, live_stream=options.live_stream(),
-                        color=options.color) as display:
+                        color=options.color, totals=prepared.totals) as display:
         result = Watcher(cfn, target.stack_name, emit=emit, timeout=options.timeout,
                          waiter=waiter, color=options.color, progress=display).run()
     for line in display.closing(result):

@@ -17,7 +17,7 @@ from typing import Any
 
 from scripts import paths
 from scripts.build import yamlio
-from scripts.deploy import changeset, guard, log_groups, package, plan, preflight, validate
+from scripts.deploy import changeset, guard, log_groups, package, plan, preflight, totals, validate
 from scripts.deploy.aws import Target, aws_errors
 from scripts.deploy.events import Watcher
 from scripts.deploy.options import Options
@@ -43,6 +43,8 @@ class Prepared:
     no_changes: bool = False
     started: float = field(default_factory=time.perf_counter)
     stack: dict[str, Any] | None = None
+    # Resources each stack will have done, by stack path, for progress (totals.py).
+    totals: dict[tuple[str, ...], int] = field(default_factory=dict)
 
 
 def discard(prepared: Prepared) -> None:
@@ -112,6 +114,8 @@ def prepare(options: Options, region: str, emit: Emit, waiter: Waiter | None = N
         _make_change_set(options, prepared, packaged, waiter)
         if prepared.change_set_id is not None:
             _review(options, prepared)
+            prepared.totals = totals.expected(prepared.changes, totals.built_children(
+                options.environment, region, options.overrides))
     except BaseException:
         discard(prepared)
         raise
@@ -340,5 +344,9 @@ def prepare_from_plan(options: Options, emit: Emit) -> Prepared:
                                      allow_replacement=options.allow_replacement)
     emit(f"executing the reviewed change set from {options.plan_file} "
          f"({len(changes)} change(s), as reviewed)")
+    values = {str(p["ParameterKey"]): str(p.get("ParameterValue", ""))
+              for p in reviewed.parameters if "ParameterValue" in p}
     return Prepared(target, emit, change_set_id=reviewed.change_set_id,
-                    change_set_type=reviewed.change_set_type, changes=changes, stack=stack)
+                    change_set_type=reviewed.change_set_type, changes=changes, stack=stack,
+                    totals=totals.expected(changes, totals.built_children(
+                        options.environment, region, values)))
