@@ -212,3 +212,48 @@ def test_a_create_of_dev_without_a_terminal_fits_the_line_budget_and_logs_every_
     # --verbose: every event as a line of its own, as the log has it
     assert re.search(r"^\d\d:\d\d:\d\d root/StorageStack +UPDATE_COMPLETE +AWS::S3::Bucket "
                      r"+AppBucket$", out, re.MULTILINE), out
+
+
+EVENT_LINE = re.compile(r"^\d\d:\d\d:\d\d root")  # one CloudFormation event, as --verbose shows
+
+
+def test_recreate_and_destroy_wait_as_a_deploy_does_one_line_per_stack_state(
+        webstack: Callable[..., tuple[int, str, str]]) -> None:
+    from scripts.local import endpoint as local
+
+    deploy = ("deploy", "--env", "dev", "--region", "us-east-1", "--yes", "--stack-name",
+              "progress-again", "--param", "CostCenter=CC-1234")
+    local.inject_failure("Database", "create", "Cannot find version", stack="progress-again")
+    try:
+        code, out, err = webstack(*deploy)
+    finally:
+        local.clear_failures()
+    assert code == 1, out + err
+
+    code, out, err = webstack(*deploy, "--recreate")
+    assert code == 0, out + err
+    lines = out.splitlines()
+    deleting = lines.index("--recreate: deleting progress-again (ROLLBACK_COMPLETE) before "
+                           "creating it")
+    waited = lines[deleting + 1:next(i for i, line in enumerate(lines) if i > deleting
+                                     and line.startswith("every event: ")) + 1]
+    assert [line.split()[1:3] for line in waited[:2]] == [
+        ["progress-again", "DELETE_IN_PROGRESS"], ["progress-again", "DELETE_COMPLETE"]], waited
+    assert not [line for line in lines if EVENT_LINE.match(line)], out
+
+    code, out, err = webstack("destroy", "--env", "dev", "--region", "us-east-1", "--yes",
+                              "--stack-name", "progress-again")
+    assert code == 0, out + err
+    lines = out.splitlines()
+    assert not [line for line in lines if EVENT_LINE.match(line)], out
+    states = [line.split()[1:3] for line in lines if re.match(r"^ *\d+:\d\d ", line)]
+    assert states == [["progress-again", "DELETE_IN_PROGRESS"],
+                      ["progress-again", "DELETE_COMPLETE"]], out
+    assert sum(line.startswith("every event: ") for line in lines) == 1
+
+    code, out, err = webstack(*deploy)
+    assert code == 0, out + err
+    code, out, err = webstack("destroy", "--env", "dev", "--region", "us-east-1", "--yes",
+                              "--stack-name", "progress-again", "--verbose")
+    assert code == 0, out + err
+    assert [line for line in out.splitlines() if EVENT_LINE.match(line)], out

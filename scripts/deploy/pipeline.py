@@ -22,7 +22,6 @@ from scripts.deploy import guard
 from scripts.deploy import plan as plans
 from scripts.deploy.aws import Target, aws_errors, error_code, error_message
 from scripts.deploy.changeset import blocking_state
-from scripts.deploy.events import Watcher
 from scripts.deploy.lock import target_lock
 from scripts.deploy.options import Console, Options, RegionResult
 from scripts.deploy.outputs import (
@@ -182,13 +181,10 @@ def _watch_execution(options: Options, prepared: Prepared, waiter: Waiter) -> Re
     # which is immune to clock skew between this machine and AWS.
     from scripts.deploy import progress  # only when a stack changes: not on a no-op deploy
 
-    with progress.shown(emit, stack_name=target.stack_name, region=target.region,
-                        verbose=options.verbose, live_stream=options.live_stream(),
-                        color=options.color, totals=prepared.totals) as display:
-        result = Watcher(cfn, target.stack_name, emit=emit, timeout=options.timeout,
-                         waiter=waiter, color=options.color, progress=display).run()
-    for line in display.closing(result):
-        emit(line)
+    result = progress.watch(cfn, target.stack_name, emit=emit, stack_name=target.stack_name,
+                            region=target.region, verbose=options.verbose,
+                            live_stream=options.live_stream(), color=options.color,
+                            waiter=waiter, timeout=options.timeout, totals=prepared.totals)
     if result.timed_out:
         emit(f"still {result.final_status} after {options.timeout:.0f}s; reattach with "
              f"'{options.reattach(target.region)}'")
@@ -404,16 +400,13 @@ def watch(target: Target, options: Options) -> int:
     waiter = Waiter()
     with handle_interrupts(waiter):
         try:
-            with progress.shown(print, stack_name=target.stack_name, region=target.region,
-                                verbose=options.verbose, live_stream=options.live_stream(),
-                                color=options.color) as display:
-                result = Watcher(target.client("cloudformation"), stack["StackId"],
-                                 emit=print, timeout=options.timeout, waiter=waiter,
-                                 color=options.color, progress=display).run()
+            result = progress.watch(
+                target.client("cloudformation"), stack["StackId"], emit=print,
+                stack_name=target.stack_name, region=target.region, verbose=options.verbose,
+                live_stream=options.live_stream(), color=options.color, waiter=waiter,
+                timeout=options.timeout)
         except Cancelled:
             raise Interrupted("stopped watching; the stack goes on") from None
-    for line in display.closing(result):
-        print(line)
     return Exit.OK if result.succeeded else Exit.FINDINGS
 
 

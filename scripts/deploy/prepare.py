@@ -19,7 +19,6 @@ from scripts import paths
 from scripts.build import yamlio
 from scripts.deploy import changeset, guard, log_groups, package, plan, preflight, totals, validate
 from scripts.deploy.aws import Target, aws_errors
-from scripts.deploy.events import Watcher
 from scripts.deploy.options import Options
 from scripts.deploy.stacks import STACK_TYPE, StackStatus, identified_stack
 from scripts.deploy.waiting import Waiter
@@ -218,12 +217,16 @@ def _tags(options: Options, existing: dict[str, Any] | None, date_value: str) ->
 
 def recreate(target: Target, options: Options, stack: dict[str, Any], emit: Emit,
               waiter: Waiter) -> None:
+    from scripts.deploy import progress
+
     emit(f"--recreate: deleting {target.stack_name} ({stack['StackStatus']}) before creating it")
     cfn = target.client("cloudformation")
     with aws_errors("delete stack"):
         cfn.delete_stack(StackName=stack["StackId"])
-    result = Watcher(cfn, stack["StackId"], emit=emit, timeout=options.timeout,
-                     waiter=waiter, deleting=True).run()
+    result = progress.watch(cfn, stack["StackId"], emit=emit, stack_name=target.stack_name,
+                            region=target.region, verbose=options.verbose,
+                            live_stream=options.live_stream(), color=options.color,
+                            waiter=waiter, timeout=options.timeout, deleting=True)
     if not result.succeeded:
         raise WebstackError(f"could not delete {target.stack_name}: {result.final_status}",
                             Exit.FINDINGS)

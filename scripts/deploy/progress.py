@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from scripts.deploy.events import ECHO, Progress, StackEvent, WatchResult, summary
+from scripts.deploy.events import ECHO, Progress, StackEvent, Watcher, WatchResult, summary
 from scripts.deploy.stacks import STACK_TYPE, StackStatus
+from scripts.deploy.waiting import Waiter
 
 # A region prefix ("[eu-central-1] ", 15 columns) still fits in 100.
 LINE_WIDTH = 84
@@ -326,3 +327,19 @@ def shown(emit: Callable[[str], None], *, stack_name: str, region: str, verbose:
         yield both
     finally:
         both.close()
+
+
+def watch(cfn: Any, stack: str, *, emit: Callable[[str], None], stack_name: str, region: str,
+          verbose: bool, live_stream: IO[str] | None, color: bool, waiter: Waiter,
+          timeout: float, deleting: bool = False,
+          totals: Mapping[tuple[str, ...], int] | None = None) -> WatchResult:
+    """Follow ``stack`` (a name or id) until it settles, shown as ``shown`` chooses, then emit
+    the closing lines: every wait on a stack (deploy, watch, destroy, --recreate's delete)
+    reads the same. Cancelled propagates before any closing line."""
+    with shown(emit, stack_name=stack_name, region=region, verbose=verbose,
+               live_stream=live_stream, color=color, totals=totals) as display:
+        result = Watcher(cfn, stack, emit=emit, timeout=timeout, waiter=waiter, color=color,
+                         deleting=deleting, progress=display).run()
+    for line in display.closing(result):
+        emit(line)
+    return result
