@@ -269,12 +269,13 @@ def _confirm(options: Options, prepared: Sequence[Prepared]) -> None:
 
 def _finish(options: Options, results: list[RegionResult], console: Console) -> int:
     good = {r.region: r.outputs for r in results if r.code == Exit.OK}
+    written, unwritten = _write_outputs(options, good) if good else (None, None)
     for result in results:
         if result.code == Exit.OK:
             emit = console.emitter(result.region)
-            emit(f"outputs of {options.stack_name}:")
+            emit(f"outputs of {options.stack_name}"
+                 + (f" (written to {paths.display(written)}):" if written else ":"))
             print_outputs(result.outputs, emit)
-    unwritten = _write_outputs(options, good) if good else None
     _print_results(options, results)
     failed = [r for r in results if r.code != Exit.OK]
     if unwritten is not None and failed:
@@ -297,16 +298,16 @@ def _finish(options: Options, results: list[RegionResult], console: Console) -> 
 
 
 def _write_outputs(options: Options, good: dict[str, dict[str, str]]
-                   ) -> OutputsNotWritten | None:
-    """Write the outputs file; what went wrong, to be raised once the results are shown."""
+                   ) -> tuple[Path | None, OutputsNotWritten | None]:
+    """Write the outputs file: where it went, or what went wrong, to be raised once the
+    results are shown."""
     path = options.outputs_file or default_outputs_path(options.stack_name, good)
     try:
-        print(f"outputs written to {write_outputs(path, options.stack_name, good)}")
+        return write_outputs(path, options.stack_name, good), None
     except OutputsNotWritten as err:
-        return OutputsNotWritten(
+        return None, OutputsNotWritten(
             f"{options.stack_name} is deployed in {', '.join(good)}, but {err}; "
             "'webstack outputs' prints them again (--outputs-file writes them elsewhere)")
-    return None
 
 
 def _print_results(options: Options, results: Sequence[RegionResult]) -> None:

@@ -89,18 +89,10 @@ def prepare(options: Options, region: str, emit: Emit, waiter: Waiter | None = N
     if deploying:  # --recreate deletes a stack: never before the user could confirm
         refuse_unconfirmed(options)
     waiter.check()
-    # Everything that could refuse the create runs before --recreate deletes anything.
-    _preflight(options, target, None if recreating else stack, emit)
-    if stack is None or recreating:
-        options = log_groups.for_new_stack(options, target, emit)
-    if stack is not None and recreating:
-        recreate(target, options, stack, emit, waiter)
+    options, packaged = _checked_and_packaged(options, target, stack, recreating=recreating,
+                                              emit=emit, waiter=waiter)
+    if recreating:
         stack = None
-    waiter.check()
-    with aws_errors(f"package templates in {region}"):
-        packaged = package.package(target, paths.BUILD_DIR)
-    emit(f"packaged {len(packaged.child_urls)} child templates into s3://{packaged.bucket} "
-         f"({len(packaged.uploaded)} uploaded, the rest unchanged)")
     waiter.check()
     if stack is not None:
         change_set_type, _ = changeset.change_set_type(
@@ -119,6 +111,32 @@ def prepare(options: Options, region: str, emit: Emit, waiter: Waiter | None = N
         discard(prepared)
         raise
     return prepared
+
+
+def _checked_and_packaged(options: Options, target: Target, stack: dict[str, Any] | None, *,
+                          recreating: bool, emit: Emit, waiter: Waiter
+                          ) -> tuple[Options, package.Packaged]:
+    """Preflight, a new stack's log groups, --recreate's delete, then the upload; the options
+    with the log groups' choice. Everything that could refuse the create runs before
+    --recreate deletes anything."""
+    passed = _preflight(options, target, None if recreating else stack, emit)
+
+    def say(line: str) -> None:  # the preflight's verdict waits for the packaged line
+        while passed:
+            emit(passed.pop())
+        emit(line)
+
+    if stack is None or recreating:
+        options = log_groups.for_new_stack(options, target, say)
+    if stack is not None and recreating:
+        recreate(target, options, stack, say, waiter)
+    waiter.check()
+    with aws_errors(f"package templates in {target.region}"):
+        packaged = package.package(target, paths.BUILD_DIR)
+    line = (f"packaged {len(packaged.child_urls)} child templates in {packaged.bucket} "
+            f"({len(packaged.uploaded)} new)")
+    emit("; ".join([*passed, line]))
+    return options, packaged
 
 
 def _existing(options: Options, target: Target) -> tuple[dict[str, Any] | None, bool]:
@@ -140,19 +158,24 @@ def _existing(options: Options, target: Target) -> tuple[dict[str, Any] | None, 
 
 
 def _preflight(options: Options, target: Target, stack: dict[str, Any] | None,
-               emit: Emit) -> None:
-    """The account can take this deploy (AMI, AZs, engine version, DB class, stack state)."""
+               emit: Emit) -> list[str]:
+    """The account can take this deploy (AMI, AZs, engine version, DB class, stack state).
+
+    Each check that fails or is skipped is a line of its own; those that pass are one
+    verdict, returned for the packaged line to carry (a line per check with --verbose)."""
     def stack_state() -> str | None:
         return None if stack is None else changeset.blocking_state(
             stack["StackStatus"], options.environment, target.stack_name, target.region,
             options.reattach(target.region))
 
     checks = preflight.run_preflight(target, strict=options.strict_preflight,
-                                     stack_state=stack_state, emit=emit)
+                                     stack_state=stack_state, emit=emit,
+                                     quiet_ok=not options.verbose)
     blocked = stack_state()
     if blocked is not None:  # a refused action (exit 2), as change_set_type would raise it
         raise changeset.StackStateError(blocked)
     preflight.raise_on_failure(checks, options.strict_preflight)
+    return [] if options.verbose else [preflight.verdict(checks)]
 
 
 def _make_change_set(options: Options, prepared: Prepared, packaged: package.Packaged,

@@ -271,9 +271,11 @@ class EventLog:
 
     @property
     def note(self) -> str:
+        from scripts.paths import display
+
         if self.error:
             return f"events not logged ({self.error})"
-        return f"every event: {self.path}"
+        return f"every event: {display(self.path)}"
 
 
 class Shown:
@@ -296,8 +298,14 @@ class Shown:
 
     def closing(self, result: WatchResult) -> list[str]:
         """The summary (the root cause chain once, on failure, its reason never cut), then
-        where the events are."""
-        return [*summary(result), self.log.note]
+        where the events are. A success the display has already shown as the root's last
+        state is not said again."""
+        lines = summary(result)
+        tree: Tree | None = getattr(self.display, "tree", None)
+        root = tree.stacks.get(()) if tree is not None else None
+        if result.succeeded and root is not None and root.status == result.final_status:
+            lines = lines[1:]
+        return [*lines, self.log.note]
 
 
 def log_path(state: Path, stack_name: str, region: str, now: datetime | None = None) -> Path:
