@@ -87,6 +87,10 @@ def test_every_plan_line_fits_100_columns_the_type_giving_way_in_its_middle():
     assert sum(line.startswith(("warning:", "refused:")) for line in lines) == 3
     # a plan that fits is not cut
     assert "AWS::ElasticLoadBalancingV2::LoadBalancer" in render(changes[1:2], color=False)[0]
+    # an 80-column terminal: the type gives way further
+    plain = [Change("Modify", c.path, c.logical_id, c.resource_type, "False") for c in changes]
+    narrow = render(plain, color=False, width=80)[:len(plain)]
+    assert max(len(line) for line in narrow) == 80, narrow
 
 
 def test_counts_per_action():

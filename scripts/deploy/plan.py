@@ -82,10 +82,11 @@ def _cut_type(resource_type: str, width: int) -> str:
     return f"{head[:room]}…::{kind}"
 
 
-def render(changes: Sequence[Change], *, color: bool, allow_replacement: bool = False
-           ) -> list[str]:
+def render(changes: Sequence[Change], *, color: bool, allow_replacement: bool = False,
+           width: int = PLAN_WIDTH) -> list[str]:
     """One aligned line per change (action, address, type, replacement), the counts, then
-    warnings and refusals; each within ``PLAN_WIDTH`` for the addresses webstack makes.
+    warnings and refusals; each change within ``width`` (a terminal's, at most
+    ``PLAN_WIDTH``) for the addresses webstack makes.
 
     Colour codes only with ``color`` (a terminal), so logs and CI output stay plain text.
     """
@@ -94,7 +95,7 @@ def render(changes: Sequence[Change], *, color: bool, allow_replacement: bool = 
              "(tags only)" if c.tags_only else "") for c in ordered]
     widths = [max((len(row[i]) for row in rows), default=0) for i in range(5)]
     fixed = widths[0] + widths[1] + widths[3] + 6 + (widths[4] + 2 if widths[4] else 0)
-    widths[2] = min(widths[2], max(PLAN_WIDTH - fixed, _TYPE_MIN))
+    widths[2] = min(widths[2], max(min(width, PLAN_WIDTH) - fixed, _TYPE_MIN))
     lines = []
     for change, row in zip(ordered, rows, strict=True):
         cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]),

@@ -8,6 +8,7 @@ later instant can delete it (``discard``).
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -220,7 +221,8 @@ def _review(options: Options, prepared: Prepared) -> None:
     cfn = prepared.target.client("cloudformation")
     with aws_errors(f"describe change set in {prepared.target.region}"):
         prepared.changes = changeset.describe_all(cfn, prepared.change_set_id)
-    for line in plan.render(prepared.changes, color=options.color,
+    width = shutil.get_terminal_size().columns if options.terminal else plan.PLAN_WIDTH
+    for line in plan.render(prepared.changes, color=options.color, width=width,
                             allow_replacement=options.allow_replacement):
         prepared.emit(line)
     violations = guard.stateful_violations(prepared.changes)
