@@ -282,8 +282,9 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     options = inputs.options(args)
     target = options.target(inputs.single_region(options, "destroy"))
     with target_lock(target, "destroy"):
-        return destroy(target, yes=args.yes, force=args.force,
-                       interactive=options.interactive, timeout=options.timeout)
+        return destroy(target, yes=args.yes, force=args.force, interactive=options.interactive,
+                       timeout=options.timeout, verbose=options.verbose,
+                       live_stream=options.live_stream(), color=options.color)
 
 
 def cmd_engine_versions(args: argparse.Namespace) -> int:
@@ -457,6 +458,7 @@ def _deploy_commands(add: Add) -> None:
     p.add_argument("--yes", action="store_true", help="skip the confirmation prompt")
     p.add_argument("--force", action="store_true",
                    help="allow destroying prod (lifts termination protection)")
+    verbose_arg(p)
 
 
 def _local_commands(add: Add) -> None:

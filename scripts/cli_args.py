@@ -102,7 +102,7 @@ def verbose_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verbose", "-v", action="store_true",
                    help="print every CloudFormation event in full instead of one line per "
                         "stack state change (every event also goes to a log file under the "
-                        "state folder, named at the end)")
+                        "state folder, named at the end), and each preflight check")
 
 
 def change_args(p: argparse.ArgumentParser) -> None:

@@ -18,3 +18,20 @@ def state_dir() -> Path:
     override = os.environ.get(STATE_DIR_ENV)
     # os.path's expanduser leaves ~unknown-user as it is; Path.expanduser raises
     return Path(os.path.expanduser(override)) if override else REPO_ROOT / ".webstack"
+
+
+def display(path: Path) -> str:
+    """A path as a person reads it on one line: from the current folder when it is inside it
+    (``.webstack/events/...``), else from the home folder (``~/...``), else whole (never
+    from ``/``)."""
+    absolute = Path(os.path.abspath(path))
+    bases: list[tuple[Path, str]] = []
+    for where, prefix in ((Path.cwd, ""), (Path.home, "~/")):
+        try:
+            bases.append((where(), prefix))
+        except (OSError, RuntimeError):  # no current folder any more, no home folder
+            continue
+    for base, prefix in bases:
+        if base.parent != base and absolute.is_relative_to(base) and absolute != base:
+            return prefix + str(absolute.relative_to(base))
+    return str(absolute)

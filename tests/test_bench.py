@@ -94,3 +94,51 @@ def test_measured_commands_write_bytecode_as_a_users_python_does(monkeypatch):
     env = measure.clean_env(EXTRA="1")
     assert "PYTHONDONTWRITEBYTECODE" not in env and "AWS_PROFILE" not in env
     assert env["EXTRA"] == "1"
+
+
+def test_the_readme_figures_are_the_block_between_the_markers_and_only_it(tmp_path: Path):
+    """--readme rewrites the README's table and the line saying when, where and under what
+    load it was measured; the rest of the README stays as written."""
+    results = measure.Results()
+    results.add(measure.Figure("render", "webstack render (whole process)", [0.2, 0.3, 0.25],
+                               target=0.2))
+    results.skip("cdk synth", "no CDK app given; pass --cdk-app FOLDER")
+    meta = {"finished": "2026-12-07T13:00:00+00:00", "machine": "box", "cores": 2,
+            "load_before": "0.10 0.20 0.30", "load_after": "0.40 0.50 0.60",
+            "command": "python -m scripts.tools.bench --readme"}
+    block = measure.readme_block(results, meta)
+    assert block.startswith("Latest, measured 2026-12-07 on box (2 cores, load 0.10 0.20 0.30 "
+                            "before and 0.40 0.50 0.60 after), with `python -m scripts.tools."
+                            "bench --readme`.")
+    assert "| webstack render (whole process) | 0.25 s | 0.20 s | 0.30 s | 3 | <= 0.20 s | " \
+           "**no** |" in block
+    assert block.endswith("- skipped cdk synth: no CDK app given; pass --cdk-app FOLDER")
+
+    readme = (paths.REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    rewritten = measure.with_readme_block(readme, block)
+    before, _, after = readme.partition(measure.README_BEGIN)
+    assert rewritten.startswith(before + measure.README_BEGIN + "\n" + block + "\n")
+    assert rewritten.endswith(after[after.index(measure.README_END):])
+    assert measure.with_readme_block(rewritten, block) == rewritten  # the block, once
+    with pytest.raises(measure.BenchError, match="no '<!-- bench:begin"):
+        measure.with_readme_block("# a README without the markers\n", block)
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["--readme", "--only", "gate"], "--only leaves out deploy, latency, scale"),
+    (["--readme", "--runs", "0"], "--runs, --slow-runs and --latency-trials"),
+])
+def test_a_bench_that_could_not_write_the_readme_is_refused_before_it_measures(
+        argv: list[str], says: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.main(argv) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1, err
+
+
+def test_the_readme_can_take_the_bench_figures(tmp_path: Path):
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers\n", encoding="utf-8")
+    assert "put the two lines back" in str(measure.readme_refusal(bench.SECTIONS, bench.SECTIONS,
+                                                                   readme))
+    assert measure.readme_refusal(bench.SECTIONS, bench.SECTIONS,
+                                  paths.REPO_ROOT / "README.md") is None

@@ -144,7 +144,7 @@ def test_outputs_go_to_the_state_folder_not_the_checkout_without_outputs_file(de
                             "--stack-name", "it-dev", "--yes")
     assert code == 0, out
     written = state / "outputs" / "it-dev-us-east-1.json"
-    assert f"outputs written to {written}" in out
+    assert f"outputs of it-dev (written to {paths.display(written)}):" in out
     assert json.loads(written.read_text(encoding="utf-8"))["it-dev"]["Environment"] == "dev"
     assert (in_checkout.stat().st_mtime_ns if in_checkout.exists() else None) == before
 

@@ -566,7 +566,7 @@ def test_ctrl_c_after_packaging_leaves_no_change_set_and_no_review_stack(
     seen = []
     for line in process.stdout:
         seen.append(line)
-        if line.startswith("packaged "):
+        if line.startswith("packaged ") or "; packaged " in line:
             time.sleep(delay)
             process.send_signal(signal.SIGINT)
             break

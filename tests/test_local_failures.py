@@ -76,6 +76,30 @@ def test_an_update_that_fails_rolls_back_to_the_previous_state(
     assert values["CostCenter"] == "CC-1234"
 
 
+
+def test_a_nested_stack_whose_update_fails_updates_once_and_rolls_back_once(
+        local_endpoint: str, failing: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """As on CloudFormation: the database fails once, its stack rolls back once, and nothing
+    is started after the failure (moto tried every modified resource four times)."""
+    assert cli.main(deploy(local_endpoint, "update-fails-once")) == 0, capsys.readouterr()
+    local.inject_failure("Database", "update", "Cannot upgrade", stack="update-fails-once")
+    code = cli.main([*deploy(local_endpoint, "update-fails-once"), "--param", "CostCenter=CC-9999"])
+    out, err = capsys.readouterr()
+    assert code == Exit.FINDINGS, out + err
+    cfn = client(local_endpoint, "cloudformation")
+    database = next(s for s in cfn.describe_stacks()["Stacks"]
+                    if s["StackName"].startswith("update-fails-once-DatabaseStack"))
+    events = cfn.describe_stack_events(StackName=database["StackId"])["StackEvents"]
+    own = [e["ResourceStatus"] for e in reversed(events)
+           if e["LogicalResourceId"] == database["StackName"]]
+    assert own[own.index("UPDATE_IN_PROGRESS"):] == [
+        "UPDATE_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE"]
+    assert [e["ResourceStatus"] for e in events if e["LogicalResourceId"] == "Database"
+            and e["ResourceStatus"] == "UPDATE_FAILED"] == ["UPDATE_FAILED"]
+    root = cfn.describe_stacks(StackName="update-fails-once")["Stacks"][0]
+    assert root["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert out.count("Cannot upgrade") == 2, out  # the failure line and the root cause
+
 @pytest.mark.parametrize(("argv", "needle"), [
     (["--resource", "Database", "--on", "create", "--reason", "  "], "--reason is empty"),
     (["--resource", "Data base", "--on", "create", "--reason", "x"], "logical id"),

@@ -48,17 +48,50 @@ CHANGES = [
 def test_one_aligned_line_per_change_in_tree_order():
     lines = render(CHANGES, color=False)
     rows = lines[:6]
-    assert rows[0].split() == ["add", "-", "AlarmTopic", "AWS::SNS::Topic", "-"]
-    assert rows[1].split()[:3] == ["modify", "-", "DatabaseStack"]
-    assert rows[2].split() == ["modify", "DatabaseStack", "Database", "AWS::RDS::DBInstance",
+    assert rows[0].split() == ["add", "AlarmTopic", "AWS::SNS::Topic", "-"]
+    assert rows[1].split()[:2] == ["modify", "DatabaseStack"]
+    assert rows[2].split() == ["modify", "DatabaseStack/Database", "AWS::RDS::DBInstance",
                                "True"]
-    assert rows[5].split() == ["remove", "StorageStack", "OldQueue", "AWS::SNS::Topic", "-"]
-    # Columns line up: each logical id and each type starts at the same place on every row.
-    id_at, type_at = rows[0].index("AlarmTopic"), rows[0].index("AWS::SNS::Topic")
+    assert rows[5].split() == ["remove", "StorageStack/OldQueue", "AWS::SNS::Topic", "-"]
+    # Columns line up: each address and each type starts at the same place on every row.
+    at, type_at = rows[0].index("AlarmTopic"), rows[0].index("AWS::SNS::Topic")
     for row in rows:
-        _, _, logical_id, resource_type, *_ = row.split()
-        assert row[id_at:].startswith(logical_id)
+        _, address, resource_type, *_ = row.split()
+        assert row[at:].startswith(address)
         assert row[type_at:].startswith(resource_type)
+
+
+def test_every_plan_line_fits_100_columns_the_type_giving_way_in_its_middle():
+    """The longest addresses and types webstack makes, a verdict and a retag: the type is cut
+    in its middle (the kind kept), never the action, the address, the verdict or the tags."""
+    changes = [
+        Change("Modify", ("MonitoringStack",), "DatabaseFreeStorageLowAlarm",
+               "AWS::CloudWatch::Alarm", "False", scope=("Tags",)),
+        Change("Modify", ("ComputeStack",), "LoadBalancer",
+               "AWS::ElasticLoadBalancingV2::LoadBalancer", "Conditional",
+               scope=("Properties",)),
+        Change("Modify", ("SecurityStack",), "LoadBalancerSecurityGroup",
+               "AWS::EC2::SecurityGroup", "False", scope=("Properties",)),
+        Change("Modify", ("DatabaseStack",), "DatabaseMonitoringRole", "AWS::IAM::Role",
+               "False", scope=("Properties",)),
+        Change("Modify", ("DatabaseStack",), "Database", "AWS::RDS::DBInstance", "True",
+               scope=("Properties",), changed_properties=("DBInstanceIdentifier",)),
+    ]
+    lines = render(changes, color=False)
+    assert [line for line in lines if len(line) > 100] == []
+    balancer = next(line for line in lines if "ComputeStack/LoadBalancer" in line)
+    address, cut, verdict = balancer.split()[1:]
+    assert (address, verdict) == ("ComputeStack/LoadBalancer", "Conditional")
+    assert cut.startswith("AWS::") and cut.endswith("…::LoadBalancer"), cut
+    retag = next(line for line in lines if "DatabaseFreeStorageLowAlarm" in line)
+    assert retag.endswith("False        (tags only)")
+    assert sum(line.startswith(("warning:", "refused:")) for line in lines) == 3
+    # a plan that fits is not cut
+    assert "AWS::ElasticLoadBalancingV2::LoadBalancer" in render(changes[1:2], color=False)[0]
+    # an 80-column terminal: the type gives way further
+    plain = [Change("Modify", c.path, c.logical_id, c.resource_type, "False") for c in changes]
+    narrow = render(plain, color=False, width=80)[:len(plain)]
+    assert max(len(line) for line in narrow) == 80, narrow
 
 
 def test_counts_per_action():
@@ -78,10 +111,8 @@ def test_colour_codes_only_when_asked():
 def test_warnings_for_iam_and_security_group_changes():
     warnings = [line for line in render(CHANGES, color=False) if line.startswith("warning:")]
     assert warnings == [
-        "warning: IamStack/InstanceRole (AWS::IAM::Role) modify: changes IAM permissions; "
-        "review what it grants",
-        "warning: SecurityStack/AppIngressFromAlb (AWS::EC2::SecurityGroupIngress) add: "
-        "changes network access; review the rules",
+        "warning: IamStack/InstanceRole modify: changes IAM permissions; review what it grants",
+        "warning: SecurityStack/AppIngressFromAlb add: changes network access; review the rules",
     ]
 
 
@@ -112,8 +143,8 @@ def test_a_retag_is_marked_tags_only():
 def test_a_stateful_violation_is_refused_in_the_plan():
     refused = [line for line in render(CHANGES, color=False) if line.startswith("refused:")]
     assert refused == [
-        "refused: DatabaseStack/Database (AWS::RDS::DBInstance) replaced; rerun with "
-        "--allow-replacement after taking a backup",
+        "refused: DatabaseStack/Database replaced; rerun with --allow-replacement after taking "
+        "a backup",
     ]
     allowed = render(CHANGES, color=False, allow_replacement=True)
     assert not any(line.startswith("refused:") for line in allowed)

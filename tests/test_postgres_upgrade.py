@@ -135,3 +135,19 @@ def test_engine_versions_shows_the_extended_support_builds_and_says_what_they_ar
     (line,) = [line for line in out.splitlines() if "Extended Support builds of 13" in line]
     assert all(b in line for b in builds)
     assert engine_versions.extended_support_builds("18") == []  # 18 is in standard support
+
+
+def test_engine_versions_compares_a_version_only_with_its_own_major(capsys, monkeypatch):
+    """--major 18 said 'pinned: 13.23; newest is 18.6', as if 13.23 were behind 18.6; it is
+    another line. The pin is judged within 13, the offer for 18 within 18."""
+    assert engine_versions.report("18") == 0
+    pinned = capsys.readouterr().out.splitlines()[-1]
+    assert pinned == (f"pinned: {POSTGRES.version} (PostgreSQL 13, not 18); versions.py offers "
+                      f"18 as {POSTGRES_MAJORS['18'].version}")
+    assert "newest is" not in pinned  # 18.6 is the newest 18: nothing to say
+
+    monkeypatch.setitem(POSTGRES_MAJORS, "18", PostgresMajor("18.1"))
+    assert engine_versions.pinned_line("18", engine_versions.creatable("18")).endswith(
+        "versions.py offers 18 as 18.1; newest is 18.6")
+    assert engine_versions.pinned_line("19", []).endswith("versions.py does not offer 19")
+    assert engine_versions.pinned_line("13", ["13.9", "13.23"]) == f"pinned: {POSTGRES.version}"

@@ -15,7 +15,13 @@ from moto import mock_aws
 
 from scripts.deploy import preflight
 from scripts.deploy.aws import AwsError, Target
-from scripts.deploy.preflight import Check, PreflightError, raise_on_failure, run_preflight
+from scripts.deploy.preflight import (
+    Check,
+    PreflightError,
+    raise_on_failure,
+    run_preflight,
+    verdict,
+)
 from scripts.errors import UsageError
 from templates_src.environments import ENVIRONMENTS
 from templates_src.regions import AMIS
@@ -303,6 +309,19 @@ def test_unimplemented_rds_calls_are_skipped_in_one_line_each_and_pass(
     assert ENGINE_SKIPPED in account.lines
     assert ORDERABLE_SKIPPED in account.lines
     assert [c.ok for c in checks] == [True, True, None, None]
+
+
+def test_quietly_only_what_did_not_pass_is_a_line_and_the_rest_one_verdict(
+        account: Account) -> None:
+    """What a deploy prints without --verbose: a skipped check is said; passing ones are the
+    verdict the packaged line carries."""
+    account.ami().zones("a", "b")
+    account.not_implemented("describe_db_engine_versions")
+    account.not_implemented("describe_orderable_db_instance_options")
+    checks = account.run(quiet_ok=True)
+    assert account.lines == [ENGINE_SKIPPED, ORDERABLE_SKIPPED]
+    assert verdict(checks) == "preflight ok (2 skipped)"
+    assert verdict([Check("ami", True, "fine")]) == "preflight ok"
 
 
 def test_unimplemented_rds_calls_fail_under_strict(account: Account) -> None:

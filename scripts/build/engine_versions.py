@@ -68,18 +68,39 @@ def extended_support_builds(major: str) -> list[str]:
 def report(major: str) -> int:
     from cfnlint.version import __version__
 
-    from templates_src.versions import POSTGRES_VERSION
-
     versions = creatable(major)
-    _, deprecated = known_and_deprecated()
     print(f"cfn-lint {__version__}: PostgreSQL {major}.x that RDS can create: "
           f"{', '.join(versions) or 'none'}")
     builds = extended_support_builds(major)
     if builds:
         print(f"Extended Support builds of {major} (RDS's own security fixes on the last "
               f"community release; creating them needs Extended Support): {', '.join(builds)}")
-    newest = versions[-1] if versions else None
-    print(f"pinned: {POSTGRES_VERSION}"
-          f"{' (deprecated!)' if POSTGRES_VERSION in deprecated else ''}"
-          f"{'; newest is ' + newest if newest and newest != POSTGRES_VERSION else ''}")
+    print(pinned_line(major, versions))
     return Exit.OK  # a listing; the gate (E3691, W3691) is what fails on a stale pin
+
+
+def pinned_line(major: str, versions: list[str]) -> str:
+    """What templates_src/versions.py holds for ``major``, beside the newest RDS creates.
+
+    A version is compared only with versions of its own major: 13.23 is not behind 18.6, it
+    is another line (upgrading to 18 is a choice, README "Upgrading PostgreSQL")."""
+    from templates_src.versions import POSTGRES_MAJORS, POSTGRES_VERSION
+
+    _, deprecated = known_and_deprecated()
+    newest = versions[-1] if versions else None
+
+    def judged(version: str) -> str:
+        if version in deprecated:
+            return f"{version} (deprecated!)"
+        if newest and version_key(newest) > version_key(version):
+            return f"{version}; newest is {newest}"
+        return version
+
+    pinned_major = POSTGRES_VERSION.split(".", 1)[0]
+    if major == pinned_major:
+        return f"pinned: {judged(POSTGRES_VERSION)}"
+    offered = POSTGRES_MAJORS.get(major)
+    line = f"pinned: {POSTGRES_VERSION} (PostgreSQL {pinned_major}, not {major})"
+    if offered is None:
+        return f"{line}; versions.py does not offer {major}"
+    return f"{line}; versions.py offers {major} as {judged(offered.version)}"

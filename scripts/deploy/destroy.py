@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from scripts.build.yamlio import load
 from scripts.deploy.aws import Target, aws_errors, error_code
-from scripts.deploy.events import Watcher, WatchResult, summary
+from scripts.deploy.events import WatchResult
 from scripts.deploy.leftovers import Leftover, clear, exists, still_there
 from scripts.deploy.stacks import STACK_TYPE, StackStatus, identified_stack, reattach_command
 from scripts.deploy.waiting import Cancelled, Waiter, handle_interrupts
@@ -106,9 +106,11 @@ def kept_resources(cfn: Any, stack: str, path: str = "root") -> list[Kept]:
 
 
 def destroy(target: Target, *, yes: bool, force: bool, interactive: bool, timeout: float,
-            emit: Callable[[str], None] = print) -> int:
+            emit: Callable[[str], None] = print, verbose: bool = False,
+            live_stream: IO[str] | None = None, color: bool = False) -> int:
     """Delete the stack set, once the stack itself says it may go: what it is (its own
-    Environment, not ``--env``), that nothing is running on it, and its protection."""
+    Environment, not ``--env``), that nothing is running on it, and its protection. The
+    delete is shown as a deploy is (progress.py): state lines, a live view, or every event."""
     cfn = target.client("cloudformation")
     stack = identified_stack(cfn, target.stack_name, target.environment)
     if stack is None:
@@ -123,9 +125,8 @@ def destroy(target: Target, *, yes: bool, force: bool, interactive: bool, timeou
             cfn.update_termination_protection(EnableTerminationProtection=False,
                                               StackName=stack["StackId"])
         cfn.delete_stack(StackName=stack["StackId"])
-    result = _watch_delete(cfn, stack["StackId"], target.stack_name, emit, timeout)
-    for line in summary(result):
-        emit(line)
+    result = _watch_delete(cfn, stack["StackId"], target, emit, timeout,
+                           verbose=verbose, live_stream=live_stream, color=color)
     if not result.succeeded:
         raise WebstackError(f"delete of {target.stack_name} ended {result.final_status}; "
                             "see the root cause above", Exit.FINDINGS)
@@ -193,13 +194,18 @@ def _confirm(stack_name: str, *, yes: bool, interactive: bool) -> None:
         raise UsageError("destroy cancelled; nothing was deleted")
 
 
-def _watch_delete(cfn: Any, stack_id: str, stack_name: str, emit: Callable[[str], None],
-                  timeout: float) -> WatchResult:
+def _watch_delete(cfn: Any, stack_id: str, target: Target, emit: Callable[[str], None],
+                  timeout: float, *, verbose: bool, live_stream: IO[str] | None,
+                  color: bool) -> WatchResult:
+    from scripts.deploy import progress
+
     waiter = Waiter()
     with handle_interrupts(waiter):
         try:
-            return Watcher(cfn, stack_id, emit=emit, timeout=timeout, waiter=waiter,
-                           deleting=True).run()
+            return progress.watch(cfn, stack_id, emit=emit, stack_name=target.stack_name,
+                                  region=target.region, verbose=verbose,
+                                  live_stream=live_stream, color=color, waiter=waiter,
+                                  timeout=timeout, deleting=True)
         except Cancelled:
-            raise WebstackError(f"stopped watching; the delete of {stack_name} goes on",
+            raise WebstackError(f"stopped watching; the delete of {target.stack_name} goes on",
                                 Exit.INTERRUPTED) from None

@@ -23,7 +23,6 @@ from scripts.deploy import guard
 from scripts.deploy import plan as plans
 from scripts.deploy.aws import Target, aws_errors, error_code, error_message
 from scripts.deploy.changeset import blocking_state
-from scripts.deploy.events import Watcher
 from scripts.deploy.lock import target_lock
 from scripts.deploy.options import Console, Options, RegionResult
 from scripts.deploy.outputs import (
@@ -183,13 +182,10 @@ def _watch_execution(options: Options, prepared: Prepared, waiter: Waiter) -> Re
     # which is immune to clock skew between this machine and AWS.
     from scripts.deploy import progress  # only when a stack changes: not on a no-op deploy
 
-    with progress.shown(emit, stack_name=target.stack_name, region=target.region,
-                        verbose=options.verbose, live_stream=options.live_stream(),
-                        color=options.color) as display:
-        result = Watcher(cfn, target.stack_name, emit=emit, timeout=options.timeout,
-                         waiter=waiter, color=options.color, progress=display).run()
-    for line in display.closing(result):
-        emit(line)
+    result = progress.watch(cfn, target.stack_name, emit=emit, stack_name=target.stack_name,
+                            region=target.region, verbose=options.verbose,
+                            live_stream=options.live_stream(), color=options.color,
+                            waiter=waiter, timeout=options.timeout, totals=prepared.totals)
     if result.timed_out:
         emit(f"still {result.final_status} after {options.timeout:.0f}s; reattach with "
              f"'{options.reattach(target.region)}'")
@@ -275,12 +271,13 @@ def _confirm(options: Options, prepared: Sequence[Prepared]) -> None:
 
 def _finish(options: Options, results: list[RegionResult], console: Console) -> int:
     good = {r.region: r.outputs for r in results if r.code == Exit.OK}
+    written, unwritten = _write_outputs(options, good) if good else (None, None)
     for result in results:
         if result.code == Exit.OK:
             emit = console.emitter(result.region)
-            emit(f"outputs of {options.stack_name}:")
+            emit(f"outputs of {options.stack_name}"
+                 + (f" (written to {paths.display(written)}):" if written else ":"))
             print_outputs(result.outputs, emit)
-    unwritten = _write_outputs(options, good) if good else None
     _print_results(options, results)
     failed = [r for r in results if r.code != Exit.OK]
     if unwritten is not None and failed:
@@ -303,16 +300,16 @@ def _finish(options: Options, results: list[RegionResult], console: Console) -> 
 
 
 def _write_outputs(options: Options, good: dict[str, dict[str, str]]
-                   ) -> OutputsNotWritten | None:
-    """Write the outputs file; what went wrong, to be raised once the results are shown."""
+                   ) -> tuple[Path | None, OutputsNotWritten | None]:
+    """Write the outputs file: where it went, or what went wrong, to be raised once the
+    results are shown."""
     path = options.outputs_file or default_outputs_path(options.stack_name, good)
     try:
-        print(f"outputs written to {write_outputs(path, options.stack_name, good)}")
+        return write_outputs(path, options.stack_name, good), None
     except OutputsNotWritten as err:
-        return OutputsNotWritten(
+        return None, OutputsNotWritten(
             f"{options.stack_name} is deployed in {', '.join(good)}, but {err}; "
             "'webstack outputs' prints them again (--outputs-file writes them elsewhere)")
-    return None
 
 
 def _print_results(options: Options, results: Sequence[RegionResult]) -> None:
@@ -408,16 +405,13 @@ def watch(target: Target, options: Options) -> int:
     waiter = Waiter()
     with handle_interrupts(waiter):
         try:
-            with progress.shown(print, stack_name=target.stack_name, region=target.region,
-                                verbose=options.verbose, live_stream=options.live_stream(),
-                                color=options.color) as display:
-                result = Watcher(target.client("cloudformation"), stack["StackId"],
-                                 emit=print, timeout=options.timeout, waiter=waiter,
-                                 color=options.color, progress=display).run()
+            result = progress.watch(
+                target.client("cloudformation"), stack["StackId"], emit=print,
+                stack_name=target.stack_name, region=target.region, verbose=options.verbose,
+                live_stream=options.live_stream(), color=options.color, waiter=waiter,
+                timeout=options.timeout)
         except Cancelled:
             raise Interrupted("stopped watching; the stack goes on") from None
-    for line in display.closing(result):
-        print(line)
     if not result.succeeded:
         raise WebstackError(_next_step(options, target, result.final_status), Exit.FINDINGS)
     return Exit.OK

@@ -66,24 +66,43 @@ def _order(change: Change) -> tuple[str, ...]:
     return (*change.path, change.logical_id)
 
 
-def render(changes: Sequence[Change], *, color: bool, allow_replacement: bool = False
-           ) -> list[str]:
-    """One aligned line per change, the counts, then warnings and refusals.
+# A plan line fits a CI log's 100 columns: the type gives way first, cut in its middle
+# (AWS::ElasticLoadBa…::LoadBalancer), never the action, the address or the verdict.
+PLAN_WIDTH = 100
+_TYPE_MIN = 20
+
+
+def _cut_type(resource_type: str, width: int) -> str:
+    """``resource_type`` within ``width``: the service part is shortened, the kind kept."""
+    if len(resource_type) <= width:
+        return resource_type
+    head, _, kind = resource_type.rpartition("::")
+    room = width - len(kind) - 3  # the "…::" between what is kept of the head and the kind
+    if not head or room < 1:
+        return resource_type[: width - 1] + "…"
+    return f"{head[:room]}…::{kind}"
+
+
+def render(changes: Sequence[Change], *, color: bool, allow_replacement: bool = False,
+           width: int = PLAN_WIDTH) -> list[str]:
+    """One aligned line per change (action, address, type, replacement), the counts, then
+    warnings and refusals; each change within ``width`` (a terminal's, at most
+    ``PLAN_WIDTH``) for the addresses webstack makes.
 
     Colour codes only with ``color`` (a terminal), so logs and CI output stay plain text.
     """
     ordered = sorted(changes, key=_order)
-    rows = [
-        (c.action.lower(), "/".join(c.path) or "-", c.logical_id, c.resource_type,
-         c.replacement or "-", "(tags only)" if c.tags_only else "")
-        for c in ordered
-    ]
+    rows = [(c.action.lower(), c.address, c.resource_type, c.replacement or "-",
+             "(tags only)" if c.tags_only else "") for c in ordered]
     widths = [max((len(row[i]) for row in rows), default=0) for i in range(5)]
+    fixed = widths[0] + widths[1] + widths[3] + 6 + (widths[4] + 2 if widths[4] else 0)
+    widths[2] = min(widths[2], max(min(width, PLAN_WIDTH) - fixed, _TYPE_MIN))
     lines = []
     for change, row in zip(ordered, rows, strict=True):
-        cells = [row[i].ljust(widths[i]) for i in range(5)]
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]),
+                 _cut_type(row[2], widths[2]).ljust(widths[2]), row[3].ljust(widths[3]), row[4]]
         cells[0] = _paint(cells[0], _COLORS.get(change.action, ""), color)
-        lines.append(("  ".join([*cells, row[5]])).rstrip())
+        lines.append("  ".join(cells).rstrip())
 
     counts = Counter(c.action for c in changes)
     summary = (f"plan: {counts['Add']} to add, {counts['Modify']} to modify, "
@@ -92,19 +111,20 @@ def render(changes: Sequence[Change], *, color: bool, allow_replacement: bool = 
               f"{counts['Dynamic']} dynamic" if counts["Dynamic"] else ""]
     lines.append(", ".join([summary, *filter(None, extras)]))
 
+    # The type is on the change's own line above: these name the address.
     for change in ordered:
         concern = _security_concern(change)
         if concern:
             lines.append(f"{_paint('warning:', _WARN, color)} {change.address} "
-                         f"({change.resource_type}) {change.action.lower()}: {concern}")
+                         f"{change.action.lower()}: {concern}")
     for change in stateful_violations(ordered):
         if allow_replacement:
             lines.append(f"{_paint('allowed:', _REFUSE, color)} {change.address} "
-                         f"({change.resource_type}) {outcome(change)} (--allow-replacement)")
+                         f"{outcome(change)} (--allow-replacement)")
         else:
             lines.append(f"{_paint('refused:', _REFUSE, color)} {change.address} "
-                         f"({change.resource_type}) {outcome(change)}; rerun with "
-                         "--allow-replacement after taking a backup")
+                         f"{outcome(change)}; rerun with --allow-replacement after taking a "
+                         "backup")
     return lines
 
 

@@ -250,11 +250,13 @@ def _guarded(name: str, run: Callable[[], Check]) -> Check:
 
 def run_preflight(target: Target, *, strict: bool, environment: str | None = None,
                   stack_state: StackState | None = None, certificate_arn: str | None = None,
-                  emit: Callable[[str], None] = print) -> list[Check]:
+                  emit: Callable[[str], None] = print, quiet_ok: bool = False) -> list[Check]:
     """Run every check, emitting one line each; credential or endpoint trouble raises AwsError.
 
     ``environment`` defaults to the target's; ``stack_state`` comes from the deployer, and so
     does ``certificate_arn``, the CertificateArn the change set will carry (none: no check).
+    ``quiet_ok``: only the checks that failed or were skipped are emitted (``verdict`` sums up
+    the rest).
     """
     name = environment or target.environment
     env = ENVIRONMENTS.get(name)
@@ -264,7 +266,8 @@ def run_preflight(target: Target, *, strict: bool, environment: str | None = Non
 
     def record(check: Check) -> None:
         checks.append(check)
-        emit(check.line)
+        if not (quiet_ok and check.ok):
+            emit(check.line)
 
     record(_guarded("ami", lambda: check_ami(target)))
     record(_guarded("availability-zones", lambda: check_availability_zones(target)))
@@ -279,6 +282,12 @@ def run_preflight(target: Target, *, strict: bool, environment: str | None = Non
         record(Check("stack-state", blocked is None,
                      blocked or f"{target.stack_name} can be deployed"))
     return checks
+
+
+def verdict(checks: list[Check]) -> str:
+    """The checks that passed, in two words: ``preflight ok`` (``(1 skipped)`` when one was)."""
+    skipped = sum(c.ok is None for c in checks)
+    return "preflight ok" + (f" ({skipped} skipped)" if skipped else "")
 
 
 def raise_on_failure(checks: list[Check], strict: bool) -> None:

@@ -8,6 +8,7 @@ later instant can delete it (``discard``).
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -25,10 +26,10 @@ from scripts.deploy import (
     package,
     plan,
     preflight,
+    totals,
     validate,
 )
 from scripts.deploy.aws import Target, aws_errors
-from scripts.deploy.events import Watcher
 from scripts.deploy.options import Options
 from scripts.deploy.stacks import STACK_TYPE, StackStatus, identified_stack
 from scripts.deploy.waiting import Waiter
@@ -52,6 +53,8 @@ class Prepared:
     no_changes: bool = False
     started: float = field(default_factory=time.perf_counter)
     stack: dict[str, Any] | None = None
+    # Resources each stack will have done, by stack path, for progress (totals.py).
+    totals: dict[tuple[str, ...], int] = field(default_factory=dict)
 
 
 def discard(prepared: Prepared) -> None:
@@ -97,19 +100,10 @@ def prepare(options: Options, region: str, emit: Emit, waiter: Waiter | None = N
     if deploying:  # --recreate deletes a stack: never before the user could confirm
         refuse_unconfirmed(options)
     waiter.check()
-    # Everything that could refuse the create runs before --recreate deletes anything.
-    _preflight(options, target, None if recreating else stack, emit)
-    # An empty REVIEW_IN_PROGRESS stack (an orphan) is created anew, as a missing one is.
-    if stack is None or recreating or StackStatus(stack["StackStatus"]).awaiting_review:
-        options = log_groups.for_new_stack(options, target, emit)
-    if stack is not None and recreating:
-        recreate(target, options, stack, emit, waiter)
+    options, packaged = _checked_and_packaged(options, target, stack, recreating=recreating,
+                                              emit=emit, waiter=waiter)
+    if recreating:
         stack = None
-    waiter.check()
-    with aws_errors(f"package templates in {region}"):
-        packaged = package.package(target, paths.BUILD_DIR)
-    emit(f"packaged {len(packaged.child_urls)} child templates into s3://{packaged.bucket} "
-         f"({len(packaged.uploaded)} uploaded, the rest unchanged)")
     waiter.check()
     if stack is not None:
         change_set_type, _ = changeset.change_set_type(
@@ -123,10 +117,39 @@ def prepare(options: Options, region: str, emit: Emit, waiter: Waiter | None = N
         _make_change_set(options, prepared, packaged, waiter)
         if prepared.change_set_id is not None:
             _review(options, prepared)
+            prepared.totals = totals.expected(prepared.changes, totals.built_children(
+                options.environment, region, options.overrides))
     except BaseException:
         discard(prepared)
         raise
     return prepared
+
+
+def _checked_and_packaged(options: Options, target: Target, stack: dict[str, Any] | None, *,
+                          recreating: bool, emit: Emit, waiter: Waiter
+                          ) -> tuple[Options, package.Packaged]:
+    """Preflight, a new stack's log groups, --recreate's delete, then the upload; the options
+    with the log groups' choice. Everything that could refuse the create runs before
+    --recreate deletes anything."""
+    passed = _preflight(options, target, None if recreating else stack, emit)
+
+    def say(line: str) -> None:  # the preflight's verdict waits for the packaged line
+        while passed:
+            emit(passed.pop())
+        emit(line)
+
+    # An empty REVIEW_IN_PROGRESS stack (an orphan) is created anew, as a missing one is.
+    if stack is None or recreating or StackStatus(stack["StackStatus"]).awaiting_review:
+        options = log_groups.for_new_stack(options, target, say)
+    if stack is not None and recreating:
+        recreate(target, options, stack, say, waiter)
+    waiter.check()
+    with aws_errors(f"package templates in {target.region}"):
+        packaged = package.package(target, paths.BUILD_DIR)
+    line = (f"packaged {len(packaged.child_urls)} child templates in {packaged.bucket} "
+            f"({len(packaged.uploaded)} new)")
+    emit("; ".join([*passed, line]))
+    return options, packaged
 
 
 def _existing(options: Options, target: Target) -> tuple[dict[str, Any] | None, bool]:
@@ -148,8 +171,11 @@ def _existing(options: Options, target: Target) -> tuple[dict[str, Any] | None, 
 
 
 def _preflight(options: Options, target: Target, stack: dict[str, Any] | None,
-               emit: Emit) -> None:
-    """The account can take this deploy (AMI, AZs, engine version, DB class, stack state)."""
+               emit: Emit) -> list[str]:
+    """The account can take this deploy (AMI, AZs, engine version, DB class, stack state).
+
+    Each check that fails or is skipped is a line of its own; those that pass are one
+    verdict, returned for the packaged line to carry (a line per check with --verbose)."""
     def stack_state() -> str | None:
         return None if stack is None else changeset.blocking_state(
             stack["StackStatus"], options.environment, target.stack_name, target.region,
@@ -161,11 +187,13 @@ def _preflight(options: Options, target: Target, stack: dict[str, Any] | None,
     certificate = options.overrides.get("CertificateArn", kept.get("CertificateArn"))
     checks = preflight.run_preflight(target, strict=options.strict_preflight,
                                      stack_state=stack_state, emit=emit,
-                                     certificate_arn=certificate or None)
+                                     certificate_arn=certificate or None,
+                                     quiet_ok=not options.verbose)
     blocked = stack_state()
     if blocked is not None:  # a refused action (exit 2), as change_set_type would raise it
         raise changeset.StackStateError(blocked)
     preflight.raise_on_failure(checks, options.strict_preflight)
+    return [] if options.verbose else [preflight.verdict(checks)]
 
 
 def _make_change_set(options: Options, prepared: Prepared, packaged: package.Packaged,
@@ -213,7 +241,8 @@ def _review(options: Options, prepared: Prepared) -> None:
     cfn = prepared.target.client("cloudformation")
     with aws_errors(f"describe change set in {prepared.target.region}"):
         prepared.changes = changeset.describe_all(cfn, prepared.change_set_id)
-    for line in plan.render(prepared.changes, color=options.color,
+    width = shutil.get_terminal_size().columns if options.terminal else plan.PLAN_WIDTH
+    for line in plan.render(prepared.changes, color=options.color, width=width,
                             allow_replacement=options.allow_replacement):
         prepared.emit(line)
     violations = guard.stateful_violations(prepared.changes)
@@ -233,13 +262,17 @@ def _tags(options: Options, existing: dict[str, Any] | None, date_value: str) ->
 
 def recreate(target: Target, options: Options, stack: dict[str, Any], emit: Emit,
               waiter: Waiter) -> None:
+    from scripts.deploy import progress
+
     emit(f"--recreate: deleting {target.stack_name} ({stack['StackStatus']}) before creating it")
     left = leftovers.still_there(target, stack["StackId"])
     cfn = target.client("cloudformation")
     with aws_errors("delete stack"):
         cfn.delete_stack(StackName=stack["StackId"])
-    result = Watcher(cfn, stack["StackId"], emit=emit, timeout=options.timeout,
-                     waiter=waiter, deleting=True).run()
+    result = progress.watch(cfn, stack["StackId"], emit=emit, stack_name=target.stack_name,
+                            region=target.region, verbose=options.verbose,
+                            live_stream=options.live_stream(), color=options.color,
+                            waiter=waiter, timeout=options.timeout, deleting=True)
     if not result.succeeded:
         raise WebstackError(f"could not delete {target.stack_name}: {result.final_status}",
                             Exit.FINDINGS)
@@ -368,5 +401,9 @@ def prepare_from_plan(options: Options, emit: Emit) -> Prepared:
                                      allow_replacement=options.allow_replacement)
     emit(f"executing the reviewed change set from {options.plan_file} "
          f"({len(changes)} change(s), as reviewed)")
+    values = {str(p["ParameterKey"]): str(p.get("ParameterValue", ""))
+              for p in reviewed.parameters if "ParameterValue" in p}
     return Prepared(target, emit, change_set_id=reviewed.change_set_id,
-                    change_set_type=reviewed.change_set_type, changes=changes, stack=stack)
+                    change_set_type=reviewed.change_set_type, changes=changes, stack=stack,
+                    totals=totals.expected(changes, totals.built_children(
+                        options.environment, region, values)))

@@ -10,15 +10,16 @@ full, in a file under the state folder, whatever is shown.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from scripts.deploy.events import ECHO, Progress, StackEvent, WatchResult, summary
+from scripts.deploy.events import ECHO, Progress, StackEvent, Watcher, WatchResult, summary
 from scripts.deploy.stacks import STACK_TYPE, StackStatus
+from scripts.deploy.waiting import Waiter
 
 # A region prefix ("[eu-central-1] ", 15 columns) still fits in 100.
 LINE_WIDTH = 84
@@ -57,10 +58,19 @@ class StackState:
     started: datetime | None = None
     finished: datetime | None = None  # when it last settled; None while it is busy
     own: bool = False  # its own events were seen: they, not its parent's view, say its status
+    total: int | None = None  # resources the operation touches here, when known (totals.py)
 
     @property
     def done(self) -> int:
         return sum(StackStatus(s).settled for s in self.resources.values())
+
+    @property
+    def counts(self) -> str:
+        """``3/7``: resources done of those the operation touches; ``3/?`` when that is not
+        known (never the resources seen so far, which grow as it goes)."""
+        if self.total is None:
+            return f"{self.done}/?" if self.resources else ""
+        return f"{self.done}/{max(self.total, len(self.resources))}"
 
     @property
     def current(self) -> str:
@@ -78,7 +88,8 @@ class Tree:
     the child's rollback).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, totals: Mapping[tuple[str, ...], int] | None = None) -> None:
+        self.totals = dict(totals or {})
         self.stacks: dict[tuple[str, ...], StackState] = {}
         self.failures: list[StackEvent] = []
         self._failed: set[tuple[tuple[str, ...], str, str, str]] = set()
@@ -86,7 +97,7 @@ class Tree:
 
     def stack(self, path: tuple[str, ...], name: str) -> StackState:
         if path not in self.stacks:
-            self.stacks[path] = StackState(name)
+            self.stacks[path] = StackState(name, total=self.totals.get(path))
         return self.stacks[path]
 
     def apply(self, event: StackEvent) -> tuple[StackState | None, StackEvent | None]:
@@ -140,17 +151,17 @@ def _label(path: tuple[str, ...], state: StackState) -> str:
 class StateLines:
     """For logs and pipes: a line when a stack's status changes or a resource fails."""
 
-    def __init__(self, emit: Callable[[str], None]) -> None:
+    def __init__(self, emit: Callable[[str], None],
+                 totals: Mapping[tuple[str, ...], int] | None = None) -> None:
         self._emit = emit
-        self.tree = Tree()
+        self.tree = Tree(totals)
 
     def event(self, event: StackEvent) -> None:
         changed, failure = self.tree.apply(event)
         at = _clock(self.tree.elapsed(event.timestamp))
         if changed is not None:
             path = next(p for p, s in self.tree.stacks.items() if s is changed)
-            counts = (f"{changed.done}/{len(changed.resources)} resources"
-                      if changed.resources else "")
+            counts = f"{changed.counts} resources" if changed.counts else ""
             self._emit(fit(f"{at:>5} {_label(path, changed):<{_NAME_WIDTH}} "
                            f"{changed.status:<{_STATUS_WIDTH}} {counts}".rstrip()))
         if failure is not None:
@@ -165,15 +176,16 @@ class StateLines:
 
 
 class LiveView:
-    """For a terminal: one line per stack (status, resources done/seen, the resource in
+    """For a terminal: one line per stack (status, resources done/total, the resource in
     progress, elapsed), redrawn in place within the terminal's width; failures printed above
     it once. rich is imported only here, when a stack is watched on a terminal."""
 
-    def __init__(self, stream: IO[str], color: bool, width: int | None = None) -> None:
+    def __init__(self, stream: IO[str], color: bool, width: int | None = None,
+                 totals: Mapping[tuple[str, ...], int] | None = None) -> None:
         from rich.console import Console
         from rich.live import Live
 
-        self.tree = Tree()
+        self.tree = Tree(totals)
         self._console = Console(file=stream, no_color=not color, highlight=False,
                                 force_terminal=True, width=width, soft_wrap=False)
         self._live = Live(console=self._console, auto_refresh=False, transient=False,
@@ -211,12 +223,11 @@ class LiveView:
             status = StackStatus(state.status)
             style = ("red" if "FAILED" in status else "yellow"
                      if "ROLLBACK" in status or status.in_progress else "green")
-            counts = f"{state.done}/{len(state.resources)}" if state.resources else ""
             # event times are CloudFormation's clock, now is this machine's: never below 0
             elapsed = (_clock(max(0.0, ((state.finished or now) - state.started)
                                   .total_seconds())) if state.started else "")
             line = (f"{_label(path, state):<{_NAME_WIDTH}} {state.status:<{_STATUS_WIDTH}} "
-                    f"{counts:>5} {elapsed:>5} {state.current}")
+                    f"{state.counts:>5} {elapsed:>5} {state.current}")
             rows.append(self._text(line.rstrip(), style))
         self._live.update(Group(*rows), refresh=True)
 
@@ -260,9 +271,11 @@ class EventLog:
 
     @property
     def note(self) -> str:
+        from scripts.paths import display
+
         if self.error:
             return f"events not logged ({self.error})"
-        return f"every event: {self.path}"
+        return f"every event: {display(self.path)}"
 
 
 class Shown:
@@ -285,8 +298,14 @@ class Shown:
 
     def closing(self, result: WatchResult) -> list[str]:
         """The summary (the root cause chain once, on failure, its reason never cut), then
-        where the events are."""
-        return [*summary(result), self.log.note]
+        where the events are. A success the display has already shown as the root's last
+        state is not said again."""
+        lines = summary(result)
+        tree: Tree | None = getattr(self.display, "tree", None)
+        root = tree.stacks.get(()) if tree is not None else None
+        if result.succeeded and root is not None and root.status == result.final_status:
+            lines = lines[1:]
+        return [*lines, self.log.note]
 
 
 def log_path(state: Path, stack_name: str, region: str, now: datetime | None = None) -> Path:
@@ -296,9 +315,11 @@ def log_path(state: Path, stack_name: str, region: str, now: datetime | None = N
 
 @contextmanager
 def shown(emit: Callable[[str], None], *, stack_name: str, region: str, verbose: bool,
-          live_stream: IO[str] | None, color: bool) -> Iterator[Shown]:
+          live_stream: IO[str] | None, color: bool,
+          totals: Mapping[tuple[str, ...], int] | None = None) -> Iterator[Shown]:
     """The display for one watch: every event (verbose), a live view (``live_stream``, a
-    terminal), or state lines; with the event log beside it, closed when the block ends."""
+    terminal), or state lines; with the event log beside it, closed when the block ends.
+    ``totals``: the resources each stack's operation touches (scripts/deploy/totals.py)."""
     from scripts.paths import state_dir
 
     log = EventLog(log_path(state_dir(), stack_name, region))
@@ -306,11 +327,27 @@ def shown(emit: Callable[[str], None], *, stack_name: str, region: str, verbose:
     if verbose:
         display = EventLines(emit, color)
     elif live_stream is not None:
-        display = LiveView(live_stream, color)
+        display = LiveView(live_stream, color, totals=totals)
     else:
-        display = StateLines(emit)
+        display = StateLines(emit, totals)
     both = Shown(display, log)
     try:
         yield both
     finally:
         both.close()
+
+
+def watch(cfn: Any, stack: str, *, emit: Callable[[str], None], stack_name: str, region: str,
+          verbose: bool, live_stream: IO[str] | None, color: bool, waiter: Waiter,
+          timeout: float, deleting: bool = False,
+          totals: Mapping[tuple[str, ...], int] | None = None) -> WatchResult:
+    """Follow ``stack`` (a name or id) until it settles, shown as ``shown`` chooses, then emit
+    the closing lines: every wait on a stack (deploy, watch, destroy, --recreate's delete)
+    reads the same. Cancelled propagates before any closing line."""
+    with shown(emit, stack_name=stack_name, region=region, verbose=verbose,
+               live_stream=live_stream, color=color, totals=totals) as display:
+        result = Watcher(cfn, stack, emit=emit, timeout=timeout, waiter=waiter, color=color,
+                         deleting=deleting, progress=display).run()
+    for line in display.closing(result):
+        emit(line)
+    return result

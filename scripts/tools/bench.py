@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import os
 import platform
 import random
@@ -35,6 +34,7 @@ from typing import Any
 from scripts.paths import BUILD_DIR, REPO_ROOT, STATE_DIR_ENV
 from scripts.tools import testcommand
 from scripts.tools.measure import (
+    README_BEGIN,
     BenchError,
     Figure,
     Finished,
@@ -44,18 +44,23 @@ from scripts.tools.measure import (
     execute,
     load_average,
     ratios,
+    readme_block,
+    readme_refusal,
     report,
     timed,
     tool,
+    with_readme_block,
 )
 from scripts.tools.workloads import (
     COST_CENTER,
     gate_workload,
+    install_cdk_app,
     simulated_cloud,
     write_scale_template,
 )
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
+README = REPO_ROOT / "README.md"  # --readme writes its figures between the markers
 CDK_CACHE = REPO_ROOT / ".cache" / "bench-cdk"
 # The least any no-op deploy pays: an interpreter, boto3, and one DescribeStacks.
 FLOOR = ("import sys, boto3; boto3.client('cloudformation', endpoint_url=sys.argv[1], "
@@ -66,7 +71,6 @@ REGION = "us-east-1"
 SCALE_SIZES = (50, 200, 500)
 # Linear means the per-resource cost from 200 to 500 stays within this factor of 50 to 200.
 LINEAR_TOLERANCE = 1.3
-INSTALL_TIMEOUT = 600.0
 
 
 # -- the harness -----------------------------------------------------------------------------
@@ -84,6 +88,7 @@ class Settings:
     latency_trials: int
     one_worker: bool = False
     test_command_runs: int = 1
+    readme: bool = False
 
 
 class Bench:
@@ -417,33 +422,6 @@ class Bench:
 # -- the CDK app -----------------------------------------------------------------------------
 
 
-def install_cdk_app(source: Path, cache: Path, npm: str) -> None:
-    """Copy the read-only app to ``cache`` and install its packages once (npm ci with a lock
-    file, npm install without); later runs reuse it until the app's files change."""
-    files = sorted(p for p in source.iterdir() if p.is_file())
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    stamp = cache / ".bench-stamp"
-    if (cache / "node_modules").is_dir() and stamp.is_file() and \
-            stamp.read_text() == digest.hexdigest():
-        return
-    print(f"  installing the CDK app into {cache} (once)", flush=True)
-    shutil.rmtree(cache, ignore_errors=True)
-    cache.mkdir(parents=True)
-    for path in files:
-        shutil.copy2(path, cache / path.name)
-    command = "ci" if (source / "package-lock.json").is_file() else "install"
-    try:
-        done = execute([npm, command, "--no-audit", "--no-fund"], cwd=cache,
-                       env=clean_env(), timeout=INSTALL_TIMEOUT)
-    except BenchError as err:
-        raise BenchError(f"npm {command} did not finish: {err}") from err
-    if done.code != 0:
-        raise BenchError(f"npm {command} failed in {cache}: {done.last_words()}")
-    stamp.write_text(digest.hexdigest())
-
-
 # -- completion latency ---------------------------------------------------------------------
 
 
@@ -497,6 +475,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="runs of the slow figures: cfn-lint per file, scale (3)")
     parser.add_argument("--only", action="append", choices=(*SECTIONS, *OPT_IN),
                         help="measure only this section (repeatable)")
+    parser.add_argument("--all", action="store_true",
+                        help=f"every section, {OPT_IN[0]} too (over --only)")
+    parser.add_argument("--readme", action="store_true",
+                        help=f"write the figures into README.md, between '{README_BEGIN}' "
+                             "and the end marker (needs every default section)")
     parser.add_argument("--cdk-app", type=Path, default=None,
                         help="folder of the equivalent CDK app (its package.json) to time "
                              "'cdk synth' beside the cold build; without it that figure is "
@@ -521,12 +504,15 @@ def _interrupt_on_sigterm(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    sections = (*SECTIONS, *OPT_IN) if args.all else tuple(args.only or SECTIONS)
+    refused = readme_refusal(sections, SECTIONS, README) if args.readme else None
     if min(args.runs, args.slow_runs, args.latency_trials) < 1 or args.warmup < 0:
-        print("bench: --runs, --slow-runs and --latency-trials must be at least 1, --warmup "
-              "at least 0", file=sys.stderr)
+        refused = "--runs, --slow-runs and --latency-trials must be at least 1, --warmup at least 0"
+    if refused:
+        print(f"bench: {refused}", file=sys.stderr)
         return 2
     settings = Settings(runs=args.runs, warmup=args.warmup, slow_runs=args.slow_runs,
-                        sections=tuple(args.only or SECTIONS), cdk_source=args.cdk_app,
+                        sections=sections, cdk_source=args.cdk_app, readme=args.readme,
                         out=args.out, api_latency=args.api_latency,
                         latency_trials=args.latency_trials, one_worker=args.one_worker,
                         test_command_runs=max(1, args.test_command_runs))
@@ -578,6 +564,10 @@ def _run(settings: Settings, command: str, load_before: str, started: float) -> 
         "runs": settings.runs, "warmup": settings.warmup, "slow_runs": settings.slow_runs,
     }
     written = report(bench.results, meta, settings.out)
+    if settings.readme:
+        README.write_text(with_readme_block(README.read_text(encoding="utf-8"),
+                                            readme_block(bench.results, meta)), encoding="utf-8")
+        print(f"figures written into {README}")
     judged = [f for f in bench.results.figures if f.met is not None]
     missed = [f.label for f in judged if not f.met]
     print(f"\ntargets: {len(judged) - len(missed)} of {len(judged)} met"

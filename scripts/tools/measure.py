@@ -247,3 +247,48 @@ def load_average() -> str:
         return " ".join(f"{value:.2f}" for value in os.getloadavg())
     except OSError:
         return "n/a"
+
+
+# -- the README's figures --------------------------------------------------------------------
+
+README_BEGIN = "<!-- bench:begin (python -m scripts.tools.bench --readme writes from here) -->"
+README_END = "<!-- bench:end -->"
+
+
+def readme_block(results: Results, meta: dict[str, Any]) -> str:
+    """The README's figures: the day, the machine and its load they were measured at, the
+    command, then the table; a figure that is a target says so in its own column."""
+    lines = [f"Latest, measured {str(meta['finished'])[:10]} on {meta['machine']} "
+             f"({meta['cores']} cores, load {meta['load_before']} before and "
+             f"{meta['load_after']} after), with `{meta['command']}`. A figure with a target "
+             "names it, and *met* says whether it held (on the median, or on every run where "
+             "the target says max):", "", *table(results)]
+    if results.notes or results.skipped or any(f.note for f in results.figures):
+        lines.append("")
+    lines += [f"- {f.label}: {f.note}" for f in results.figures if f.note]
+    lines += [f"- {note}" for note in results.notes]
+    lines += [f"- skipped {what}: {why}" for what, why in results.skipped]
+    return "\n".join(lines)
+
+
+def with_readme_block(text: str, block: str) -> str:
+    """``text`` (README.md) with what stands between the bench's two markers replaced."""
+    begin, end = text.find(README_BEGIN), text.find(README_END)
+    if begin < 0 or end < begin:
+        raise BenchError(f"README.md has no '{README_BEGIN}' ... '{README_END}' block to "
+                         "write the figures into; put the two lines back around the table")
+    return f"{text[:begin + len(README_BEGIN)]}\n{block}\n{text[end:]}"
+
+
+def readme_refusal(sections: Sequence[str], every: Sequence[str], readme: Path) -> str | None:
+    """Why ``--readme`` would not get to write, said before minutes of measuring: the README
+    shows every default section, between its two markers."""
+    missing = [name for name in every if name not in sections]
+    if missing:
+        return (f"--readme rewrites every figure the README shows, but --only leaves out "
+                f"{', '.join(missing)}; drop --only (--all adds the test command)")
+    try:
+        with_readme_block(readme.read_text(encoding="utf-8"), "")
+    except (OSError, BenchError) as err:
+        return str(err)
+    return None

@@ -1,17 +1,21 @@
 """What the bench runs besides webstack itself: generated templates of a given size, the gate's
-workload in words, and the simulated CloudFormation the latency figure watches."""
+workload in words, the simulated CloudFormation the latency figure watches, and the CDK app
+``cdk synth`` is timed on, installed once."""
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 from scripts.build import yamlio
 from scripts.paths import BUILD_DIR, REPO_ROOT
-from scripts.tools.measure import BenchError
+from scripts.tools.measure import BenchError, clean_env, execute
 
 COST_CENTER = "CC-1234"
+INSTALL_TIMEOUT = 600.0
 
 
 def simulated_cloud() -> Any:
@@ -94,3 +98,30 @@ def write_scale_template(folder: Path, count: int) -> Path:
     path = folder / f"scale-{count}.yaml"
     path.write_text(yamlio.dump(scale_template(count)), encoding="utf-8")
     return path
+
+
+def install_cdk_app(source: Path, cache: Path, npm: str) -> None:
+    """Copy the read-only app to ``cache`` and install its packages once (npm ci with a lock
+    file, npm install without); later runs reuse it until the app's files change."""
+    files = sorted(p for p in source.iterdir() if p.is_file())
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    stamp = cache / ".bench-stamp"
+    if (cache / "node_modules").is_dir() and stamp.is_file() and \
+            stamp.read_text() == digest.hexdigest():
+        return
+    print(f"  installing the CDK app into {cache} (once)", flush=True)
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    for path in files:
+        shutil.copy2(path, cache / path.name)
+    command = "ci" if (source / "package-lock.json").is_file() else "install"
+    try:
+        done = execute([npm, command, "--no-audit", "--no-fund"], cwd=cache,
+                       env=clean_env(), timeout=INSTALL_TIMEOUT)
+    except BenchError as err:
+        raise BenchError(f"npm {command} did not finish: {err}") from err
+    if done.code != 0:
+        raise BenchError(f"npm {command} failed in {cache}: {done.last_words()}")
+    stamp.write_text(digest.hexdigest())

@@ -13,6 +13,15 @@ resources_replaced_on_update
     Retain; a custom-named resource cannot be replaced, as on AWS); any other change updates it
     in place and keeps its physical id. Property values are applied in place for
     ``IN_PLACE`` types; other types keep moto's object as it was (documented in CONFORMANCE.md).
+failed_update_retried
+    moto's ``ResourceMap.update`` tries every modified resource again after any error, up to
+    four passes, so one failing resource fails four times: a nested stack whose database fails
+    updates, fails and rolls back four times, with four sets of events. CloudFormation starts
+    no resource once one has failed and rolls back. The patch ends the update at its first
+    failure: the resources not updated yet are not started, and moto's loop gets that failure
+    back at once, without work or events, until it gives up and raises it. A nested stack's
+    rollback re-applies its previous template without the UPDATE_IN_PROGRESS and
+    UPDATE_COMPLETE events of an update of its own.
 """
 
 from __future__ import annotations
@@ -49,6 +58,8 @@ NUMERIC: Final[dict[str, tuple[str, ...]]] = {
     "AWS::AutoScaling::AutoScalingGroup": ("min_size", "max_size"),
 }
 SOURCE_ATTRIBUTE: Final = "webstack_source"
+# On a ResourceMap while it updates: the first resource failure, which ends the update.
+FAILED_ATTRIBUTE: Final = "webstack_update_failed"
 # Types whose model updates in place itself (nested stacks here, alarms in alarms.py).
 UPDATED_BY_MODEL: Final = frozenset({STACK_TYPE, "AWS::CloudWatch::Alarm"})
 
@@ -90,9 +101,12 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
 
     require(parsing, "parse_and_create_resource", "parse_and_update_resource",
             "parse_resource", "resource_name_property_from_type")
-    require(models.Stack, "update_from_cloudformation_json", "update")
+    require(models.Stack, "update_from_cloudformation_json", "update", "_parse_template",
+            "_create_output_map")
+    require(parsing.ResourceMap, "update")
     stock_create: Callable[..., Any] = parsing.parse_and_create_resource
     stock_update: Callable[..., Any] = parsing.parse_and_update_resource
+    stock_map_update: Callable[..., None] = parsing.ResourceMap.update
 
     def parse_and_create_resource(logical_id: str, resource_json: dict[str, Any],
                                   resources_map: Any, account_id: str, region_name: str) -> Any:
@@ -127,10 +141,25 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
 
     def parse_and_update_resource(logical_id: str, resource_json: dict[str, Any],
                                   resources_map: Any, account_id: str, region_name: str) -> Any:
-        return failures.around(
-            resources_map, logical_id, resource_json, "update",
-            lambda: update_resource(logical_id, resource_json, resources_map, account_id,
-                                    region_name))
+        failed: Exception | None = getattr(resources_map, FAILED_ATTRIBUTE, None)
+        if failed is not None:  # the update has already failed: start nothing more
+            raise failed
+        try:
+            return failures.around(
+                resources_map, logical_id, resource_json, "update",
+                lambda: update_resource(logical_id, resource_json, resources_map, account_id,
+                                        region_name))
+        except Exception as err:
+            setattr(resources_map, FAILED_ATTRIBUTE, err)
+            raise
+
+    def update_map(self: Any, template: dict[str, Any],
+                   parameters: dict[str, Any] | None = None) -> None:
+        setattr(self, FAILED_ATTRIBUTE, None)  # each update (a rollback too) starts afresh
+        try:
+            stock_map_update(self, template, parameters)
+        finally:
+            setattr(self, FAILED_ATTRIBUTE, None)
 
     def update_resource(logical_id: str, resource_json: dict[str, Any],
                         resources_map: Any, account_id: str, region_name: str) -> Any:
@@ -185,8 +214,13 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
                 reason = str(getattr(err, "message", "") or err)
                 child._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS",
                                        resource_status_reason=reason)
+                # The previous state re-applied as part of the rollback, not as an update of
+                # its own (moto's Stack.update would add UPDATE_IN_PROGRESS/COMPLETE events).
                 with failures.suspended(), contextlib.suppress(Exception):
-                    child.update(previous[0], parameters=previous[1])
+                    child.template = previous[0]
+                    child._parse_template()
+                    child.resource_map.update(child.template_dict, previous[1])
+                    child.output_map = child._create_output_map()
                 child.status = "UPDATE_ROLLBACK_COMPLETE"
                 child._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
                 err.webstack_stack_id = child.stack_id  # type: ignore[attr-defined]
@@ -202,6 +236,7 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
     return [
         (parsing, "parse_and_create_resource", parse_and_create_resource),
         (parsing, "parse_and_update_resource", parse_and_update_resource),
+        (parsing.ResourceMap, "update", update_map),
         (models.Stack, "update_from_cloudformation_json", classmethod(update_nested_stack)),
     ]
 
@@ -241,7 +276,38 @@ def _probe_resources_replaced_on_update() -> bool:
         return bool(getattr(after, "physical_resource_id", None) != before)
 
 
+def _probe_failed_update_retried() -> bool:
+    """A nested stack whose update fails: how often is it attempted in one stack update?
+    Counted where stock moto and the shim both end up, the nested stack model's update."""
+    from moto import mock_aws
+    from moto.cloudformation import models
+
+    from scripts.local.moto_shim.support import nested_parent, put_probe_child
+
+    attempts: list[str] = []
+    hook = "update_from_cloudformation_json"
+    installed = models.Stack.__dict__[hook]  # stock moto's or the shim's, put back after
+
+    def failing(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        attempts.append("update")
+        raise ValueError("probe: this update fails")
+
+    with mock_aws():
+        put_probe_child()
+        cfn = cloudformation()
+        cfn.create_stack("probe", nested_parent("a"), parameters={})
+        setattr(models.Stack, hook, classmethod(failing))
+        try:
+            with contextlib.suppress(Exception):
+                cfn.update_stack("probe", nested_parent("b"), role_arn=None, parameters=[],
+                                 tags=None)
+        finally:
+            setattr(models.Stack, hook, installed)
+    return len(attempts) > 1
+
+
 PROBES: dict[str, Probe] = {
     "nested_stack_replaced_on_update": _probe_nested_stack_replaced_on_update,
     "resources_replaced_on_update": _probe_resources_replaced_on_update,
+    "failed_update_retried": _probe_failed_update_retried,
 }
