@@ -185,7 +185,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
                                           diff.repository(REPO_ROOT), role="HEAD")
         options = inputs.options(argparse.Namespace(**{**vars(args), "env": environments[0]}))
         rows, labels = deployed_diff(options.target(regions[0]), parameters, head, head_label)
-        pairs, kept = 1, {}
+        pairs, guarded = 1, rows
     else:
         if len(args.revisions) > 2:
             raise UsageError("give at most BASE and HEAD")
@@ -198,12 +198,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
         rows = diff.diff_sets(base, head, environments, regions, parameters=parameters,
                               labels=labels)
         pairs = len(environments) * len(regions)
-        kept = diff.kept_defaults(base, head) if args.fail_on_replacement else {}
-        if kept:  # the guard judges the deploy, which keeps the deployed values
-            verdict = diff.diff_sets(base, head, environments, regions, labels=labels,
-                                     parameters={**kept, **parameters})
+        guarded = diff.as_deployed(base, head, environments, regions, parameters, rows) \
+            if args.fail_on_replacement else rows
     sys.stdout.write(diff.report(rows, args.format, pairs, labels))
-    refused = diff.refusals(verdict if kept else rows)
+    refused = diff.refusals(guarded)
     if args.fail_on_replacement and refused:
         print(f"diff: {len(refused)} data-bearing resource(s) replaced or removed "
               "(--fail-on-replacement)", file=sys.stderr)

@@ -339,6 +339,17 @@ def kept_defaults(base: Templates, head: Templates) -> dict[str, str]:
             and (declared[1][name] or {}).get("Default") != spec["Default"]}
 
 
+def as_deployed(base: Templates, head: Templates, environments: Sequence[str],  # noqa: PLR0917 - diff_sets' inputs and its answer
+                regions: Sequence[str], parameters: Mapping[str, str], rows: list[Row]
+                ) -> list[Row]:
+    """The rows a deploy of a stack made from BASE would see: a root default HEAD changes
+    keeps BASE's value there (``kept_defaults``); ``rows`` when none changes."""
+    kept = kept_defaults(base, head)
+    if not kept:
+        return rows
+    return diff_sets(base, head, environments, regions, parameters={**kept, **parameters})
+
+
 def refusals(rows: Iterable[Row]) -> list[Row]:
     """Rows the deploy guard would refuse: a data-bearing resource removed or (maybe)
     replaced, judged by ``guard.stateful_violations`` itself."""
