@@ -91,13 +91,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     fixture the module defines for itself) go to one worker together, so it is set up once;
     every other test goes to whichever worker is free. xdist sends the largest groups first,
     then the single tests in file order. The fixtures of conftest.py and local_endpoint.py are
-    set up once per worker."""
-    if config.getoption("dist", None) != "loadgroup":
+    set up once per worker. (On a worker xdist has already set ``dist`` to "no" and says
+    loadgroup in its own ``loadgroup`` option: reading ``dist`` alone grouped nothing, and
+    every module's deploy ran on both workers.)"""
+    if not (config.getoption("dist", None) == "loadgroup"
+            or getattr(config.option, "loadgroup", False)):
         return
     for item in items:
         module = item.nodeid.split("::", 1)[0]
         if _shares_a_fixture_of(module, item):
             item.add_marker(pytest.mark.xdist_group(module))
+
+
+class _GroupedNodeIds:
+    """xdist 3.8 puts a test in its group by renaming it ``<nodeid>@<group>`` through
+    ``item._nodeid``, which pytest 9.2 no longer reads (a node's id is ``item._id`` now): every
+    test was sent as a unit of its own, grouped or not. This hook runs after xdist's and gives
+    the test the name xdist gave it."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            grouped = item.__dict__.get("_nodeid")
+            if isinstance(grouped, str) and grouped != item.nodeid:
+                item._id = type(item.id).parse(grouped)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_GroupedNodeIds(), "webstack-grouped-nodeids")
 
 
 def _shares_a_fixture_of(module: str, item: pytest.Item) -> bool:

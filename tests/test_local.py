@@ -126,6 +126,32 @@ def test_the_servers_libyaml_loader_builds_what_motos_yaml_loader_builds() -> No
             yaml.load(broken, Loader=fast)
 
 
+@pytest.mark.parametrize("key_spec", ["RSA_2048", "ECC_NIST_P256"])
+def test_an_asymmetric_key_signs_and_its_public_key_verifies_though_made_only_when_asked(
+        local_endpoint: str, key_spec: str) -> None:
+    """The server makes a KMS key's private key when Sign, Verify or GetPublicKey first asks
+    (server._lazy_kms_private_keys): the key is still one key, of its spec."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+    kms = client("kms", local_endpoint)
+    key = kms.create_key(KeySpec=key_spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    algorithm = "RSASSA_PKCS1_V1_5_SHA_256" if key_spec.startswith("RSA") else "ECDSA_SHA_256"
+    signature = kms.sign(KeyId=key, Message=b"webstack", SigningAlgorithm=algorithm)["Signature"]
+    assert kms.verify(KeyId=key, Message=b"webstack", Signature=signature,
+                      SigningAlgorithm=algorithm)["SignatureValid"]
+    public = serialization.load_der_public_key(kms.get_public_key(KeyId=key)["PublicKey"])
+    if isinstance(public, rsa.RSAPublicKey):
+        assert key_spec == "RSA_2048" and public.key_size == 2048
+        public.verify(signature, b"webstack", padding.PKCS1v15(), hashes.SHA256())
+    else:
+        assert isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name == "secp256r1"
+        public.verify(signature, b"webstack", ec.ECDSA(hashes.SHA256()))
+    symmetric = kms.create_key()["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=symmetric, Plaintext=b"data")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"data"
+
+
 def test_nested_stacks_deployed_by_change_set_show_child_outputs(local_endpoint: str) -> None:
     s3 = client("s3", local_endpoint)
     cloudformation = client("cloudformation", local_endpoint)

@@ -124,6 +124,43 @@ def _shared_region_lists() -> None:
     boto3.session.Session.get_available_regions = get_available_regions
 
 
+def _lazy_kms_private_keys() -> None:
+    """moto 5.2.5 makes an RSA-2048 private key for every KMS key it creates (a template's
+    symmetric key, EBS's default key for an instance's volume), though only Sign, Verify and
+    GetPublicKey of an asymmetric key ever read it: a quarter of a repeated local deploy's
+    server CPU (0.27 s; 0.21 s without it). Each key's private key is made, as stock makes
+    it, the first time one of them asks (tests/test_local.py signs and verifies with one)."""
+    import threading
+
+    from moto.kms import models
+    from moto.kms.utils import AbstractPrivateKey
+    from moto.kms.utils import generate_private_key as stock
+
+    lock = threading.Lock()
+
+    class LazyPrivateKey(AbstractPrivateKey):
+        def __init__(self, key_spec: str) -> None:
+            self._key_spec = key_spec
+            self._made: AbstractPrivateKey | None = None
+
+        def _key(self) -> AbstractPrivateKey:
+            with lock:
+                if self._made is None:
+                    self._made = stock(self._key_spec)
+                return self._made
+
+        def sign(self, message: bytes, signing_algorithm: str) -> bytes:
+            return self._key().sign(message, signing_algorithm)
+
+        def verify(self, message: bytes, signature: bytes, signing_algorithm: str) -> bool:
+            return self._key().verify(message, signature, signing_algorithm)
+
+        def public_key(self) -> bytes:
+            return self._key().public_key()
+
+    models.generate_private_key = LazyPrivateKey  # type: ignore[attr-defined]
+
+
 def serve(host: str, port: int, failures_file: Path | None = None,
           resource_seconds: float = 0.0) -> None:
     """Apply the shim and run moto's server in the foreground until SIGTERM or Ctrl-C."""
@@ -131,6 +168,7 @@ def serve(host: str, port: int, failures_file: Path | None = None,
     _shared_region_lists()  # before moto is imported: its backends ask at import time
     registry.apply()
     _fast_yaml()
+    _lazy_kms_private_keys()
     failures.configure(failures_file, resource_seconds)
     from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
     from werkzeug.serving import run_simple
