@@ -118,6 +118,33 @@ def test_only_clean_verdicts_are_cached_and_any_change_is_a_new_key(tmp_path, mo
     assert gate_module.verdict_key({"t": "ok"}) != gate_module.verdict_key({"t": "ok "})
 
 
+def test_a_second_asker_waits_for_the_verdict_being_linted_instead_of_linting_again(
+        tmp_path, monkeypatch):
+    """Two deploys (or the test suite's two workers) gating the same set at once lint it once."""
+    import threading
+    import time
+
+    import scripts.build.gate as gate_module
+
+    monkeypatch.setattr(gate_module, "CACHE_DIR", tmp_path)
+    calls: list[int] = []
+    linting = threading.Event()
+
+    def slow_gate(texts, **_):
+        calls.append(1)
+        linting.set()
+        time.sleep(0.3)  # the second asker arrives while this lint runs
+        return []
+
+    monkeypatch.setattr(gate_module, "gate_set", slow_gate)
+    first = threading.Thread(target=gate_module.gate_set_cached, args=({"t": "ok"},))
+    first.start()
+    assert linting.wait(10)
+    assert gate_module.gate_set_cached({"t": "ok"}) == []
+    first.join()
+    assert calls == [1], "the second asker linted the same input again"
+
+
 def test_only_what_resolution_can_change_is_resolved_and_regions_only_where_a_map_needs_them():
     from scripts.build import yamlio
     from scripts.build.gate import resolved_targets

@@ -211,8 +211,8 @@ def test_a_create_of_dev_without_a_terminal_fits_the_line_budget_and_logs_every_
     logged = log.read_text(encoding="utf-8")
     cfn = boto3.client("cloudformation", endpoint_url=local_endpoint, region_name="us-east-1",
                        aws_access_key_id="testing", aws_secret_access_key="testing")
-    stacks = [s for s in cfn.describe_stacks()["Stacks"]
-              if s["StackName"].startswith("progress-create")]
+    stacks = [s for page in cfn.get_paginator("describe_stacks").paginate()  # the endpoint is
+              for s in page["Stacks"] if s["StackName"].startswith("progress-create")]  # shared
     assert len(stacks) == 8
     resources = [r["LogicalResourceId"] for s in stacks for r in cfn.list_stack_resources(
         StackName=s["StackId"])["StackResourceSummaries"]

@@ -16,7 +16,8 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -508,14 +509,32 @@ def gate_set_cached(texts: Mapping[str, str]) -> list[Finding]:
     marker = CACHE_DIR / verdict_key(texts, inputs)
     if marker.is_file():
         return []
-    findings = gate_set(texts, cache=CleanTargets(CACHE_DIR, str(inputs.hexdigest())))
-    if not findings:
-        try:
-            CACHE_DIR.mkdir(parents=True, exist_ok=True)
-            marker.touch()
-        except OSError:
-            pass  # a read-only checkout just lints every time
+    with _linting(marker):
+        if marker.is_file():  # another process linted the same input while this one waited
+            return []
+        findings = gate_set(texts, cache=CleanTargets(CACHE_DIR, str(inputs.hexdigest())))
+        if not findings:
+            with suppress(OSError):  # a read-only checkout just lints every time
+                marker.touch()
     return findings
+
+
+@contextmanager
+def _linting(marker: Path) -> Iterator[None]:
+    """Hold ``marker``'s lock while its input is linted: a second process asking for the same
+    verdict (two deploys, the test suite's workers) waits for the first one's instead of
+    linting the same texts beside it. Without a writable cache folder, no lock."""
+    import fcntl
+
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        lock = marker.with_name(marker.name + ".lock").open("a")
+    except OSError:
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def relative(path: Path) -> str:
