@@ -779,3 +779,22 @@ def test_prod_port_80_redirects_to_https_on_the_endpoint_as_on_aws(stacks: str) 
     rules = elbv2.describe_rules(ListenerArn=listeners[80]["ListenerArn"])["Rules"]
     actions = [(rule.get("IsDefault"), [a["Type"] for a in rule["Actions"]]) for rule in rules]
     assert actions == [(True, ["redirect"])], actions
+
+
+def test_a_lock_file_that_is_a_symlink_is_refused_and_its_target_kept(
+        stacks: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The lock followed a symlink and truncated its target (the hostile run's /etc/passwd)."""
+    precious = tmp_path / "precious.txt"
+    precious.write_text("data\n", encoding="utf-8")
+    path = lock.lock_path(Target("dev", "us-east-1", DEV, None, stacks))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    path.symlink_to(precious)
+    try:
+        refused(["plan", *target_args(DEV, "dev", "us-east-1", stacks)], stacks, monkeypatch,
+                capsys, code=2, pattern=r"cannot create the deploy lock .*: Too many levels of "
+                r"symbolic links")
+        assert precious.read_text(encoding="utf-8") == "data\n"
+    finally:
+        path.unlink()

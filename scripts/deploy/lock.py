@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,10 +70,14 @@ def target_lock(target: Target, command: str) -> Iterator[None]:
     path = lock_path(target)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        # Never through a symlink, never anything but a regular file: the lock is truncated.
+        handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as err:
         raise UsageError(f"cannot create the deploy lock {path}: {err.strerror}; make the "
                          "state folder writable or set WEBSTACK_STATE_DIR") from err
+    if not stat.S_ISREG(os.fstat(handle).st_mode):
+        os.close(handle)
+        raise UsageError(f"the deploy lock {path} is not a regular file; remove it, then retry")
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -66,7 +66,11 @@ def discard(prepared: Prepared) -> None:
     changeset.delete_quietly(cfn, prepared.change_set_id)
     if prepared.change_set_type == "CREATE":
         with suppress(Exception):
-            cfn.delete_stack(StackName=prepared.target.stack_name)
+            # Only the empty stack the change set brought: one CloudFormation is creating
+            # (an ExecuteChangeSet whose answer was lost) is never deleted from here.
+            found = cfn.describe_stacks(StackName=prepared.target.stack_name)["Stacks"]
+            if found and found[0].get("StackStatus") == "REVIEW_IN_PROGRESS":
+                cfn.delete_stack(StackName=found[0]["StackId"])
     prepared.change_set_id = None
 
 
