@@ -10,6 +10,7 @@ import gzip
 import ipaddress
 import json
 import os
+import shlex
 import socket
 import threading
 from collections.abc import Iterator
@@ -204,8 +205,6 @@ def cli_command(*words: str, region: str, profile: str | None = None,
     """An aws cli command that reaches what webstack reached (region, profile, endpoint),
     quoted for a shell; on a local endpoint without a profile, with the dummy credentials
     webstack itself uses there."""
-    import shlex
-
     extra = ["--region", region]
     if profile:
         extra += ["--profile", profile]

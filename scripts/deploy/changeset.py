@@ -19,6 +19,7 @@ from scripts.deploy.aws import aws_errors, cli_command, error_code, error_messag
 from scripts.deploy.stacks import (
     STACK_TYPE,
     StackStatus,
+    as_verb,
     describe_stack,
     reattach_command,
     stated_environment,
@@ -119,8 +120,8 @@ def blocking_state(status: str, environment: str, stack_name: str, region: str,
     if StackStatus(status).in_progress:
         return f"{where} is {status}; wait, or attach with {watch}"
     # destroy reads the stack's own protection and removes what a failed create left.
-    destroy = "'" + watch_command.replace("webstack watch", "webstack destroy", 1) + (
-        " --force'" if _recreate_refused(environment) else "'")
+    forced = ["--force"] if _recreate_refused(environment) else []
+    destroy = f"'{as_verb(watch_command, 'destroy', *forced)}'"
 
     def aws(*words: str) -> str:
         return cli_command("cloudformation", *words, "--stack-name", stack_name, region=region,
@@ -203,7 +204,7 @@ def refuse_pending_plan(cfn: Any, stack: Mapping[str, Any], reattach: str) -> No
     kept = [s for s in summaries if s.get("ExecutionStatus") == "AVAILABLE"
             and s.get("Description") != PASSING_DESCRIPTION]
     if kept:
-        where = reattach.replace("webstack watch", "webstack destroy", 1)
+        where = as_verb(reattach, "destroy")
         whose = "a kept plan" if kept[0].get("Description") == KEPT_DESCRIPTION else \
             "a change set webstack did not make"
         raise StackStateError(

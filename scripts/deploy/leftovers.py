@@ -38,14 +38,8 @@ class Leftover:
 
 
 def _events(cfn: Any, stack_id: str) -> Iterator[dict[str, Any]]:
-    token = None
-    while True:
-        page = cfn.describe_stack_events(StackName=stack_id, **(
-            {"NextToken": token} if token else {}))
+    for page in cfn.get_paginator("describe_stack_events").paginate(StackName=stack_id):
         yield from page.get("StackEvents", [])
-        token = page.get("NextToken")
-        if not token:
-            return
 
 
 def find(cfn: Any, stack_id: str) -> list[Leftover]:

@@ -106,6 +106,12 @@ def reattach_command(environment: str, region: str, stack_name: str, *,
     return command
 
 
+def as_verb(reattach: str, verb: str, *flags: str) -> str:
+    """The same stack reached by another command: ``reattach`` (reattach_command's watch)
+    with ``webstack VERB`` in place of ``webstack watch``, then ``flags``."""
+    return " ".join([reattach.replace("webstack watch", f"webstack {verb}", 1), *flags])
+
+
 # -- what a stack says it is -------------------------------------------------------------------
 
 
@@ -173,8 +179,7 @@ def check_readable(stack: Mapping[str, Any], region: str, what: str, *,
     watch = reattach or "webstack watch"
 
     def command(verb: str, *flags: str) -> str:
-        return "'" + " ".join([watch.replace("webstack watch", f"webstack {verb}", 1),
-                               *flags]) + "'"
+        return f"'{as_verb(watch, verb, *flags)}'"
 
     tag, parameter = stated_environment(stack)
     from templates_src.environments import is_protected
