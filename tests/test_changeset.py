@@ -451,15 +451,17 @@ def test_rollback_complete_in_prod_refuses_recreate():
         "deploy again" in message
 
 
-def test_every_repair_command_reaches_the_stack_as_webstack_did():
+def test_every_repair_command_reaches_the_stack_as_webstack_did(monkeypatch, tmp_path):
     """The prod repair said 'aws cloudformation delete-stack' without --endpoint-url: run
-    against a local endpoint, it went to AWS (or nowhere)."""
+    against a local endpoint, it went to AWS (or nowhere). A local endpoint 'webstack local
+    up' did not start is named by its URL: --local would reach another one."""
+    monkeypatch.setenv("WEBSTACK_STATE_DIR", str(tmp_path))
     local = "http://127.0.0.1:5190"
     message = blocking_state("ROLLBACK_COMPLETE", "prod", "shop", "eu-west-1",
                              endpoint_url=local)
     assert message is not None
-    assert "'webstack destroy --env prod --region eu-west-1 --stack-name shop --local --force'" \
-        in message
+    assert ("'webstack destroy --env prod --region eu-west-1 --stack-name shop --endpoint-url "
+            f"{local} --force'") in message
     message = blocking_state("DELETE_FAILED", "dev", "shop", "eu-west-1", profile="ops",
                              endpoint_url="https://cfn.example.test")
     assert message is not None

@@ -767,7 +767,7 @@ def test_recreate_deletes_a_non_prod_rolled_back_stack_and_waits_until_it_is_gon
 
 
 def test_the_reattach_hint_names_everything_needed_to_find_the_stack_again(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     custom = Options(environment="dev", regions=[REGION], stack_name="shop-dev",
@@ -775,10 +775,21 @@ def test_the_reattach_hint_names_everything_needed_to_find_the_stack_again(
     assert custom.reattach(REGION) == (
         "webstack watch --env dev --region us-east-1 --stack-name shop-dev --profile sandbox "
         "--endpoint-url https://cfn.example.test")
+    state = tmp_path / "state"
+    state.mkdir()
+    monkeypatch.setenv("WEBSTACK_STATE_DIR", str(state))
+    (state / "local.json").write_text(json.dumps({
+        "pid": 1, "port": 5000, "url": "http://localhost:5000", "started": "now"}))
     local = Options(environment="dev", regions=[REGION], stack_name=STACK,
-                    endpoint_url="http://localhost:5000")
+                    endpoint_url="http://127.0.0.1:5000")
     assert local.reattach(REGION) == (
         "webstack watch --env dev --region us-east-1 --local")
+    # Another server on the loopback is not the one --local reaches: named by its URL (a
+    # hint with --local destroyed a healthy stack on the state directory's endpoint).
+    other = Options(environment="dev", regions=[REGION], stack_name=STACK,
+                    endpoint_url="http://localhost:5999")
+    assert other.reattach(REGION) == (
+        "webstack watch --env dev --region us-east-1 --endpoint-url http://localhost:5999")
 
 
 def test_recreate_without_a_terminal_or_yes_deletes_nothing(cloud: Cloud,

@@ -197,7 +197,48 @@ def make_client(
                        "against ~/.aws/config") from err
     if is_local(endpoint) and session.get_credentials() is None:
         kwargs.update(DUMMY_CREDENTIALS)
-    return session.client(service, **kwargs)
+    client = session.client(service, **kwargs)
+    client.meta.events.register("after-call", _check_complete)
+    return client
+
+
+class IncompleteAnswer(AwsError):
+    """An answer that lacks a member the service's model says it always has."""
+
+
+def _check_complete(http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
+    """Refuse an answer missing a member botocore's model marks required (a stack without
+    StackStatus, an event without Timestamp): an endpoint that is not quite AWS, said as AWS
+    trouble (exit 4) instead of a KeyError deep in a command."""
+    if getattr(http_response, "status_code", 200) >= 300 or model.output_shape is None:
+        return
+    missing = _first_missing(model.output_shape, parsed, "")
+    if missing is not None:
+        endpoint = getattr(http_response, "url", None) or "the endpoint"
+        raise IncompleteAnswer(
+            f"{urlparse(str(endpoint))._replace(path='', query='').geturl()} answered "
+            f"{model.name} without {missing}, which AWS always sends; check --endpoint-url / "
+            "AWS_ENDPOINT_URL points at an AWS API, and retry")
+
+
+def _first_missing(shape: Any, value: Any, where: str) -> str | None:
+    """The path of the first required member missing from ``value`` (``Stacks[0].StackStatus``),
+    or None."""
+    if shape.type_name == "structure" and isinstance(value, dict):
+        for name in shape.required_members:
+            if name not in value:
+                return f"{where}.{name}".lstrip(".")
+        for name, member in shape.members.items():
+            if name in value:
+                found = _first_missing(member, value[name], f"{where}.{name}")
+                if found:
+                    return found
+    elif shape.type_name == "list" and isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _first_missing(shape.member, item, f"{where}[{index}]")
+            if found:
+                return found
+    return None
 
 
 def cli_command(*words: str, region: str, profile: str | None = None,

@@ -9,7 +9,6 @@ so we poll every 1-2 s, always against a deadline.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -374,11 +373,18 @@ def _tag(tags: Mapping[str, str], key: str) -> str:
     return tags.get(key) or "ENV"
 
 
-def delete_quietly(cfn: Any, change_set_id: str) -> None:
+def delete_quietly(cfn: Any, change_set_id: str) -> str | None:
     """Best effort: used on no-changes, refusal and interrupt, where an error would hide the
-    real outcome. A change set left behind expires with the stack's next update."""
-    with contextlib.suppress(Exception):
+    real outcome. None once deleted (or already gone); else what the endpoint said, for the
+    caller that must not claim it left nothing behind."""
+    try:
         cfn.delete_change_set(ChangeSetName=change_set_id)
+    except Exception as err:
+        if error_code(err) == "ChangeSetNotFound":
+            return None
+        return one_line(error_message(err) if error_code(err) else err)[:160] or \
+            type(err).__name__
+    return None
 
 
 def _describe_change_set(cfn: Any, **request: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from scripts import paths
 from scripts.build.verify import check_build
-from scripts.deploy import guard
+from scripts.deploy import changeset, guard
 from scripts.deploy import plan as plans
 from scripts.deploy.aws import Target, aws_errors, error_code, error_message
 from scripts.deploy.changeset import blocking_state
@@ -93,8 +93,7 @@ def _deploy(options: Options) -> int:
         except (KeyboardInterrupt, EOFError, Cancelled):
             for p in prepared:
                 discard(p)
-            raise Interrupted("interrupted before execute; change sets deleted, nothing changed"
-                              ) from None
+            raise Interrupted(f"interrupted before execute; {_left(options)}") from None
         except BaseException:
             for p in prepared:
                 discard(p)
@@ -131,10 +130,10 @@ def execute(options: Options, prepared: Prepared, waiter: Waiter | None = None) 
         with aws_errors(f"execute change set in {target.region}"):
             cfn.execute_change_set(ChangeSetName=prepared.change_set_id,
                                    StackName=target.stack_name)
-    except WebstackError:
-        raise
     except Exception as err:
-        return _not_executed(options, prepared, err)
+        not_executed = _not_executed(options, prepared, err)
+        if not_executed is not None:
+            return not_executed
     try:
         result = _watch_execution(options, prepared, waiter)
         if waiter.cancelled:  # the interrupt came after execute, and the stack settled anyway
@@ -154,23 +153,66 @@ def execute(options: Options, prepared: Prepared, waiter: Waiter | None = None) 
         return lost
 
 
-def _not_executed(options: Options, prepared: Prepared, err: Exception) -> RegionResult:
-    """ExecuteChangeSet failed: refused (the local endpoint reports a failed create there), or
-    its answer was lost or unreadable, when the change set may well be running."""
+def _not_executed(options: Options, prepared: Prepared, err: Exception
+                  ) -> RegionResult | None:
+    """ExecuteChangeSet failed. A plain refusal (the local endpoint reports a failed create
+    there) deletes the change set. An answer that was lost, unreadable or a service failure
+    (the SDK's retry of a call that did run is refused as InvalidChangeSetStatus) says
+    nothing about what happened: the change set itself says whether it runs. None: it runs,
+    watch it."""
     target = prepared.target
-    if not error_code(err):
-        if aws_error_line(err) is None:  # not an AWS answer at all: a bug, said as one
+    cause = err.__cause__ if isinstance(err, WebstackError) and err.__cause__ else err
+    if not _ambiguous(cause):
+        if isinstance(err, WebstackError):  # credentials: nothing ran
+            discard(prepared)
             raise err
-        lost = _result(prepared, "lost track at execute", Exit.AWS)
-        lost.detail = (f"the answer to ExecuteChangeSet was lost ({one_line(err)[:160]}); the "
-                       f"change set may be running: check with '{options.reattach(target.region)}'")
-        return lost
-    prepared.emit(f"execute failed: {error_message(err)}")
-    discard(prepared)
-    result = _result(prepared, "failed to execute", Exit.FINDINGS)
-    result.detail = (f"CloudFormation refused to execute: {one_line(error_message(err))}; "
-                     f"{_next_step(options, target, None)}")
-    return result
+        prepared.emit(f"execute failed: {error_message(err)}")
+        discard(prepared)
+        result = _result(prepared, "failed to execute", Exit.FINDINGS)
+        result.detail = (f"CloudFormation refused to execute: {one_line(error_message(err))}; "
+                         f"{_next_step(options, target, None)}")
+        return result
+    said = one_line(err if isinstance(err, WebstackError) else
+                    (aws_error_line(err) or err)).split("; ")[0][:200]
+    status = _execution_status(prepared)
+    if status is not None and status not in {"AVAILABLE", "UNAVAILABLE"}:
+        prepared.emit(f"the answer to ExecuteChangeSet was lost ({said}), but the change set "
+                      f"is {status}: following it")
+        return None
+    if status is not None:  # still waiting to be executed: it did not run
+        discard(prepared)
+        result = _result(prepared, "not executed", Exit.AWS)
+        result.detail = (f"{said}; the change set did not run and nothing changed: retry the "
+                         "deploy")
+        return result
+    lost = _result(prepared, "lost track at execute", Exit.AWS)
+    lost.detail = (f"the answer to ExecuteChangeSet was lost ({said}); the change set may be "
+                   f"running: check with '{options.reattach(target.region)}'")
+    return lost
+
+
+def _ambiguous(err: BaseException) -> bool:
+    """An ExecuteChangeSet failure that does not say the call did nothing."""
+    from botocore.exceptions import ClientError
+
+    if isinstance(err, WebstackError):
+        return False
+    if not isinstance(err, ClientError):
+        return True  # unreadable, cut off, timed out
+    status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return (isinstance(status, int) and status >= 500) or error_code(err) in {
+        "InvalidChangeSetStatus", "Throttling", "ThrottlingException", "RequestLimitExceeded"}
+
+
+def _execution_status(prepared: Prepared) -> str | None:
+    """The change set's ExecutionStatus; None when it cannot be asked or is gone (executed
+    and dropped, or deleted: nobody can tell)."""
+    assert prepared.change_set_id is not None
+    cfn = prepared.target.client("cloudformation")
+    with suppress(Exception):
+        return str(cfn.describe_change_set(ChangeSetName=prepared.change_set_id)
+                   .get("ExecutionStatus") or "") or None
+    return None
 
 
 def _watch_execution(options: Options, prepared: Prepared, waiter: Waiter) -> RegionResult:
@@ -266,7 +308,16 @@ def _confirm(options: Options, prepared: Sequence[Prepared]) -> None:
     regions = ", ".join(p.target.region for p in pending)
     answer = input(f"Deploy {options.stack_name} ({options.environment}) to {regions}? [y/N] ")
     if answer.strip().lower() not in {"y", "yes"}:
-        raise UsageError("deploy cancelled; nothing was executed")
+        raise UsageError("deploy cancelled; nothing was executed"
+                         + (f"; {_left(options)}" if options.plan_file else ""))
+
+
+def _left(options: Options) -> str:
+    """What a deploy that executed nothing leaves: a kept plan's change set stays for it."""
+    if options.plan_file:
+        return (f"nothing changed; the reviewed change set is kept: 'webstack deploy "
+                f"--plan-file {shown(options.plan_file)}' runs it")
+    return "change sets deleted, nothing changed"
 
 
 def _finish(options: Options, results: list[RegionResult], console: Console) -> int:
@@ -289,7 +340,7 @@ def _finish(options: Options, results: list[RegionResult], console: Console) -> 
         raise Interrupted(f"interrupted after execute; {options.stack_name} goes on in "
                           f"{', '.join(interrupted)}; reattach with: {commands}")
     if any(r.code == Exit.INTERRUPTED for r in failed):
-        raise Interrupted("interrupted before execute; change sets deleted, nothing changed")
+        raise Interrupted(f"interrupted before execute; {_left(options)}")
     if failed:
         raise WebstackError("; ".join(
             f"{options.stack_name} in {r.region}: {r.detail or r.result}" for r in failed),
@@ -442,8 +493,9 @@ def _plan(options: Options) -> int:
             if options.plan_file:
                 kept = _keep_plan(options, prepared[0])
             else:  # a plan without --plan-file leaves the account as it found it
-                for p in prepared:
-                    discard(p)
+                left = [line for line in map(discard, prepared) if line]
+                if left:
+                    raise WebstackError("the plan is above, but " + "; ".join(left), Exit.AWS)
             waiter.check()  # a Ctrl-C that came late still means: not done
         except (KeyboardInterrupt, Cancelled):
             for p in prepared:
@@ -482,6 +534,7 @@ def _keep_plan(options: Options, p: Prepared) -> bool:
         stack_id=str(described.get("StackId", "")),
         allow_replacement=options.allow_replacement,
     )
+    replaced = _held_plan(options.plan_file)
     try:
         plans.write_plan(options.plan_file, reviewed)
     except OSError as err:
@@ -490,4 +543,34 @@ def _keep_plan(options: Options, p: Prepared) -> bool:
                             "nothing changed", Exit.OUTPUT) from err
     print(f"plan written to {options.plan_file}; the change set is kept for "
           f"'webstack deploy --plan-file {options.plan_file}'")
+    if replaced is not None and replaced.change_set_id != p.change_set_id:
+        _forget_replaced(options.plan_file, replaced, p)
     return True
+
+
+def _held_plan(path: str) -> plans.Plan | None:
+    """The plan a plan file holds before it is overwritten, if it holds one."""
+    with suppress(Exception):
+        return plans.read_plan(path) if os.path.isfile(path) else None
+    return None
+
+
+def _forget_replaced(path: str, replaced: plans.Plan, p: Prepared) -> None:
+    """A plan file written over another plan: nothing can run the old change set any more,
+    so it is deleted when it is this stack's; another stack's is named, not touched."""
+    target = p.target
+    if (replaced.stack_name, replaced.region) != (target.stack_name, target.region):
+        print(f"{path} held a plan for {replaced.stack_name} in {replaced.region}; its change "
+              f"set {replaced.change_set_id} is left as it is")
+        return
+    cfn = target.client("cloudformation")
+    try:
+        status = cfn.describe_change_set(ChangeSetName=replaced.change_set_id).get(
+            "ExecutionStatus")
+    except Exception:  # expired or deleted: nothing left to forget
+        return
+    if status != "AVAILABLE":  # executed: it is history, not a plan
+        return
+    failed = changeset.delete_quietly(cfn, replaced.change_set_id)
+    print(f"the plan {path} held before is replaced: its change set "
+          + ("was deleted" if failed is None else f"could not be deleted ({failed})"))

@@ -29,7 +29,7 @@ from scripts.deploy import (
     totals,
     validate,
 )
-from scripts.deploy.aws import Target, aws_errors
+from scripts.deploy.aws import Target, aws_errors, cli_command
 from scripts.deploy.options import Options
 from scripts.deploy.stacks import STACK_TYPE, StackStatus, identified_stack
 from scripts.deploy.waiting import Waiter
@@ -55,15 +55,28 @@ class Prepared:
     stack: dict[str, Any] | None = None
     # Resources each stack will have done, by stack path, for progress (totals.py).
     totals: dict[tuple[str, ...], int] = field(default_factory=dict)
+    # A kept plan's change set (deploy --plan-file): not executing it keeps it for the plan.
+    reviewed: bool = False
 
 
-def discard(prepared: Prepared) -> None:
+def discard(prepared: Prepared) -> str | None:
     """Delete an unexecuted change set, and the empty REVIEW_IN_PROGRESS stack a CREATE
-    change set brings with it, so a plan leaves the account as it found it."""
-    if prepared.change_set_id is None:
-        return
-    cfn = prepared.target.client("cloudformation")
-    changeset.delete_quietly(cfn, prepared.change_set_id)
+    change set brings with it, so a plan leaves the account as it found it. A kept plan's
+    change set stays for its plan file: it was made and reviewed before this command.
+
+    None when nothing is left; else one line naming the change set that could not be
+    deleted and the command that deletes it."""
+    if prepared.change_set_id is None or prepared.reviewed:
+        return None
+    target = prepared.target
+    cfn = target.client("cloudformation")
+    failed = changeset.delete_quietly(cfn, prepared.change_set_id)
+    left = None if failed is None else (
+        f"the change set {prepared.change_set_id} in {target.region} could not be deleted "
+        f"({failed}); delete it with '" + cli_command(
+            "cloudformation", "delete-change-set", "--change-set-name",
+            prepared.change_set_id, region=target.region, profile=target.profile,
+            endpoint_url=target.endpoint_url) + "'")
     if prepared.change_set_type == "CREATE":
         with suppress(Exception):
             # Only the empty stack the change set brought: one CloudFormation is creating
@@ -72,6 +85,7 @@ def discard(prepared: Prepared) -> None:
             if found and found[0].get("StackStatus") == "REVIEW_IN_PROGRESS":
                 cfn.delete_stack(StackName=found[0]["StackId"])
     prepared.change_set_id = None
+    return left
 
 
 def refuse_unconfirmed(options: Options) -> None:
@@ -409,5 +423,6 @@ def prepare_from_plan(options: Options, emit: Emit) -> Prepared:
               for p in reviewed.parameters if "ParameterValue" in p}
     return Prepared(target, emit, change_set_id=reviewed.change_set_id,
                     change_set_type=reviewed.change_set_type, changes=changes, stack=stack,
+                    reviewed=True,
                     totals=totals.expected(changes, totals.built_children(
                         options.environment, region, values)))

@@ -91,19 +91,34 @@ def reattach_command(environment: str, region: str, stack_name: str, *,
     """The ``webstack watch`` command that finds this very stack again.
 
     It names the stack when it is not the default, the profile and a non-local endpoint when
-    they were given and differ from what the environment already says, and ``--local`` for a
-    local endpoint.
+    they were given and differ from what the environment already says, and ``--local`` for the
+    local endpoint 'webstack local up' runs.
     """
     command = f"webstack watch --env {environment} --region {region}"
     if stack_name != default_stack_name(environment):
         command += f" --stack-name {stack_name}"
     if profile and profile != os.environ.get("AWS_PROFILE"):
         command += f" --profile {profile}"
-    if is_local(endpoint_url):
+    if is_local(endpoint_url) and _is_webstack_local(endpoint_url):
         return command + " --local"
     if endpoint_url and endpoint_url != os.environ.get("AWS_ENDPOINT_URL"):
         command += f" --endpoint-url {endpoint_url}"
     return command
+
+
+def _is_webstack_local(endpoint_url: str | None) -> bool:
+    """The endpoint is the one ``--local`` reaches: the one 'webstack local up' recorded
+    (another local server on another port is named by its URL, or ``--local`` would send the
+    next command to a different endpoint)."""
+    from urllib.parse import urlparse
+
+    from scripts.local.endpoint import read_state
+
+    try:
+        server = read_state()
+    except Exception:  # an unreadable state file: the URL says it plainly
+        return False
+    return server is not None and urlparse(server.url).port == urlparse(endpoint_url).port
 
 
 def as_verb(reattach: str, verb: str, *flags: str) -> str:
