@@ -141,6 +141,7 @@ class SimulatedCloud:
             "StackStatus": "CREATE_COMPLETE" if done else "CREATE_IN_PROGRESS",
             "Outputs": [{"OutputKey": "AppUrl", "OutputValue": "http://example.invalid"}],
             "Tags": [{"Key": "Environment", "Value": "dev"}],
+            "Parameters": [{"ParameterKey": "Environment", "ParameterValue": "dev"}],
         }]}
 
     def _DescribeStackEvents(self, params: dict[str, Any], now: float) -> dict[str, Any]:

@@ -113,7 +113,8 @@ ROOT_ID = f"arn:aws:cloudformation:{REGION}:123456789012:stack/{STACK}/1"
 CHILD_ID = f"arn:aws:cloudformation:{REGION}:123456789012:stack/{STACK}-Db/2"
 DESCRIBE = {"Stacks": [{"StackName": STACK, "StackId": ROOT_ID, "StackStatus": "UPDATE_COMPLETE",
                         "CreationTime": "2026-01-01T00:00:00Z",
-                        "Tags": [{"Key": "Environment", "Value": "dev"}]}]}
+                        "Tags": [{"Key": "Environment", "Value": "dev"}],
+                        "Parameters": [{"ParameterKey": "Environment", "ParameterValue": "dev"}]}]}
 RESOURCES = [
     ("list_stack_resources", {"StackResourceSummaries": [{
         "LogicalResourceId": "DatabaseStack", "PhysicalResourceId": CHILD_ID,

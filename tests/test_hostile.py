@@ -510,6 +510,7 @@ def test_watch_on_a_stack_waiting_for_review_returns_at_once_with_what_to_do(
     cfn = client(deployed, "cloudformation", "eu-west-1")
     created = cfn.create_change_set(
         StackName="hx-review", ChangeSetName="pending", ChangeSetType="CREATE",
+        Tags=[{"Key": "Environment", "Value": "dev"}],
         TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}))
     try:
         started = time.monotonic()

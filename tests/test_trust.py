@@ -184,7 +184,9 @@ def test_destroy_refuses_a_stack_cloudformation_is_still_working_on() -> None:
             "StackName": "tr-busy", "StackId": "arn:aws:cloudformation:us-east-1:"
             "123456789012:stack/tr-busy/1", "StackStatus": "UPDATE_IN_PROGRESS",
             "CreationTime": "2026-12-01T00:00:00Z",
-            "Tags": [{"Key": "Environment", "Value": "dev"}]}]}, {"StackName": "tr-busy"})
+            "Tags": [{"Key": "Environment", "Value": "dev"}],
+            "Parameters": [{"ParameterKey": "Environment", "ParameterValue": "dev"}]}]},
+            {"StackName": "tr-busy"})
         with pytest.raises(UsageError, match=r"stack tr-busy in us-east-1 is UPDATE_IN_PROGRESS"
                            r": CloudFormation is still working on it; wait for it with "
                            r"'webstack watch --env dev --region us-east-1 --stack-name "
@@ -349,7 +351,8 @@ def test_a_read_of_a_stack_being_created_or_deleted_says_wait(status: str, doing
     from scripts.deploy.stacks import check_readable
 
     stack = {"StackName": "shop", "StackStatus": status,
-             "Tags": [{"Key": "Environment", "Value": "dev"}]}
+             "Tags": [{"Key": "Environment", "Value": "dev"}],
+             "Parameters": [{"ParameterKey": "Environment", "ParameterValue": "dev"}]}
     watch = "webstack watch --env dev --region eu-west-1 --stack-name shop --local"
     with pytest.raises(UsageError) as refusal:
         check_readable(stack, "eu-west-1", "outputs", reattach=watch)

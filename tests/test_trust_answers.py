@@ -289,3 +289,56 @@ def test_a_plan_written_over_a_kept_plan_deletes_the_change_set_nothing_can_run(
             if s == "ta-replan" and status == "AVAILABLE"]
     assert len(held) == 1 and kept.split("/")[1] == held[0], held
     client(local_endpoint, "cloudformation", "us-west-2").delete_stack(StackName="ta-replan")
+
+
+# -- identity: webstack sets both the Environment tag and parameter --------------------------
+
+TOPIC = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+WITH_PARAMETER = {"Parameters": {"Environment": {"Type": "String"}}, **TOPIC}
+
+
+@pytest.mark.parametrize(("has", "verb"), [
+    ("tag", ["destroy", "--yes"]), ("tag", ["deploy", "--yes", "--param", COST]),
+    ("parameter", ["destroy", "--yes"]), ("parameter", ["deploy", "--yes", "--param", COST])],
+    ids=lambda v: v if isinstance(v, str) else v[0])
+def test_a_stack_with_only_one_environment_mark_is_not_taken_for_webstacks(
+        has: str, verb: list[str], local_endpoint: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A stack tagged Environment=dev by hand (or with only the parameter) was updated by
+    deploy and deleted by destroy."""
+    from test_trust import refused
+
+    cfn = client(local_endpoint, "cloudformation", "us-west-2")
+    name = f"ta-one-{has}"
+    if has == "tag":
+        cfn.create_stack(StackName=name, TemplateBody=json.dumps(TOPIC),
+                         Tags=[{"Key": "Environment", "Value": "dev"}])
+    else:
+        cfn.create_stack(StackName=name, TemplateBody=json.dumps(WITH_PARAMETER),
+                         Parameters=[{"ParameterKey": "Environment", "ParameterValue": "dev"}])
+    try:
+        refused([verb[0], *args(name, local_endpoint), *verb[1:]], local_endpoint, monkeypatch,
+                capsys, code=2, pattern=rf"stack {name} in us-west-2 names its Environment only "
+                rf"in its {has} .*webstack sets both, so it did not make this stack")
+    finally:
+        cfn.delete_stack(StackName=name)
+
+
+def test_a_foreign_stack_waiting_for_review_is_not_destroyed(
+        local_endpoint: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Someone's untagged CREATE change set (a REVIEW_IN_PROGRESS stack) was deleted by
+    `destroy --env dev`."""
+    from test_trust import refused
+
+    cfn = client(local_endpoint, "cloudformation", "us-west-2")
+    made = cfn.create_change_set(StackName="ta-theirs", ChangeSetName="theirs",
+                                 ChangeSetType="CREATE", TemplateBody=json.dumps(TOPIC))
+    try:
+        refused(["destroy", *args("ta-theirs", local_endpoint), "--yes"], local_endpoint,
+                monkeypatch, capsys, code=2,
+                pattern=r"stack ta-theirs in us-west-2 is REVIEW_IN_PROGRESS and neither it nor "
+                r"its change sets name an Environment: webstack did not make it")
+    finally:
+        cfn.delete_change_set(ChangeSetName=made["Id"])
+        cfn.delete_stack(StackName=made["StackId"])

@@ -8,7 +8,7 @@ command that reattaches to it. Everything else asks here instead of matching sta
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from scripts.deploy.aws import aws_errors, error_code, error_message, is_local
@@ -140,34 +140,51 @@ def stated_environment(stack: Mapping[str, Any]) -> tuple[str | None, str | None
     return tag or None, parameter or None
 
 
-def check_identity(stack: Mapping[str, Any], environment: str, region: str) -> None:
+def check_identity(stack: Mapping[str, Any], environment: str, region: str, *,
+                   pending: Sequence[Mapping[str, Any]] = ()) -> None:
     """Refuse (exit 2) a stack that is not the ``environment`` stack the command was told it
     is: the stack's own Environment tag and parameter decide, never ``--env``.
 
-    A stack that names no environment is not a webstack stack, unless it is an empty
-    REVIEW_IN_PROGRESS stack (a new stack's change set, whose tags some endpoints do not
-    show yet): it holds nothing an environment protects.
+    webstack sets both, so a stack that lacks either was made or changed by someone else. A
+    REVIEW_IN_PROGRESS stack holds no parameters yet: what its change sets (``pending``,
+    DescribeChangeSet answers) say stands in for them, and one nothing names is not webstack's.
     """
     name = stack.get("StackName", "the stack")
     tag, parameter = stated_environment(stack)
     where = f"stack {name} in {region}"
+    if StackStatus(str(stack.get("StackStatus", ""))).awaiting_review:
+        said = {value for change_set in pending
+                for value in stated_environment(change_set) if value} | ({tag} if tag else set())
+        if not said:
+            raise UsageError(f"{where} is REVIEW_IN_PROGRESS and neither it nor its change sets "
+                             "name an Environment: webstack did not make it and will not act "
+                             "on it; name another --stack-name")
+        if len(said) > 1:
+            raise UsageError(f"{where} is REVIEW_IN_PROGRESS with change sets for "
+                             f"{' and '.join(sorted(said))}: webstack acts on neither; inspect "
+                             "it in the CloudFormation console")
+        tag = parameter = next(iter(said))  # it holds nothing yet: what it waits for is it
     if tag and parameter and tag != parameter:
         raise UsageError(f"{where} says it is {tag} (its Environment tag) and {parameter} (its "
                          "Environment parameter); webstack acts on neither: inspect it in the "
                          "CloudFormation console")
-    stated = tag or parameter
-    if stated is None:
-        if StackStatus(str(stack.get("StackStatus", ""))).awaiting_review:
-            return
+    if tag is None and parameter is None:
         raise UsageError(f"{where} has no Environment tag or parameter: webstack did not make "
                          "it and will not act on it; name another --stack-name")
     from templates_src.environments import ENVIRONMENTS
 
+    stated = tag or parameter
     if stated not in ENVIRONMENTS:  # "Prod", "dev ": no --env would match it
         raise UsageError(f"{where} says its Environment is {stated!r}, which is none of "
                          f"webstack's ({', '.join(ENVIRONMENTS)}): it was made or retagged by "
                          "hand, and webstack will not act on it; inspect it in the "
                          "CloudFormation console")
+    if tag is None or parameter is None:
+        has, lacks = ("tag", "parameter") if parameter is None else ("parameter", "tag")
+        raise UsageError(f"{where} names its Environment only in its {has} (no Environment "
+                         f"{lacks}); webstack sets both, so it did not make this stack, or "
+                         "someone changed it by hand: webstack will not act on it; inspect it "
+                         "in the CloudFormation console, or name another --stack-name")
     if stated != environment:
         raise UsageError(f"{where} is a {stated} stack, not {environment} (its Environment tag "
                          f"and parameter say {stated}); webstack acts on a stack as what it is: "
@@ -178,8 +195,20 @@ def identified_stack(cfn: Any, stack_name: str, environment: str) -> dict[str, A
     """``describe_stack``, refused when the stack is not the ``environment`` stack."""
     stack = describe_stack(cfn, stack_name)
     if stack is not None:
-        check_identity(stack, environment, str(cfn.meta.region_name))
+        pending: list[Mapping[str, Any]] = []
+        if StackStatus(str(stack.get("StackStatus", ""))).awaiting_review:
+            pending = _pending_change_sets(cfn, str(stack.get("StackId") or stack_name))
+        check_identity(stack, environment, str(cfn.meta.region_name), pending=pending)
     return stack
+
+
+def _pending_change_sets(cfn: Any, stack_id: str) -> list[Mapping[str, Any]]:
+    """The change sets of a REVIEW_IN_PROGRESS stack, as DescribeChangeSet answers them."""
+    region = cfn.meta.region_name
+    with aws_errors(f"list the change sets of {stack_id} in {region}"):
+        summaries = cfn.list_change_sets(StackName=stack_id).get("Summaries", [])
+        return [cfn.describe_change_set(ChangeSetName=summary["ChangeSetId"])
+                for summary in summaries[:10] if summary.get("ChangeSetId")]
 
 
 def check_readable(stack: Mapping[str, Any], region: str, what: str, *,
