@@ -342,3 +342,53 @@ def test_a_foreign_stack_waiting_for_review_is_not_destroyed(
     finally:
         cfn.delete_change_set(ChangeSetName=made["Id"])
         cfn.delete_stack(StackName=made["StackId"])
+
+
+# -- prod keeps its protection, however the deploy ended ---------------------------------------
+
+ALLOW_ALL = json.dumps({"Statement": [{"Effect": "Allow", "Action": "Update:*",
+                                       "Principal": "*", "Resource": "*"}]})
+
+
+def test_a_prod_stack_left_unprotected_is_protected_by_a_no_op_deploy_and_by_watch(
+        local_endpoint: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A prod deploy interrupted after execute ended without termination protection or stack
+    policy, and neither `watch` nor a no-op redeploy ever set them."""
+    from scripts.local.certificate import request_certificate
+
+    cert = request_certificate(local_endpoint, "eu-west-1", "shop.example.com")
+    base = ["--env", "prod", "--region", "eu-west-1", "--stack-name", "ta-prod",
+            "--endpoint-url", local_endpoint]
+    params = ["--param", COST, "--param", f"CertificateArn={cert}",
+              "--param", "AlarmEmail=oncall@example.com"]
+    cfn = client(local_endpoint, "cloudformation", "eu-west-1")
+
+    def unprotect() -> None:
+        cfn.update_termination_protection(StackName="ta-prod", EnableTerminationProtection=False)
+        cfn.set_stack_policy(StackName="ta-prod", StackPolicyBody=ALLOW_ALL)
+
+    def protected() -> bool:
+        stack = cfn.describe_stacks(StackName="ta-prod")["Stacks"][0]
+        policy = cfn.get_stack_policy(StackName="ta-prod").get("StackPolicyBody", "")
+        return bool(stack["EnableTerminationProtection"]) and "Deny" in policy
+
+    code, _, err = run(["deploy", *base, "--yes", *params], monkeypatch, capsys)
+    assert code == 0, err
+    assert protected()
+    try:
+        unprotect()
+        code, out, err = run(["deploy", *base, "--yes", *params], monkeypatch, capsys)
+        assert code == 0, err
+        assert "no changes" in out and "protected: termination protection on" in out, out
+        assert protected()
+        unprotect()
+        code, out, err = run(["watch", *base], monkeypatch, capsys)
+        assert code == 0, err
+        assert "protected: termination protection on" in out, out
+        assert protected()
+        code, out, err = run(["deploy", *base, "--yes", *params], monkeypatch, capsys)
+        assert code == 0 and "protected:" not in out, out  # already protected: one read
+    finally:
+        cfn.update_termination_protection(StackName="ta-prod", EnableTerminationProtection=False)
+        cfn.delete_stack(StackName="ta-prod")

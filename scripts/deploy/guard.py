@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
+from scripts.deploy.aws import Target, aws_errors
 from scripts.deploy.changeset import Change
 from scripts.deploy.stacks import STACK_TYPE
 from scripts.errors import Exit, WebstackError
@@ -111,3 +112,45 @@ def stack_policy(resource_types: Iterable[str] = STATEFUL_TYPES) -> str:
                   Resource=["*"]),
     ])
     return str(policy.to_json(indent=2, sort_keys=True))
+
+
+# -- prod's protection ------------------------------------------------------------------------
+
+
+def protect(target: Target, emit: Callable[[str], None]) -> None:
+    """Prod: termination protection on the root, a stack policy on root and children."""
+    cfn = target.client("cloudformation")
+    policy = stack_policy()
+    with aws_errors("protect the prod stack"):
+        cfn.update_termination_protection(EnableTerminationProtection=True,
+                                          StackName=target.stack_name)
+        stacks = [target.stack_name]
+        for resource in cfn.list_stack_resources(StackName=target.stack_name)[
+                "StackResourceSummaries"]:
+            if resource["ResourceType"] == STACK_TYPE and resource.get("PhysicalResourceId"):
+                stacks.append(resource["PhysicalResourceId"])
+        for stack in stacks:
+            cfn.set_stack_policy(StackName=stack, StackPolicyBody=policy)
+    emit(f"protected: termination protection on, stack policy on {len(stacks)} stacks "
+         "(no replace/delete of data-bearing resources)")
+
+
+def ensure_protected(target: Target, stack: dict[str, Any], emit: Callable[[str], None]
+                     ) -> None:
+    """A prod stack that settled without its protection (a deploy interrupted after execute,
+    a stack unprotected by hand) gets it: termination protection and the root's stack policy
+    are read (one call), and ``protect`` sets both on every stack when either is missing."""
+    cfn = target.client("cloudformation")
+    if stack.get("EnableTerminationProtection"):
+        with aws_errors(f"read the stack policy of {target.stack_name}"):
+            policy = cfn.get_stack_policy(StackName=target.stack_name).get("StackPolicyBody")
+        if policy and _same_policy(policy, stack_policy()):
+            return
+    protect(target, emit)
+
+
+def _same_policy(found: str, wanted: str) -> bool:
+    try:
+        return bool(json.loads(found) == json.loads(wanted))
+    except ValueError:
+        return False

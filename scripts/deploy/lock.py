@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from scripts.deploy.aws import Target, aws_errors, endpoint_of, is_local
+from scripts.deploy.stacks import reattach_command
 from scripts.errors import UsageError
 from scripts.paths import state_dir
 
@@ -83,9 +84,11 @@ def target_lock(target: Target, command: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(handle, 200, 0).decode("utf-8", "replace").strip() or "another run"
+            watch = reattach_command(target.environment, target.region, target.stack_name,
+                                     profile=target.profile, endpoint_url=target.endpoint_url)
             raise UsageError(
                 f"{target.stack_name} in {target.region} is busy: {holder} holds its lock "
-                f"({path}); wait for it to finish, or attach with 'webstack watch'"
+                f"({path}); wait for it to finish, or attach with '{watch}'"
             ) from None
         os.ftruncate(handle, 0)
         os.pwrite(handle, f"webstack {command} (pid {os.getpid()})".encode(), 0)

@@ -40,7 +40,7 @@ from scripts.deploy.prepare import (
     prepare_from_plan,
     refuse_unconfirmed,
 )
-from scripts.deploy.stacks import STACK_TYPE, StackStatus, describe_stack, identified_stack
+from scripts.deploy.stacks import StackStatus, describe_stack, identified_stack
 from scripts.deploy.validate import check_writable_file
 from scripts.deploy.waiting import Cancelled, Waiter, handle_interrupts
 from scripts.errors import Exit, UsageError, WebstackError, aws_error_line, one_line, shown
@@ -117,6 +117,8 @@ def execute(options: Options, prepared: Prepared, waiter: Waiter | None = None) 
     waiter = waiter or Waiter()
     target, emit = prepared.target, prepared.emit
     if prepared.no_changes:
+        if is_protected(options.environment) and prepared.stack is not None:
+            guard.ensure_protected(target, prepared.stack, emit)
         outputs = (stack_outputs(prepared.stack) if prepared.stack is not None
                    else fetch_outputs(target))
         return RegionResult(target.region, "no changes", time.perf_counter() - prepared.started,
@@ -143,8 +145,10 @@ def execute(options: Options, prepared: Prepared, waiter: Waiter | None = None) 
     except Cancelled:
         state = describe_stack(cfn, target.stack_name)
         status = state["StackStatus"] if state else "unknown"
+        protects = " (it protects the prod stack once it settles)" if is_protected(
+            options.environment) else ""
         emit(f"interrupted; {target.stack_name} goes on ({status}). Reattach with: "
-             f"{options.reattach(target.region)}")
+             f"{options.reattach(target.region)}{protects}")
         return _result(prepared, f"interrupted ({status})", Exit.INTERRUPTED)
     except WebstackError as err:  # the endpoint failed while the stack changes: it goes on
         lost = _result(prepared, "lost track after execute", err.exit_code)
@@ -243,7 +247,7 @@ def _watch_execution(options: Options, prepared: Prepared, waiter: Waiter) -> Re
                          f"{_next_step(options, target, result.final_status)}")
         return failed
     if is_protected(options.environment):
-        protect(target, emit)
+        guard.protect(target, emit)
     return _result(prepared, result.final_status.lower().replace("_", " "), Exit.OK,
                    fetch_outputs(target))
 
@@ -278,24 +282,6 @@ def _wait_until_executing(cfn: Any, change_set_id: str, waiter: Waiter) -> None:
         return status not in {"AVAILABLE", "UNAVAILABLE"}, None
 
     waiter.poll(started, timeout=EXECUTE_START_LIMIT, first=0.2, maximum=0.2)
-
-
-def protect(target: Target, emit: Callable[[str], None]) -> None:
-    """Prod: termination protection on the root, a stack policy on root and children."""
-    cfn = target.client("cloudformation")
-    policy = guard.stack_policy()
-    with aws_errors("protect the prod stack"):
-        cfn.update_termination_protection(EnableTerminationProtection=True,
-                                          StackName=target.stack_name)
-        stacks = [target.stack_name]
-        for resource in cfn.list_stack_resources(StackName=target.stack_name)[
-                "StackResourceSummaries"]:
-            if resource["ResourceType"] == STACK_TYPE and resource.get("PhysicalResourceId"):
-                stacks.append(resource["PhysicalResourceId"])
-        for stack in stacks:
-            cfn.set_stack_policy(StackName=stack, StackPolicyBody=policy)
-    emit(f"protected: termination protection on, stack policy on {len(stacks)} stacks "
-         "(no replace/delete of data-bearing resources)")
 
 
 def _confirm(options: Options, prepared: Sequence[Prepared]) -> None:
@@ -450,6 +436,8 @@ def watch(target: Target, options: Options) -> int:
         print(f"{target.stack_name}: {status} (nothing in progress)")
         if not status.succeeded:
             raise WebstackError(_next_step(options, target, status), Exit.FINDINGS)
+        if is_protected(target.environment) and status != "DELETE_COMPLETE":
+            guard.ensure_protected(target, stack, print)
         return Exit.OK
     from scripts.deploy import progress
 
@@ -465,6 +453,9 @@ def watch(target: Target, options: Options) -> int:
             raise Interrupted("stopped watching; the stack goes on") from None
     if not result.succeeded:
         raise WebstackError(_next_step(options, target, result.final_status), Exit.FINDINGS)
+    settled = describe_stack(target.client("cloudformation"), stack["StackId"])
+    if is_protected(target.environment) and settled is not None:
+        guard.ensure_protected(target, settled, print)  # after a deploy interrupted mid-way
     return Exit.OK
 
 

@@ -397,11 +397,14 @@ def verify_plan(
     """Refuse a plan whose inputs moved: its change set would no longer be what was reviewed."""
     wanted = (environment, region, stack_name)
     planned = (plan.environment, plan.region, plan.stack_name)
-    if any(w is not None and w != p for w, p in zip(wanted, planned, strict=True)):
+    differ = [f"{flag} {p}" for flag, w, p in zip(("--env", "--region", "--stack-name"),
+                                                 wanted, planned, strict=True)
+              if w is not None and w != p]
+    if differ:
         raise UsageError(
             f"the plan is for {plan.stack_name} ({plan.environment}, {plan.region}), not "
             f"{stack_name or plan.stack_name} ({environment or plan.environment}, "
-            f"{region or plan.region}); pass the matching --env/--region or {REPLAN}"
+            f"{region or plan.region}); run it with {' '.join(differ)}, or {REPLAN}"
         )
     drift = _template_drift(plan.template_hashes, current_hashes)
     if drift:

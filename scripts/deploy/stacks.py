@@ -245,4 +245,4 @@ def check_readable(stack: Mapping[str, Any], region: str, what: str, *,
                          f"{command('watch')}, then ask again")
     if settled and status.in_progress:
         raise UsageError(f"{where}: no {what} while CloudFormation works on it; wait for it "
-                         "with 'webstack watch', then ask again")
+                         f"with {command('watch')}, then ask again")
