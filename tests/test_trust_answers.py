@@ -392,3 +392,41 @@ def test_a_prod_stack_left_unprotected_is_protected_by_a_no_op_deploy_and_by_wat
     finally:
         cfn.update_termination_protection(StackName="ta-prod", EnableTerminationProtection=False)
         cfn.delete_stack(StackName="ta-prod")
+
+
+def test_an_interrupt_while_recreate_deletes_does_not_say_nothing_changed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM after '--recreate: deleting' said "change sets deleted, nothing changed"
+    while CloudFormation deleted the stack."""
+    from types import SimpleNamespace
+
+    from scripts.deploy import leftovers, prepare, progress
+    from scripts.deploy.aws import Target
+    from scripts.deploy.options import Options
+    from scripts.deploy.waiting import Cancelled, Waiter
+    from scripts.errors import WebstackError
+
+    deleted: list[str] = []
+
+    def delete_stack(**request: str) -> None:
+        deleted.append(request["StackName"])
+
+    cfn = SimpleNamespace(meta=SimpleNamespace(region_name="us-west-2"),
+                          delete_stack=delete_stack)
+
+    def interrupted(*_: Any, **__: Any) -> None:
+        raise Cancelled("interrupted")
+
+    monkeypatch.setattr(leftovers, "still_there", lambda *_: [])
+    monkeypatch.setattr(progress, "watch", interrupted)
+    target = Target("dev", "us-west-2", "ta-rc").use_client("cloudformation", cfn)
+    options = Options(environment="dev", regions=["us-west-2"], stack_name="ta-rc")
+    with pytest.raises(WebstackError) as raised:
+        prepare.recreate(target, options, {"StackId": "arn:ta-rc", "StackStatus":
+                                           "ROLLBACK_COMPLETE"}, lambda _: None, Waiter())
+    assert deleted == ["arn:ta-rc"]
+    assert raised.value.exit_code == 130
+    assert str(raised.value) == (
+        "interrupted while --recreate deletes ta-rc (ROLLBACK_COMPLETE): the delete goes on in "
+        "CloudFormation and nothing new was created; wait for it with 'webstack watch --env dev "
+        "--region us-west-2 --stack-name ta-rc', then deploy again")

@@ -32,7 +32,7 @@ from scripts.deploy import (
 from scripts.deploy.aws import Target, aws_errors, cli_command
 from scripts.deploy.options import Options
 from scripts.deploy.stacks import STACK_TYPE, StackStatus, identified_stack
-from scripts.deploy.waiting import Waiter
+from scripts.deploy.waiting import Cancelled, Waiter
 from scripts.errors import Exit, UsageError, WebstackError
 from templates_src.environments import is_protected
 
@@ -285,12 +285,19 @@ def recreate(target: Target, options: Options, stack: dict[str, Any], emit: Emit
     emit(f"--recreate: deleting {target.stack_name} ({stack['StackStatus']}) before creating it")
     left = leftovers.still_there(target, stack["StackId"])
     cfn = target.client("cloudformation")
-    with aws_errors("delete stack"):
-        cfn.delete_stack(StackName=stack["StackId"])
-    result = progress.watch(cfn, stack["StackId"], emit=emit, stack_name=target.stack_name,
-                            region=target.region, verbose=options.verbose,
-                            live_stream=options.live_stream(), color=options.color,
-                            waiter=waiter, timeout=options.timeout, deleting=True)
+    try:
+        with aws_errors("delete stack"):
+            cfn.delete_stack(StackName=stack["StackId"])
+        result = progress.watch(cfn, stack["StackId"], emit=emit, stack_name=target.stack_name,
+                                region=target.region, verbose=options.verbose,
+                                live_stream=options.live_stream(), color=options.color,
+                                waiter=waiter, timeout=options.timeout, deleting=True)
+    except (Cancelled, KeyboardInterrupt):  # the delete was asked for: it is not "nothing"
+        raise WebstackError(
+            f"interrupted while --recreate deletes {target.stack_name} ({stack['StackStatus']}):"
+            " the delete goes on in CloudFormation and nothing new was created; wait for it "
+            f"with '{options.reattach(target.region)}', then deploy again", Exit.INTERRUPTED
+        ) from None
     if not result.succeeded:
         raise WebstackError(f"could not delete {target.stack_name}: {result.final_status}",
                             Exit.FINDINGS)
