@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from scripts import paths
@@ -214,7 +213,7 @@ def _make_change_set(options: Options, prepared: Prepared, packaged: package.Pac
         if prepared.change_set_id is not None:  # the first pass found changes: redo it dated
             changeset.delete_quietly(cfn, prepared.change_set_id)
             prepared.change_set_id = None
-        name = f"webstack-{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}"
+        name = changeset.new_name()  # a lost answer's retry finds this name ours to adopt
         with aws_errors(f"create change set in {target.region}"):
             prepared.change_set_id = changeset.create(
                 cfn, stack_name=target.stack_name, change_set_name=name,
