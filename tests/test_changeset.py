@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from scripts.deploy import changeset
@@ -344,6 +345,22 @@ def test_an_already_exists_that_is_not_our_lost_attempt_is_refused_and_nothing_a
     assert str(refused.value).startswith(f"stack {STACK} in us-east-1 was created by another "
                                          "deploy meanwhile (")
     assert refused.value.exit_code == Exit.USAGE
+
+
+def test_a_create_the_service_failed_is_the_services_error_not_a_refusal(cfn):
+    """HTTP 500 after botocore's retries: scripts/errors.py says it (exit 4), not 'cannot
+    create a change set' (exit 1), and the caller looks for what it made all the same."""
+    client, stub = cfn
+    stub.add_client_error("create_change_set", service_error_code="InternalFailure",
+                          service_message="We encountered an internal error.",
+                          http_status_code=500)
+    stub.add_response("describe_change_set", described(ROOT_CS, "CREATE_COMPLETE"),
+                      {"ChangeSetName": OURS, "StackName": STACK})
+    with pytest.raises(ClientError) as failed:
+        _create(client)
+    assert failed.value.response["Error"]["Code"] == "InternalFailure"
+    assert changeset.made(client, STACK, OURS) == ROOT_CS
+    assert changeset.made(client, STACK, OURS) is None  # unanswerable: nothing found
 
 
 def test_an_adopted_change_set_that_cannot_be_read_is_one_line(cfn):

@@ -48,9 +48,9 @@ class _Body:
 
 class LostAnswer:
     """Every CloudFormation client of the run loses the answer to the first CreateChangeSet
-    (after the endpoint did it), as HTTP 500 or a read timeout. ``sent`` lists the
-    ChangeSetName of every attempt, ``delays`` the waits botocore's retry asked for (recorded,
-    not slept)."""
+    (after the endpoint did it), as HTTP 500 or a read timeout; ``every``: the answer to each
+    attempt is a 500. ``sent`` lists the ChangeSetName of every attempt, ``delays`` the waits
+    botocore's retry asked for (recorded, not slept)."""
 
     def __init__(self, how: str, monkeypatch: pytest.MonkeyPatch) -> None:
         self.how = how
@@ -72,7 +72,7 @@ class LostAnswer:
     def _send(self, request: Any, **_: Any) -> AWSResponse | None:
         body = request.body if isinstance(request.body, str) else request.body.decode()
         self.sent.append(parse_qs(body)["ChangeSetName"][0])
-        if len(self.sent) > 1:
+        if len(self.sent) > 1 and self.how != "every":
             return None  # the retry goes out as botocore sends it
         self._session.send(request)  # the endpoint makes the change set; its answer is lost
         if self.how == "timeout":
@@ -132,3 +132,24 @@ def test_a_deploy_whose_create_answer_was_lost_executes_its_own_change_set(
     code, out, err = run(["destroy", *argv, "--yes"], monkeypatch, capsys)
     assert (code, err) == (0, ""), (code, out[-1500:], err)
 
+
+def test_a_create_whose_every_answer_was_lost_is_one_line_and_leaves_nothing(
+        local_endpoint: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """botocore gives up (the endpoint's two attempts): the change set the first one made is
+    found by its name, and it and its REVIEW_IN_PROGRESS stack are deleted."""
+    stack = "lost-every"
+    lost = LostAnswer("every", monkeypatch)
+    before = snapshot(local_endpoint)
+
+    code, out, err = run(["plan", "--env", "dev", "--region", REGION, "--stack-name", stack,
+                          "--param", COST, "--endpoint-url", local_endpoint],
+                         monkeypatch, capsys)
+
+    lines = err.strip().splitlines()
+    assert code == 4, (code, out[-1500:], err)
+    assert len(lines) == 1 and "failed CreateChangeSet (HTTP 500, InternalFailure" in lines[0]
+    assert len(lost.sent) == 2
+    moved = {kind: delta for kind, delta in changed(before, snapshot(local_endpoint)).items()
+             if kind != "buckets"}
+    assert moved == {}, f"the endpoint changed: {moved}"

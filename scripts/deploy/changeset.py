@@ -368,8 +368,8 @@ def create(
     except WebstackError:
         raise
     except Exception as err:
-        if not error_code(err):
-            raise
+        if not error_code(err) or _server_failed(err):
+            raise  # a 5xx after botocore's retries: the service broke (scripts/errors.py)
         if _is_no_changes(error_message(err)):
             return None
         if _lost_answer(err, change_set_name):
@@ -393,6 +393,12 @@ def _refused(err: Exception, stack_name: str, region: str, environment: str) -> 
     return ChangeSetFailed(f"cannot create a change set for {stack_name} in {region}: {message}")
 
 
+def _server_failed(err: Exception) -> bool:
+    status = (getattr(err, "response", None) or {}).get("ResponseMetadata", {}).get(
+        "HTTPStatusCode")
+    return isinstance(status, int) and status >= 500
+
+
 def _lost_answer(err: Exception, change_set_name: str) -> bool:
     """CloudFormation refused a name of ours because the stack has it: a retry of this very
     request (``new_name`` never sends a name twice)."""
@@ -406,6 +412,15 @@ def _adopt(cfn: Any, *, stack_name: str, change_set_name: str) -> str:
     """The Id of the change set this request made before its answer was lost."""
     described = _describe_change_set(cfn, ChangeSetName=change_set_name, StackName=stack_name)
     return str(described["ChangeSetId"])
+
+
+def made(cfn: Any, stack_name: str, change_set_name: str) -> str | None:
+    """The Id of the stack's change set of this name, None when there is none or it cannot be
+    read: what a CreateChangeSet that failed (every answer lost) may have made all the same."""
+    with contextlib.suppress(Exception):
+        return str(cfn.describe_change_set(ChangeSetName=change_set_name,
+                                           StackName=stack_name)["ChangeSetId"])
+    return None
 
 
 def _tag(tags: Mapping[str, str], key: str) -> str:
