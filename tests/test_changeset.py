@@ -4,12 +4,14 @@ botocore's CloudFormation model, and no test really sleeps."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from scripts.deploy import changeset
@@ -293,6 +295,85 @@ def test_create_refused_for_another_reason_is_one_line(cfn):
     assert str(refused.value) == (f"cannot create a change set for {STACK} in us-east-1: "
                                   "Template format error: unresolved resource Foo")
     assert refused.value.exit_code == Exit.FINDINGS
+
+
+OURS = "webstack-20261129030000-0a1b2c3d"  # as changeset.new_name() makes them
+TAKEN = "ChangeSet [{}] already exists and cannot be created again"
+
+
+def _create(client: Any, name: str = OURS, kind: str = "UPDATE") -> str | None:
+    return create(client, stack_name=STACK, change_set_name=name, change_set_type=kind,
+                  parameters=[], tags={"Environment": "dev"}, template_body="Resources: {}")
+
+
+def test_new_names_are_never_the_same_twice_and_fit_what_cloudformation_takes():
+    names = {changeset.new_name() for _ in range(50)}
+    assert len(names) == 50
+    assert all(re.fullmatch(r"webstack-\d{14}-[0-9a-f]{8}", n) and len(n) <= 128
+               for n in names)
+
+
+@pytest.mark.parametrize("kind", ["CREATE", "UPDATE"])
+def test_a_retry_refused_for_our_own_name_adopts_the_change_set_the_lost_answer_made(
+        cfn, kind):
+    """botocore sent CreateChangeSet again after a 500 or a read timeout: the change set the
+    first attempt made is this run's, read by name and stack, and its Id returned."""
+    client, stub = cfn
+    stub.add_client_error("create_change_set", service_error_code="AlreadyExistsException",
+                          service_message=TAKEN.format(OURS), http_status_code=400)
+    stub.add_response("describe_change_set", described(ROOT_CS, "CREATE_PENDING"),
+                      {"ChangeSetName": OURS, "StackName": STACK})
+    assert _create(client, kind=kind) == ROOT_CS
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    # a name webstack did not make for this request: the change set may be anyone's
+    ("webstack-20261129030000", TAKEN.format("webstack-20261129030000")),
+    # another name than ours
+    (OURS, TAKEN.format("webstack-20261129030000-ffffffff")),
+    # the stack, not the change set: another deploy created it (CREATE change set)
+    (OURS, f"Stack [{STACK}] already exists and cannot be created again with the changeSet "
+           f"[{OURS}]."),
+])
+def test_an_already_exists_that_is_not_our_lost_attempt_is_refused_and_nothing_adopted(
+        cfn, name, message):
+    client, stub = cfn
+    stub.add_client_error("create_change_set", service_error_code="AlreadyExistsException",
+                          service_message=message, http_status_code=400)
+    with pytest.raises(StackStateError) as refused:
+        _create(client, name, "CREATE")
+    assert str(refused.value).startswith(f"stack {STACK} in us-east-1 was created by another "
+                                         "deploy meanwhile (")
+    assert refused.value.exit_code == Exit.USAGE
+
+
+def test_a_create_the_service_failed_is_the_services_error_not_a_refusal(cfn):
+    """HTTP 500 after botocore's retries: scripts/errors.py says it (exit 4), not 'cannot
+    create a change set' (exit 1), and the caller looks for what it made all the same."""
+    client, stub = cfn
+    stub.add_client_error("create_change_set", service_error_code="InternalFailure",
+                          service_message="We encountered an internal error.",
+                          http_status_code=500)
+    stub.add_response("describe_change_set", described(ROOT_CS, "CREATE_COMPLETE"),
+                      {"ChangeSetName": OURS, "StackName": STACK})
+    with pytest.raises(ClientError) as failed:
+        _create(client)
+    assert failed.value.response["Error"]["Code"] == "InternalFailure"
+    assert changeset.made(client, STACK, OURS) == ROOT_CS
+    assert changeset.made(client, STACK, OURS) is None  # unanswerable: nothing found
+
+
+def test_an_adopted_change_set_that_cannot_be_read_is_one_line(cfn):
+    client, stub = cfn
+    stub.add_client_error("create_change_set", service_error_code="AlreadyExistsException",
+                          service_message=TAKEN.format(OURS), http_status_code=400)
+    stub.add_client_error("describe_change_set", service_error_code="ChangeSetNotFound",
+                          service_message=f"ChangeSet [{OURS}] does not exist",
+                          http_status_code=404)
+    with pytest.raises(ChangeSetFailed) as failed:
+        _create(client)
+    assert str(failed.value) == (f"cannot read change set {OURS}: ChangeSet [{OURS}] does not "
+                                 "exist; it may have been deleted or executed by someone else")
 
 
 # -- waiting and the three ways of saying "no changes" ----------------------------------------

@@ -28,7 +28,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from scripts import cli
-from scripts.deploy import aws, package, pipeline, preflight
+from scripts.deploy import aws, changeset, package, pipeline, preflight
 from scripts.deploy import prepare as preparing
 from scripts.deploy.aws import AwsError, aws_errors, make_client
 from scripts.deploy.changeset import StackStateError
@@ -501,6 +501,48 @@ def test_throttling_past_ten_attempts_is_one_line(retry_delays: list[float]) -> 
                                  "retry in a minute")
     assert failed.value.exit_code == Exit.AWS
     assert len(endpoint.requests) == 10 and len(retry_delays) == 9
+
+
+# -- 4b. a CreateChangeSet whose answer was lost ----------------------------------------------
+
+OWN_NAME = "webstack-20261129030000-0a1b2c3d"
+
+
+def test_a_create_change_set_whose_answer_was_lost_is_adopted_and_the_plan_goes_on(
+        cloud: Cloud, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The first CreateChangeSet answered HTTP 500 (InternalFailure) after CloudFormation made
+    the change set; botocore's retry met AlreadyExistsException. The Stubber answers in place
+    of the wire, so it sees only the retry's answer (tests/test_lost_answers.py loses the first
+    answer for real on the local endpoint). The change set is the run's own: planned, then
+    deleted by the plan as any other."""
+    monkeypatch.setattr(changeset, "new_name", lambda: OWN_NAME)
+    cloud.stack("UPDATE_COMPLETE")
+    cloud.deployed_template("# the previous root\n")
+    cloud.stack("UPDATE_COMPLETE")
+    cloud.stubber.add_client_error(
+        "create_change_set", service_error_code="AlreadyExistsException",
+        service_message=f"ChangeSet [{OWN_NAME}] already exists and cannot be created again",
+        http_status_code=400, expected_params={
+            "StackName": STACK, "ChangeSetName": OWN_NAME, "ChangeSetType": "UPDATE",
+            "Parameters": ANY, "Capabilities": ANY, "IncludeNestedStacks": True,
+            "Description": "webstack deploy", "Tags": ANY, "TemplateBody": ROOT_BODY})
+    cloud.stubber.add_response("describe_change_set", {
+        "ChangeSetId": ROOT_CS, "ChangeSetName": OWN_NAME, "StackId": stack_id(),
+        "StackName": STACK, "Status": "CREATE_IN_PROGRESS", "ExecutionStatus": "UNAVAILABLE",
+        "CreationTime": T0}, {"ChangeSetName": OWN_NAME, "StackName": STACK})
+    cloud.change_set(changes=LAUNCH_TEMPLATE_CHANGED[ROOT_CS], by_stack=True)
+    cloud.change_set(changes=LAUNCH_TEMPLATE_CHANGED[ROOT_CS])
+    cloud.deleted()
+
+    code = pipeline.plan_only(options())
+
+    out, err = capsys.readouterr()
+    assert code == Exit.OK == 0 and err == ""
+    assert any(line.split()[:3] == ["modify", "LaunchTemplate", "AWS::EC2::LaunchTemplate"]
+               for line in out.splitlines()), out
+    assert cloud.calls.count("CreateChangeSet") == 1
+    assert cloud.calls[-1] == "DeleteChangeSet"  # the adopted change set, by its Id
 
 
 # -- 5. Ctrl-C, or no answer, before execute ---------------------------------------------------

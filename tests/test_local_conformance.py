@@ -100,6 +100,37 @@ def test_a_second_create_change_set_while_in_review_joins_the_same_stack(
     assert {s["StackId"] for s in summaries} == {stacks[0]["StackId"]}
 
 
+@pytest.mark.parametrize("kind", ["CREATE", "UPDATE"])
+def test_a_change_set_name_the_stack_already_has_is_refused_as_already_exists(
+        local_endpoint: str, kind: str) -> None:
+    """A CreateChangeSet sent again (its first answer lost) meets AlreadyExistsException; the
+    stack keeps the one change set and, for CREATE, stays the one REVIEW_IN_PROGRESS stack."""
+    cfn = client(local_endpoint)
+    stack = f"life-dup-{kind.lower()}"
+    if kind == "UPDATE":
+        create(cfn, stack)
+    request = {"StackName": stack, "ChangeSetName": "once", "ChangeSetType": kind,
+               "TemplateBody": json.dumps(TOPIC),
+               "Parameters": [{"ParameterKey": "Name", "ParameterValue": "two"}]}
+    first = cfn.create_change_set(**request)
+
+    with pytest.raises(ClientError) as caught:
+        cfn.create_change_set(**request)
+    answer = caught.value.response
+    assert answer["Error"]["Code"] == "AlreadyExistsException"
+    assert answer["Error"]["Message"] == ("ChangeSet [once] already exists and cannot be "
+                                          "created again")
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert [s["ChangeSetId"] for s in cfn.list_change_sets(StackName=stack)["Summaries"]
+            if s["ChangeSetName"] == "once"] == [first["Id"]]
+    assert [s["StackStatus"] for s in cfn.describe_stacks()["Stacks"]
+            if s["StackName"] == stack] == ["REVIEW_IN_PROGRESS" if kind == "CREATE"
+                                            else "CREATE_COMPLETE"]
+    other = cfn.create_change_set(**{**request, "StackName": f"{stack}-other",
+                                     "ChangeSetType": "CREATE"})
+    assert other["Id"] != first["Id"]  # the name is one stack's, not the region's
+
+
 # Parameter constraints ----------------------------------------------------------------------
 
 @pytest.mark.parametrize(("spec", "value", "message"), [

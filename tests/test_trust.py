@@ -278,7 +278,7 @@ def test_a_plain_plan_leaves_someones_kept_plan_of_a_new_stack_alone(
     refused(["plan", *target_args("tr-kept", "dev", "us-west-2", stacks), "--param", COST],
             stacks, monkeypatch, capsys, code=2,
             pattern=r"tr-kept in us-west-2 is REVIEW_IN_PROGRESS with "
-            r"the change set webstack-\d+ waiting to be executed \(a kept plan\)")
+            r"the change set webstack-\d{14}-[0-9a-f]{8} waiting to be executed \(a kept plan\)")
     # A read of it says what runs, keeps or discards it, each command reaching this stack.
     refused(["outputs", *target_args("tr-kept", "dev", "us-west-2", stacks)], stacks,
             monkeypatch, capsys, code=2,

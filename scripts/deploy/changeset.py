@@ -10,8 +10,10 @@ so we poll every 1-2 s, always against a deadline.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from scripts.deploy.aws import aws_errors, cli_command, error_code, error_message
@@ -29,8 +31,10 @@ from scripts.errors import Exit, UsageError, WebstackError, did_you_mean, one_li
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
 NO_CHANGE_REASONS = ("didn't contain changes", "no updates are to be performed")
 _NESTED_ARN = re.compile(r"arn:aws[\w-]*:cloudformation:[\w-]+:\d+:changeSet/[\w/-]+")
-
-
+# The names ``new_name`` makes: no other request sends the same one.
+_OWN_NAME: Final = re.compile(r"webstack-\d{14}-[0-9a-f]{8}")
+# CloudFormation's refusal of a ChangeSetName the stack already has (AlreadyExistsException).
+_NAME_TAKEN: Final = re.compile(r"ChangeSet \[(?P<name>[^\]]+)\] already exists\b")
 
 
 class StackStateError(WebstackError):
@@ -296,6 +300,16 @@ def _is_no_changes(reason: str) -> bool:
     return any(marker in lowered for marker in NO_CHANGE_REASONS)
 
 
+def new_name() -> str:
+    """A change set name for one CreateChangeSet request: ``webstack-<UTC time>-<8 hex>``.
+
+    Never sent twice by webstack (two runs in the same second, or the same run's second,
+    dated pass, differ in the random part), so when CloudFormation says a change set of this
+    name already exists, it is this request's own, made by an attempt whose answer was lost.
+    """
+    return f"webstack-{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
+
+
 def create(
     cfn: Any,
     *,
@@ -315,6 +329,13 @@ def create(
     The URL wins when both template forms are given: it has no 51,200-byte limit. Rollback
     triggers (CloudWatch alarm ARNs) also watch ``monitoring_minutes`` after the update, so
     a release that starts failing health checks rolls back on its own.
+
+    When the first answer is lost (HTTP 500 after CloudFormation made the change set, or a
+    read timeout), botocore sends the request again and CloudFormation answers
+    AlreadyExistsException for the name. For a name from ``new_name`` that change set is this
+    request's own: it is adopted (its Id read by name and stack), so the caller deletes it,
+    and a CREATE's REVIEW_IN_PROGRESS stack, as it would the one it was answered. Any other
+    "already exists" (another name, or the stack itself for a CREATE) is a StackStateError.
     """
     if template_url is None and template_body is None:
         raise ValueError("create() needs template_body or template_url")
@@ -346,27 +367,59 @@ def create(
     except WebstackError:
         raise
     except Exception as err:
-        if not error_code(err):
-            raise
-        message = error_message(err)
-        if _is_no_changes(message):
+        if not error_code(err) or _server_failed(err):
+            raise  # a 5xx after botocore's retries: the service broke (scripts/errors.py)
+        if _is_no_changes(error_message(err)):
             return None
-        if error_code(err) == "AlreadyExistsException" or "already exists" in message.lower():
-            raise StackStateError(
-                f"stack {stack_name} in {region} was created by another deploy meanwhile "
-                f"({one_line(message)}); wait for it with "
-                f"'{reattach_command(_tag(tags, 'Environment'), region, stack_name)}', then "
-                "deploy again") from err
-        if "_IN_PROGRESS state" in message:
-            raise StackStateError(
-                f"stack {stack_name} in {region} is busy with another operation "
-                f"({one_line(message)}); wait for it with "
-                f"'{reattach_command(_tag(tags, 'Environment'), region, stack_name)}', then "
-                "deploy again") from err
-        raise ChangeSetFailed(
-            f"cannot create a change set for {stack_name} in {region}: {message}"
-        ) from err
+        if _lost_answer(err, change_set_name):
+            return _adopt(cfn, stack_name=stack_name, change_set_name=change_set_name)
+        raise _refused(err, stack_name, region, _tag(tags, "Environment")) from err
     return str(response["Id"])
+
+
+def _refused(err: Exception, stack_name: str, region: str, environment: str) -> WebstackError:
+    """CloudFormation's refusal of a change set, as one line saying what to do."""
+    message = error_message(err)
+    watch = reattach_command(environment, region, stack_name)
+    if error_code(err) == "AlreadyExistsException" or "already exists" in message.lower():
+        return StackStateError(
+            f"stack {stack_name} in {region} was created by another deploy meanwhile "
+            f"({one_line(message)}); wait for it with '{watch}', then deploy again")
+    if "_IN_PROGRESS state" in message:
+        return StackStateError(
+            f"stack {stack_name} in {region} is busy with another operation "
+            f"({one_line(message)}); wait for it with '{watch}', then deploy again")
+    return ChangeSetFailed(f"cannot create a change set for {stack_name} in {region}: {message}")
+
+
+def _server_failed(err: Exception) -> bool:
+    status = (getattr(err, "response", None) or {}).get("ResponseMetadata", {}).get(
+        "HTTPStatusCode")
+    return isinstance(status, int) and status >= 500
+
+
+def _lost_answer(err: Exception, change_set_name: str) -> bool:
+    """CloudFormation refused a name of ours because the stack has it: a retry of this very
+    request (``new_name`` never sends a name twice)."""
+    taken = _NAME_TAKEN.match(error_message(err))
+    return (error_code(err) == "AlreadyExistsException" and taken is not None
+            and taken["name"] == change_set_name
+            and _OWN_NAME.fullmatch(change_set_name) is not None)
+
+
+def _adopt(cfn: Any, *, stack_name: str, change_set_name: str) -> str:
+    """The Id of the change set this request made before its answer was lost."""
+    described = _describe_change_set(cfn, ChangeSetName=change_set_name, StackName=stack_name)
+    return str(described["ChangeSetId"])
+
+
+def made(cfn: Any, stack_name: str, change_set_name: str) -> str | None:
+    """The Id of the stack's change set of this name, None when there is none or it cannot be
+    read: what a CreateChangeSet that failed (every answer lost) may have made all the same."""
+    with contextlib.suppress(Exception):
+        return str(cfn.describe_change_set(ChangeSetName=change_set_name,
+                                           StackName=stack_name)["ChangeSetId"])
+    return None
 
 
 def _tag(tags: Mapping[str, str], key: str) -> str:

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from scripts import paths
@@ -228,18 +227,24 @@ def _make_change_set(options: Options, prepared: Prepared, packaged: package.Pac
         if prepared.change_set_id is not None:  # the first pass found changes: redo it dated
             changeset.delete_quietly(cfn, prepared.change_set_id)
             prepared.change_set_id = None
-        name = f"webstack-{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}"
-        with aws_errors(f"create change set in {target.region}"):
-            prepared.change_set_id = changeset.create(
-                cfn, stack_name=target.stack_name, change_set_name=name,
-                change_set_type=prepared.change_set_type,
-                parameters=parameters_for(options, root_dict, stack, date_value),
-                tags=_tags(options, stack, date_value), template_body=packaged.root_body,
-                template_url=packaged.root_url, rollback_triggers=triggers,
-                # Only 'plan --plan-file' gets here with a plan file (deploy reads it instead).
-                description=changeset.KEPT_DESCRIPTION if options.plan_file
-                else changeset.PASSING_DESCRIPTION,
-            )
+        name = changeset.new_name()  # a lost answer's retry finds this name ours to adopt
+        try:
+            with aws_errors(f"create change set in {target.region}"):
+                prepared.change_set_id = changeset.create(
+                    cfn, stack_name=target.stack_name, change_set_name=name,
+                    change_set_type=prepared.change_set_type,
+                    parameters=parameters_for(options, root_dict, stack, date_value),
+                    tags=_tags(options, stack, date_value), template_body=packaged.root_body,
+                    template_url=packaged.root_url, rollback_triggers=triggers,
+                    # Only 'plan --plan-file' gets here with a plan file (deploy reads it instead).
+                    description=changeset.KEPT_DESCRIPTION if options.plan_file
+                    else changeset.PASSING_DESCRIPTION,
+                )
+        except BaseException:
+            # Failed after CloudFormation made it (every answer lost): found by its name,
+            # prepare()'s discard deletes it and a CREATE's REVIEW_IN_PROGRESS stack.
+            prepared.change_set_id = changeset.made(cfn, target.stack_name, name)
+            raise
         if prepared.change_set_id is None:
             break
         result = changeset.wait_until_ready(cfn, prepared.change_set_id,

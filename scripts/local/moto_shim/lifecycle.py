@@ -21,6 +21,11 @@ create_change_set_for_live_stack
     for a stack name that already exists (unless the stack is still in REVIEW_IN_PROGRESS) with
     ValidationError "Stack [X] already exists and cannot be created again with the changeSet
     [Y]."; moto creates a second stack of that name.
+duplicate_change_set_name
+    CloudFormation refuses a CreateChangeSet whose ChangeSetName the stack already has, with
+    AlreadyExistsException (HTTP 400) "ChangeSet [Y] already exists and cannot be created
+    again": what a retried CreateChangeSet meets when the first answer was lost. moto makes a
+    second change set of that name. The patch refuses it, on the stack named (by name or id).
 nested_stack_failure
     A nested stack whose resource fails stays CREATE_IN_PROGRESS in moto, its resources kept.
     On AWS it is CREATE_FAILED and then deleted by its parent's rollback (DELETE_COMPLETE),
@@ -72,7 +77,7 @@ _nesting = threading.local()  # > 0 while a nested stack is being created
 
 def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour, side by side
     from moto.cloudformation import models, responses
-    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.exceptions import AlreadyExistsException, ValidationError
     from moto.core.responses import ActionResult
     from moto.core.utils import utcnow
 
@@ -160,6 +165,10 @@ def patches() -> list[Patch]:  # noqa: C901, PLR0915 - one closure per behaviour
                           **kwargs: Any) -> tuple[str, str]:
         change_set_type = kwargs.get("change_set_type", args[4] if len(args) > 4 else None)
         live = [s for s in self.stacks.values() if s.name == stack_name]
+        if any(cs.change_set_name == change_set_name and cs.stack_id in self.stacks
+               and stack_name in (cs.stack_id, cs.stack.name) for cs in self.change_sets.values()):
+            raise AlreadyExistsException(f"ChangeSet [{change_set_name}] already exists and "
+                                         "cannot be created again")
         if live and change_set_type != "CREATE" and live[0].status in NOT_UPDATABLE:
             raise ValidationError(message=f"Stack:{live[0].stack_id} is in {live[0].status} "
                                           "state and can not be updated.")
@@ -336,6 +345,22 @@ def _probe_create_change_set_for_live_stack() -> bool:
         return bool(sum(s.name == "probe" for s in backend.stacks.values()) > 1)
 
 
+def _probe_duplicate_change_set_name() -> bool:
+    from moto import mock_aws
+
+    template = json.dumps(PROBE_RESOURCES)
+    with mock_aws():
+        backend = cloudformation()
+        backend.create_stack("probe", template, parameters={})
+        try:
+            for _ in range(2):
+                backend.create_change_set("probe", "twice", template, parameters={},
+                                          description="", change_set_type="UPDATE")
+        except Exception as err:
+            return getattr(err, "code", None) != "AlreadyExistsException"
+        return True
+
+
 def _probe_failed_execution_breaks_stack() -> bool:
     from moto import mock_aws
 
@@ -413,6 +438,7 @@ PROBES: dict[str, Probe] = {
     "last_updated_time": _probe_last_updated_time,
     "stack_tags_on_execution": _probe_stack_tags_on_execution,
     "create_change_set_for_live_stack": _probe_create_change_set_for_live_stack,
+    "duplicate_change_set_name": _probe_duplicate_change_set_name,
     "list_change_sets_per_stack": _probe_list_change_sets_per_stack,
     "failed_execution_breaks_stack": _probe_failed_execution_breaks_stack,
     "nested_stack_failure": _probe_nested_stack_failure,
