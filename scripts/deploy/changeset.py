@@ -9,6 +9,7 @@ so we poll every 1-2 s, always against a deadline.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -323,6 +324,7 @@ def create(
     rollback_triggers: Sequence[str] = (),
     monitoring_minutes: int = 5,
     description: str = PASSING_DESCRIPTION,
+    reattach: str | None = None,
 ) -> str | None:
     """Start a change set; its Id, or None when CloudFormation says there is nothing to do.
 
@@ -373,14 +375,17 @@ def create(
             return None
         if _lost_answer(err, change_set_name):
             return _adopt(cfn, stack_name=stack_name, change_set_name=change_set_name)
-        raise _refused(err, stack_name, region, _tag(tags, "Environment")) from err
+        raise _refused(err, stack_name, region, _tag(tags, "Environment"),
+                       reattach=reattach) from err
     return str(response["Id"])
 
 
-def _refused(err: Exception, stack_name: str, region: str, environment: str) -> WebstackError:
-    """CloudFormation's refusal of a change set, as one line saying what to do."""
+def _refused(err: Exception, stack_name: str, region: str, environment: str, *,
+             reattach: str | None = None) -> WebstackError:
+    """CloudFormation's refusal of a change set, as one line saying what to do; ``reattach``
+    (the stack's watch command, with its profile and endpoint) when the caller knows it."""
     message = error_message(err)
-    watch = reattach_command(environment, region, stack_name)
+    watch = reattach or reattach_command(environment, region, stack_name)
     if error_code(err) == "AlreadyExistsException" or "already exists" in message.lower():
         return StackStateError(
             f"stack {stack_name} in {region} was created by another deploy meanwhile "

@@ -239,6 +239,7 @@ def _make_change_set(options: Options, prepared: Prepared, packaged: package.Pac
                     # Only 'plan --plan-file' gets here with a plan file (deploy reads it instead).
                     description=changeset.KEPT_DESCRIPTION if options.plan_file
                     else changeset.PASSING_DESCRIPTION,
+                    reattach=options.reattach(target.region),
                 )
         except BaseException:
             # Failed after CloudFormation made it (every answer lost): found by its name,
