@@ -430,3 +430,23 @@ def test_an_interrupt_while_recreate_deletes_does_not_say_nothing_changed(
         "interrupted while --recreate deletes ta-rc (ROLLBACK_COMPLETE): the delete goes on in "
         "CloudFormation and nothing new was created; wait for it with 'webstack watch --env dev "
         "--region us-west-2 --stack-name ta-rc', then deploy again")
+
+
+def test_a_foreign_stack_in_one_region_is_refused_before_any_region_does_anything(
+        local_endpoint: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """us-east-1 packaged and made its change set before us-west-2's prod stack refused."""
+    from test_trust import refused
+
+    cfn = client(local_endpoint, "cloudformation", "us-west-2")
+    cfn.create_stack(StackName="ta-multi", TemplateBody=json.dumps(WITH_PARAMETER),
+                     Tags=[{"Key": "Environment", "Value": "prod"}],
+                     Parameters=[{"ParameterKey": "Environment", "ParameterValue": "prod"}])
+    try:
+        refused(["plan", "--env", "dev", "--region", "us-east-1", "--region", "us-west-2",
+                 "--stack-name",
+                 "ta-multi", "--endpoint-url", local_endpoint, "--param", COST],
+                local_endpoint, monkeypatch, capsys, code=2,
+                pattern=r"stack ta-multi in us-west-2 is a prod stack, not dev")
+    finally:
+        cfn.delete_stack(StackName="ta-multi")

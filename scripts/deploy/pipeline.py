@@ -389,7 +389,13 @@ def publish_plan(options: Options, prepared: Sequence[Prepared]) -> None:
 def _prepare_all(options: Options, console: Console, waiter: Waiter, *,
                  deploying: bool = False) -> list[Prepared]:
     """Every region prepared, or none: when one region fails or is interrupted, the change
-    sets the others made are deleted before the first error is raised."""
+    sets the others made are deleted before the first error is raised. With several regions,
+    every region's stack is first checked to be what ``--env`` says (one DescribeStacks each),
+    so a foreign stack in one region is refused before any other region creates anything."""
+    if len(options.regions) > 1:
+        _parallel(options.regions, lambda region: identified_stack(
+            options.target(region).client("cloudformation"), options.stack_name,
+            options.environment))
     outcomes = _parallel(options.regions, lambda region: _outcome(
         lambda: prepare(options, region, console.emitter(region), waiter,
                         deploying=deploying)))
