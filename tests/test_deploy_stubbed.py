@@ -38,7 +38,7 @@ from scripts.deploy.package import Packaged
 from scripts.deploy.pipeline import Interrupted
 from scripts.deploy.prepare import Prepared
 from scripts.deploy.waiting import Waiter
-from scripts.errors import Exit, UsageError
+from scripts.errors import Exit, UsageError, WebstackError
 from scripts.paths import BUILD_DIR
 
 REGION = "us-east-1"
@@ -84,6 +84,11 @@ def resource_change(logical_id: str, resource_type: str, replacement: str = "Fal
 DATABASE_REPLACED = {
     ROOT_CS: [resource_change("DatabaseStack", "AWS::CloudFormation::Stack", nested=DB_CS)],
     DB_CS: [resource_change("Database", "AWS::RDS::DBInstance", "True")],
+}
+STORAGE_CS = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/webstack-1-Storage/cccc-0004"
+DATA_KEY_REPLACED = {  # a data-bearing resource its template does not name: it can be replaced
+    ROOT_CS: [resource_change("StorageStack", "AWS::CloudFormation::Stack", nested=STORAGE_CS)],
+    STORAGE_CS: [resource_change("DataKey", "AWS::KMS::Key", "True")],
 }
 LAUNCH_TEMPLATE_CHANGED = {
     ROOT_CS: [resource_change("LaunchTemplate", "AWS::EC2::LaunchTemplate")],
@@ -283,16 +288,34 @@ def test_replacing_the_nested_database_prints_the_plan_refuses_and_deletes(cloud
 
 
 def test_allow_replacement_keeps_the_change_set_and_says_it_is_allowed(cloud: Cloud) -> None:
-    cloud.planned(DATABASE_REPLACED)
+    cloud.planned(DATA_KEY_REPLACED)
     lines: list[str] = []
 
     prepared = preparing.prepare(options(allow_replacement=True), REGION, lines.append)
 
     assert prepared.change_set_id == ROOT_CS and not prepared.no_changes
-    assert [c.address for c in prepared.changes] == ["DatabaseStack", "DatabaseStack/Database"]
+    assert [c.address for c in prepared.changes] == ["StorageStack", "StorageStack/DataKey"]
     assert "DeleteChangeSet" not in cloud.calls
-    assert "allowed: DatabaseStack/Database replaced (--allow-replacement)" in lines
+    assert "allowed: StorageStack/DataKey replaced (--allow-replacement)" in lines
     assert not any(line.startswith("refused:") for line in lines)
+
+
+def test_allow_replacement_of_the_named_database_is_refused_before_it_runs(
+        cloud: Cloud) -> None:
+    """The database is named (DBInstanceIdentifier): CloudFormation cannot replace it, so
+    --allow-replacement was accepted and the update failed mid-way and rolled back."""
+    cloud.planned(DATABASE_REPLACED)
+    cloud.deleted()
+
+    with pytest.raises(WebstackError) as refused:
+        preparing.prepare(options(allow_replacement=True), REGION, lambda _: None)
+
+    assert refused.value.exit_code == 2
+    assert str(refused.value).startswith(
+        "--allow-replacement cannot replace DatabaseStack/Database (AWS::RDS::DBInstance): its "
+        "template names it (DBInstanceIdentifier), and CloudFormation cannot replace a "
+        "custom-named resource")
+    assert "ExecuteChangeSet" not in cloud.calls and "DeleteChangeSet" in cloud.calls
 
 
 # -- 2. a failed create names the nested root cause -------------------------------------------

@@ -125,11 +125,11 @@ def test_a_create_only_change_is_refused_by_the_guard_and_cannot_replace_a_named
         before["DBInstanceIdentifier"], before["MasterUsername"])
 
     # The database is named after the stack (SECURITY.md): CloudFormation cannot replace a
-    # custom-named resource, so even an allowed replacement fails, rolls back and keeps it.
-    assert cli.main([*rename, "--allow-replacement"]) == 1
+    # custom-named resource, so even an allowed replacement is refused before it runs.
+    assert cli.main([*rename, "--allow-replacement"]) == 2
     _, err = capsys.readouterr()
-    assert "custom-named resource requires replacing" in err
-    assert "UPDATE_ROLLBACK_COMPLETE" in err
+    assert "--allow-replacement cannot replace DatabaseStack/Database" in err
+    assert "CloudFormation cannot replace a custom-named resource" in err
     after = _database(local_endpoint, region, name)
     assert (after["DBInstanceIdentifier"], after["MasterUsername"]) == (
         before["DBInstanceIdentifier"], before["MasterUsername"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -112,6 +112,37 @@ def stack_policy(resource_types: Iterable[str] = STATEFUL_TYPES) -> str:
                   Resource=["*"]),
     ])
     return str(policy.to_json(indent=2, sort_keys=True))
+
+
+# The property that names a resource of each data-bearing type webstack may replace:
+# CloudFormation cannot replace a resource whose template sets it ("cannot update a stack
+# when a custom-named resource requires replacing").
+NAME_PROPERTIES: Final = {
+    "AWS::RDS::DBInstance": "DBInstanceIdentifier", "AWS::RDS::DBCluster": "DBClusterIdentifier",
+    "AWS::S3::Bucket": "BucketName", "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::DynamoDB::Table": "TableName", "AWS::SQS::Queue": "QueueName",
+    "AWS::SecretsManager::Secret": "Name", "AWS::EFS::FileSystem": "FileSystemName",
+}
+
+
+def refuse_fixed_name_replacements(
+        violations: Iterable[Change],
+        template_of: Callable[[tuple[str, ...]], Mapping[str, Any] | None]) -> None:
+    """--allow-replacement of a resource its template names: CloudFormation would fail the
+    update mid-way and roll back, so it is refused (exit 2) before anything runs."""
+    for change in violations:
+        name = NAME_PROPERTIES.get(change.resource_type)
+        if change.action == "Remove" or name is None:
+            continue
+        template = template_of(change.path) or {}
+        resource = (template.get("Resources") or {}).get(change.logical_id) or {}
+        if name in (resource.get("Properties") or {}):
+            raise WebstackError(
+                f"--allow-replacement cannot replace {change.address} ({change.resource_type}):"
+                f" its template names it ({name}), and CloudFormation cannot replace a "
+                "custom-named resource (the update would fail and roll back); give it a new "
+                f"{name} in templates_src, or restore it from a snapshot under a new name",
+                Exit.USAGE)
 
 
 # -- prod's protection ------------------------------------------------------------------------

@@ -272,6 +272,19 @@ def _review(options: Options, prepared: Prepared) -> None:
     violations = guard.stateful_violations(prepared.changes)
     if violations and not options.allow_replacement:
         raise guard.StatefulChangeRefused(violations)
+    if violations:
+        guard.refuse_fixed_name_replacements(violations, _built_template)
+
+
+def _built_template(path: tuple[str, ...]) -> dict[str, Any] | None:
+    """The template in build/ of the stack at ``path`` (the root, or one of its children)."""
+    root = yamlio.load((paths.BUILD_DIR / "root.yaml").read_text(encoding="utf-8"))
+    if not path:
+        return dict(root)
+    with suppress(KeyError, TypeError, OSError):
+        url = str(root["Resources"][path[0]]["Properties"]["TemplateURL"])
+        return dict(yamlio.load((paths.BUILD_DIR / url).read_text(encoding="utf-8")))
+    return None
 
 
 def _tags(options: Options, existing: dict[str, Any] | None, date_value: str) -> dict[str, str]:
