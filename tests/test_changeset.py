@@ -624,3 +624,15 @@ def test_create_sends_overrides_and_needs_the_required_ones():
 def test_an_unknown_override_is_a_usage_error():
     with pytest.raises(UsageError, match="--param Colour is not a parameter"):
         build_parameters(TEMPLATE_PARAMS, {"Colour": "blue"}, DEPLOYED)
+
+
+@pytest.mark.parametrize("status", ["ROLLBACK_FAILED", "UPDATE_ROLLBACK_FAILED", "DELETE_FAILED",
+                                    "IMPORT_ROLLBACK_FAILED"])
+def test_a_settled_failed_stack_is_sent_to_its_events_not_to_an_empty_watch(status):
+    """'review its events (see webstack watch ...)': watch of a settled stack shows none."""
+    message = blocking_state(status, "dev", "shop", "eu-west-1", profile="ops",
+                             endpoint_url="https://cfn.example.test")
+    assert message is not None
+    assert ("'aws cloudformation describe-stack-events --stack-name shop --region eu-west-1 "
+            "--profile ops --endpoint-url https://cfn.example.test'") in message
+    assert "webstack watch" not in message

@@ -131,11 +131,13 @@ def blocking_state(status: str, environment: str, stack_name: str, region: str,
         return cli_command("cloudformation", *words, "--stack-name", stack_name, region=region,
                            profile=profile, endpoint_url=endpoint_url)
 
+    # A settled stack's watch shows nothing: its events are read with the aws cli.
+    events = f"'{aws('describe-stack-events')}'"
     if _recreate_refused(environment):
         never_created = (
             f"{where} is ROLLBACK_COMPLETE: it was never created successfully, and --recreate "
-            f"is refused for {environment}; review its events (see {watch}), then delete it "
-            f"with {destroy} and deploy again"
+            f"is refused for {environment}; review its events ({events}), then delete "
+            f"it with {destroy} and deploy again"
         )
     else:
         never_created = (
@@ -146,19 +148,19 @@ def blocking_state(status: str, environment: str, stack_name: str, region: str,
         "ROLLBACK_COMPLETE": never_created,
         "ROLLBACK_FAILED": (
             f"{where} is ROLLBACK_FAILED: its creation and the rollback both failed; review "
-            f"its events (see {watch}), then delete it with {destroy}"
+            f"its events ('{aws('describe-stack-events')}'), then delete it with {destroy}"
         ),
         "UPDATE_ROLLBACK_FAILED": (
-            f"{where} is UPDATE_ROLLBACK_FAILED; fix what blocked the rollback (see {watch}), "
+            f"{where} is UPDATE_ROLLBACK_FAILED; fix what blocked the rollback ({events}), "
             f"then run: {aws('continue-update-rollback')} [--resources-to-skip LogicalId ...]"
         ),
         "DELETE_FAILED": (
-            f"{where} is DELETE_FAILED; fix what blocked the delete (see {watch}), then "
+            f"{where} is DELETE_FAILED; fix what blocked the delete ({events}), then "
             f"finish it: {aws('delete-stack')} [--retain-resources LogicalId ...]"
         ),
         "IMPORT_ROLLBACK_FAILED": (
-            f"{where} is IMPORT_ROLLBACK_FAILED; review its events (see {watch}) and repair it "
-            "in the CloudFormation console before deploying"
+            f"{where} is IMPORT_ROLLBACK_FAILED; review its events ({events}) and repair "
+            "it in the CloudFormation console before deploying"
         ),
     }
     return messages.get(status)
