@@ -450,3 +450,63 @@ def test_a_foreign_stack_in_one_region_is_refused_before_any_region_does_anythin
                 pattern=r"stack ta-multi in us-west-2 is a prod stack, not dev")
     finally:
         cfn.delete_stack(StackName="ta-multi")
+
+
+def test_a_local_endpoint_gone_after_execute_does_not_promise_the_stack_goes_on(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """After 'webstack local down' mid-deploy the message said "the stack goes on: reattach"
+    and the suggested watch started a new, empty endpoint."""
+    from types import SimpleNamespace
+
+    from botocore.exceptions import EndpointConnectionError
+
+    from scripts.deploy import pipeline
+    from scripts.deploy.options import Options
+    from scripts.deploy.prepare import Prepared
+
+    monkeypatch.setenv("WEBSTACK_STATE_DIR", str(tmp_path))  # no endpoint recorded as running
+    url = "http://127.0.0.1:5999"
+
+    def gone(**_: Any) -> None:
+        raise EndpointConnectionError(endpoint_url=url)
+
+    cfn = SimpleNamespace(
+        meta=SimpleNamespace(region_name="us-west-2"), execute_change_set=lambda **_: None,
+        describe_change_set=lambda **_: {"ExecutionStatus": "EXECUTE_IN_PROGRESS"},
+        describe_stack_events=gone, describe_stacks=gone,
+        get_paginator=lambda _: SimpleNamespace(paginate=gone))
+    options = Options(environment="dev", regions=["us-west-2"], stack_name="ta-gone",
+                      endpoint_url=url, yes=True, timeout=30)
+    target = options.target("us-west-2").use_client("cloudformation", cfn)
+    monkeypatch.setattr(Options, "target", lambda self, region: target)
+    result = pipeline.execute(options, Prepared(target, lambda _: None, change_set_id="cs-1"))
+    assert result.code == 4
+    assert "the stack goes on" not in result.detail
+    assert result.detail.endswith(
+        "if the local endpoint was stopped, the stacks it held in memory went with it: start "
+        "it with 'webstack local up', then deploy again; if it runs elsewhere, reattach with "
+        "'webstack watch --env dev --region us-west-2 --stack-name ta-gone --endpoint-url "
+        "http://127.0.0.1:5999'"), result.detail
+
+
+@pytest.mark.parametrize(("status", "deletes"), [("REVIEW_IN_PROGRESS", True),
+                                                 ("CREATE_IN_PROGRESS", False),
+                                                 ("CREATE_COMPLETE", False)])
+def test_discarding_a_create_change_set_deletes_only_the_empty_review_stack(
+        status: str, deletes: bool) -> None:
+    """A lost ExecuteChangeSet answer let discard delete a stack CloudFormation was
+    creating."""
+    from types import SimpleNamespace
+
+    from scripts.deploy.aws import Target
+    from scripts.deploy.prepare import Prepared, discard
+
+    calls: list[str] = []
+    cfn = SimpleNamespace(
+        delete_change_set=lambda **_: calls.append("DeleteChangeSet"),
+        describe_stacks=lambda **_: {"Stacks": [{"StackId": "arn:ta", "StackStatus": status}]},
+        delete_stack=lambda **_: calls.append("DeleteStack"))
+    target = Target("dev", "us-west-2", "ta-d").use_client("cloudformation", cfn)
+    assert discard(Prepared(target, lambda _: None, change_set_id="cs-1",
+                            change_set_type="CREATE")) is None
+    assert calls == ["DeleteChangeSet", *(["DeleteStack"] if deletes else [])]

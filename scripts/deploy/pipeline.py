@@ -154,6 +154,11 @@ def execute(options: Options, prepared: Prepared, waiter: Waiter | None = None) 
         lost = _result(prepared, "lost track after execute", err.exit_code)
         lost.detail = (f"{err}; the stack goes on: reattach with "
                        f"'{options.reattach(target.region)}'")
+        if target.local and _unreachable(err) and _local_stopped(target):
+            lost.detail = (f"{str(err).split('; ')[0]}; if the local endpoint was stopped, "
+                           "the stacks it held in memory went with it: start it with 'webstack "
+                           "local up', then deploy again; if it runs elsewhere, reattach with "
+                           f"'{options.reattach(target.region)}'")
         return lost
 
 
@@ -193,6 +198,20 @@ def _not_executed(options: Options, prepared: Prepared, err: Exception
     lost.detail = (f"the answer to ExecuteChangeSet was lost ({said}); the change set may be "
                    f"running: check with '{options.reattach(target.region)}'")
     return lost
+
+
+def _local_stopped(target: Target) -> bool:
+    """No local endpoint 'webstack local up' runs answers at the target's URL."""
+    from scripts.local.endpoint import runs_at
+
+    return target.endpoint_url is not None and not runs_at(target.endpoint_url)
+
+
+def _unreachable(err: BaseException) -> bool:
+    """The endpoint does not answer at all (refused or closed connections)."""
+    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
+
+    return isinstance(err.__cause__, EndpointConnectionError | ConnectionClosedError)
 
 
 def _ambiguous(err: BaseException) -> bool:

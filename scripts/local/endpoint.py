@@ -233,6 +233,15 @@ def running() -> Server | None:
     return None
 
 
+def runs_at(url: str) -> bool:
+    """'webstack local up' runs the endpoint at ``url`` (its recorded server, alive)."""
+    try:
+        server = running()
+    except WebstackError:
+        return False
+    return server is not None and urlparse(server.url).port == urlparse(url).port
+
+
 def endpoint_if_running() -> str | None:
     server = running()
     return server.url if server else None
