@@ -359,7 +359,8 @@ def test_a_failed_create_prints_the_nested_root_cause_and_exits_1(cloud: Cloud,
     assert result.detail == (f"ended ROLLBACK_COMPLETE; root cause: root/DatabaseStack "
                              f"Database: {VERSION_GONE}; stack {STACK} in {REGION} is "
                              "ROLLBACK_COMPLETE: it was never created successfully; rerun "
-                             "with --recreate to delete and create it again")
+                             "with --recreate to delete and create it again "
+                             "('webstack deploy --env dev --region us-east-1 --recreate')")
     causes = [line for line in lines if line.startswith("root cause:")]
     assert causes == ["root cause: root/DatabaseStack Database (AWS::RDS::DBInstance): "
                       f"{VERSION_GONE}"]

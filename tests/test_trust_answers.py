@@ -510,3 +510,4 @@ def test_discarding_a_create_change_set_deletes_only_the_empty_review_stack(
     assert discard(Prepared(target, lambda _: None, change_set_id="cs-1",
                             change_set_type="CREATE")) is None
     assert calls == ["DeleteChangeSet", *(["DeleteStack"] if deletes else [])]
+

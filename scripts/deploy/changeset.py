@@ -142,7 +142,8 @@ def blocking_state(status: str, environment: str, stack_name: str, region: str,
     else:
         never_created = (
             f"{where} is ROLLBACK_COMPLETE: it was never created successfully; rerun with "
-            "--recreate to delete and create it again"
+            f"--recreate to delete and create it again "
+            f"('{as_verb(watch_command, 'deploy', '--recreate')}')"
         )
     messages = {
         "ROLLBACK_COMPLETE": never_created,

@@ -9,6 +9,7 @@ CloudFormation, and each region prints its state and the command that reattaches
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 
 from scripts import paths
 from scripts.build.verify import check_build
-from scripts.deploy import changeset, guard
+from scripts.deploy import changeset, guard, stacks
 from scripts.deploy import plan as plans
 from scripts.deploy.aws import Target, aws_errors, error_code, error_message
 from scripts.deploy.changeset import blocking_state
@@ -557,8 +558,9 @@ def _keep_plan(options: Options, p: Prepared) -> bool:
         raise WebstackError(f"could not write the plan file {shown(options.plan_file)}: "
                             f"{one_line(err.strerror or err)}; the change set was deleted, "
                             "nothing changed", Exit.OUTPUT) from err
-    print(f"plan written to {options.plan_file}; the change set is kept for "
-          f"'webstack deploy --plan-file {options.plan_file}'")
+    run_it = stacks.as_verb(options.reattach(p.target.region), "deploy", "--plan-file",
+                            shlex.quote(options.plan_file))
+    print(f"plan written to {options.plan_file}; the change set is kept for '{run_it}'")
     if replaced is not None and replaced.change_set_id != p.change_set_id:
         _forget_replaced(options.plan_file, replaced, p)
     return True
