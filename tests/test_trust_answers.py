@@ -126,6 +126,16 @@ def _status(url: str, stack: str, region: str = "us-west-2") -> str | None:
     return found[0] if found else None
 
 
+def _ends(argv: list[str], monkeypatch: pytest.MonkeyPatch,
+          capsys: pytest.CaptureFixture[str], *, code: int, pattern: str) -> str:
+    """Run ``argv``; assert its exit code and one stderr line matching ``pattern``."""
+    got, _, err = run(argv, monkeypatch, capsys)
+    line = _one_line(err)
+    assert got == code, err
+    assert re.search(pattern, line), line
+    return line
+
+
 def _one_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
@@ -158,12 +168,10 @@ def test_an_execute_that_never_reached_the_endpoint_deletes_its_change_set_exit_
     url, _ = proxy
     before = snapshot(url)
     faults.set("ExecuteChangeSet", "block")
-    code, _, err = run(["deploy", *args("ta-blocked", url), "--yes", "--param", COST],
-                       monkeypatch, capsys)
-    line = _one_line(err)
-    assert code == 4, err
-    assert re.search(r"ta-blocked in us-west-2: .*failed ExecuteChangeSet \(HTTP 500.*; the "
-                     r"change set did not run and nothing changed: retry the deploy", line), line
+    _ends(["deploy", *args("ta-blocked", url), "--yes", "--param", COST], monkeypatch,
+          capsys, code=4,
+          pattern=r"ta-blocked in us-west-2: .*failed ExecuteChangeSet \(HTTP 500.*; the "
+                  r"change set did not run and nothing changed: retry the deploy")
     assert changed(before, snapshot(url)) == {}
 
 
@@ -173,13 +181,11 @@ def test_an_execute_whose_outcome_cannot_be_asked_says_it_may_be_running(
     url, _ = proxy
     faults.set("ExecuteChangeSet", "lose")
     faults.set("DescribeChangeSet", "block", after="ExecuteChangeSet")  # the plan needs it
-    code, _, err = run(["deploy", *args("ta-unknown", url), "--yes", "--param", COST],
-                       monkeypatch, capsys)
-    line = _one_line(err)
-    assert code == 4, err
-    assert re.search(r"the answer to ExecuteChangeSet was lost \(.*\); the change set may be "
-                     r"running: check with 'webstack watch --env dev --region us-west-2 "
-                     r"--stack-name ta-unknown --endpoint-url http://127\.0\.0\.1:\d+'", line), line
+    _ends(["deploy", *args("ta-unknown", url), "--yes", "--param", COST], monkeypatch,
+          capsys, code=4,
+          pattern=r"the answer to ExecuteChangeSet was lost \(.*\); the change set may be "
+                  r"running: check with 'webstack watch --env dev --region us-west-2 "
+                  r"--stack-name ta-unknown --endpoint-url http://127\.0\.0\.1:\d+'")
     assert _status(url, "ta-unknown") == "CREATE_COMPLETE"  # it did run
 
 
@@ -198,11 +204,9 @@ def test_a_stack_without_its_status_is_exit_4_naming_what_is_missing(
     url, _ = proxy
     _partial(faults, "Stacks")
     faults.set("DescribeStacks", "partial")
-    code, _, err = run(["outputs", *args("ta-any", url)], monkeypatch, capsys)
-    line = _one_line(err)
-    assert code == 4, err
-    assert re.search(r"http://127\.0\.0\.1:\d+ answered DescribeStacks without "
-                     r"Stacks\[0\]\.\w+, which AWS always sends", line), line
+    _ends(["outputs", *args("ta-any", url)], monkeypatch, capsys, code=4,
+          pattern=r"http://127\.0\.0\.1:\d+ answered DescribeStacks without "
+                  r"Stacks\[0\]\.\w+, which AWS always sends")
 
 
 def test_events_without_timestamps_after_execute_are_exit_4_with_the_watch_command(
@@ -211,13 +215,11 @@ def test_events_without_timestamps_after_execute_are_exit_4_with_the_watch_comma
     url, _ = proxy
     _partial(faults, "StackEvents")
     faults.set("DescribeStackEvents", "partial")
-    code, _, err = run(["deploy", *args("ta-events", url), "--yes", "--param", COST],
-                       monkeypatch, capsys)
-    line = _one_line(err)
-    assert code == 4, err
-    assert re.search(r"answered DescribeStackEvents without StackEvents\[0\]\.\w+, which AWS "
-                     r"always sends.*the stack goes on: reattach with 'webstack watch --env dev "
-                     r"--region us-west-2 --stack-name ta-events --endpoint-url ", line), line
+    _ends(["deploy", *args("ta-events", url), "--yes", "--param", COST], monkeypatch,
+          capsys, code=4,
+          pattern=r"answered DescribeStackEvents without StackEvents\[0\]\.\w+, which AWS "
+                  r"always sends.*the stack goes on: reattach with 'webstack watch --env dev "
+                  r"--region us-west-2 --stack-name ta-events --endpoint-url ")
 
 
 # -- plans: what is kept, what is left -------------------------------------------------------
